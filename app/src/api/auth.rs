@@ -1,0 +1,154 @@
+//! Signing in and out, the first-run setup, and who is signed in.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{AppError, Flash};
+
+/// The signed-in user as the page shell shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    pub user_id: String,
+    pub email: String,
+    pub role: String,
+    pub is_admin: bool,
+    pub is_super_admin: bool,
+    pub customer_id: String,
+    pub domain_id: String,
+    pub domain_name: String,
+}
+
+/// Where to go after signing in: only a path on this site, never another
+/// origin (`//evil.example`, `/\evil.example`).
+pub fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control) =>
+        {
+            n
+        }
+        _ => "/applications",
+    }
+}
+
+#[server(prefix = "/rpc", endpoint = "viewer")]
+pub async fn current_viewer() -> Result<Option<Viewer>, AppError> {
+    use super::request::{current_user, keyport};
+    use crate::domain::accounts::Role;
+    use crate::domain::tenancy;
+
+    let Some(user) = current_user().await? else {
+        return Ok(None);
+    };
+    let keyport = keyport()?;
+    let domain = tenancy::find_domain(&keyport.db, &user.domain_id).await?.ok_or(AppError::Internal)?;
+    Ok(Some(Viewer {
+        user_id: user.id,
+        email: user.email,
+        role: user.role.as_str().into(),
+        is_admin: user.role.is_admin(),
+        is_super_admin: user.role == Role::SuperAdmin,
+        customer_id: keyport.tenancy.customer_id.clone(),
+        domain_id: domain.id,
+        domain_name: domain.name,
+    }))
+}
+
+/// Whether `/setup` still accepts the one-time token.
+#[server(prefix = "/rpc", endpoint = "setup_status")]
+pub async fn setup_status() -> Result<bool, AppError> {
+    Ok(super::request::keyport()?.setup_open())
+}
+
+#[server(prefix = "/rpc", endpoint = "setup")]
+pub async fn complete_setup(
+    token: String,
+    email: String,
+    password: String,
+    confirm: String,
+) -> Result<(), AppError> {
+    use super::request::{client_address, keep_for_redirect, keyport, start_session};
+    use crate::domain::secrets::{Password, SetupToken};
+
+    let result = async {
+        if password != confirm {
+            return Err(AppError::Invalid(vec![super::FieldError {
+                field: "confirm".into(),
+                message: "The two passwords do not match".into(),
+            }]));
+        }
+        let user = keyport()?
+            .complete_setup(&SetupToken::new(token.clone()), &email, Password::new(password), &client_address())
+            .await?;
+        start_session(&user).await
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            leptos_axum::redirect("/applications");
+            Ok(())
+        }
+        Err(e) => {
+            keep_for_redirect("setup", &[("token", &token), ("email", &email)], &e).await;
+            Err(e)
+        }
+    }
+}
+
+#[server(prefix = "/rpc", endpoint = "sign_in")]
+pub async fn sign_in(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
+    use super::request::{client_address, keep_for_redirect, keyport, start_session};
+    use crate::domain::secrets::Password;
+
+    let result = async {
+        let user = keyport()?.sign_in(&email, Password::new(password), &client_address()).await?;
+        start_session(&user).await
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            leptos_axum::redirect(safe_next(next.as_deref()));
+            Ok(())
+        }
+        Err(e) => {
+            keep_for_redirect("sign_in", &[("email", &email)], &e).await;
+            Err(e)
+        }
+    }
+}
+
+#[server(prefix = "/rpc", endpoint = "sign_out")]
+pub async fn sign_out() -> Result<(), AppError> {
+    use super::request::{actor, current_user, keyport, session, session_error};
+    use crate::domain::audit::Action;
+
+    if let Some(user) = current_user().await? {
+        keyport()?.audit(Some(&user.domain_id), &actor(&user), Action::SignOut, None).await?;
+    }
+    session().await?.flush().await.map_err(session_error)?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// The values and error a refused plain form post left for `form`, once.
+#[server(prefix = "/rpc", endpoint = "flash")]
+pub async fn take_flash(form: String) -> Result<Option<Flash>, AppError> {
+    super::request::take_flash(&form).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(safe_next(Some("/applications/abc?x=1")), "/applications/abc?x=1");
+        for hostile in ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", "/a\nb"] {
+            assert_eq!(safe_next(Some(hostile)), "/applications", "{hostile}");
+        }
+        assert_eq!(safe_next(None), "/applications");
+    }
+}

@@ -1,0 +1,98 @@
+//! The error every server function returns, in words a console user can act on.
+
+use serde::{Deserialize, Serialize};
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+
+/// One form field's problem, shown next to that field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("Please correct the fields marked below.")]
+    Invalid(Vec<FieldError>),
+    #[error("Email or password is incorrect.")]
+    BadCredentials,
+    #[error("Too many failed attempts. Try again in {} minute(s).", retry_after.div_ceil(60))]
+    RateLimited { retry_after: u64 },
+    #[error("This setup link is not valid. Use the link printed in the server log.")]
+    BadSetupToken,
+    #[error("Keyport is already set up. Sign in instead.")]
+    SetupClosed,
+    #[error("Sign in to continue.")]
+    Unauthenticated,
+    #[error("You do not have permission to do that.")]
+    Forbidden,
+    #[error("Not found.")]
+    NotFound,
+    #[error("The request was malformed: {0}")]
+    BadRequest(String),
+    #[error("Something went wrong on the server. Try again; if it persists, ask your administrator to check the server log.")]
+    Internal,
+    #[error("Keyport could not be reached. Check your connection and try again.")]
+    Unreachable,
+}
+
+impl AppError {
+    /// The HTTP status the server answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Invalid(_) | Self::BadRequest(_) | Self::BadSetupToken => 400,
+            Self::BadCredentials | Self::Unauthenticated => 401,
+            Self::Forbidden => 403,
+            Self::NotFound => 404,
+            Self::SetupClosed => 409,
+            Self::RateLimited { .. } => 429,
+            Self::Internal | Self::Unreachable => 500,
+        }
+    }
+
+    /// The message for one field, if that field was rejected.
+    pub fn field(&self, name: &str) -> Option<String> {
+        match self {
+            Self::Invalid(fields) => fields.iter().find(|f| f.field == name).map(|f| f.message.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(e) | ServerFnErrorErr::MissingArg(e) => Self::BadRequest(e),
+            ServerFnErrorErr::Request(_) => Self::Unreachable,
+            _ => Self::Internal,
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<crate::domain::Error> for AppError {
+    fn from(e: crate::domain::Error) -> Self {
+        use crate::domain::Error as E;
+        match e {
+            E::Invalid(fields) => Self::Invalid(
+                fields
+                    .into_iter()
+                    .map(|f| FieldError { field: f.field.into(), message: f.message })
+                    .collect(),
+            ),
+            E::BadCredentials => Self::BadCredentials,
+            E::RateLimited { retry_after } => Self::RateLimited { retry_after },
+            E::SetupClosed => Self::SetupClosed,
+            E::BadSetupToken => Self::BadSetupToken,
+            E::NotFound => Self::NotFound,
+            E::Forbidden => Self::Forbidden,
+            internal => {
+                tracing::error!(error = %internal, "server function failed");
+                Self::Internal
+            }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Server functions: thin steps from a request to the domain and back to a
+//! view type. Each one authorises the caller itself.
+
+pub mod auth;
+pub mod error;
+#[cfg(feature = "ssr")]
+mod request;
+
+pub use error::{AppError, FieldError};
+
+/// The session key holding the signed-in user's id.
+pub const USER_ID_KEY: &str = "user_id";
+
+use serde::{Deserialize, Serialize};
+
+/// What a plain form post (no JavaScript) left behind when it was refused:
+/// the values typed, minus passwords, and the error, shown once by the page
+/// the browser is sent back to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flash {
+    pub form: String,
+    pub values: Vec<(String, String)>,
+    pub error: AppError,
+}
+
+impl Flash {
+    pub fn value(&self, name: &str) -> Option<String> {
+        self.values.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+}

@@ -1,0 +1,108 @@
+//! What a server function learns about its caller: the shared services, the
+//! session, the signed-in user and the client's address.
+
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use http::request::Parts;
+use leptos::prelude::*;
+use tower_sessions::Session;
+
+use super::{AppError, Flash, USER_ID_KEY as USER_ID};
+use crate::domain::accounts::{self, User};
+use crate::domain::audit::Actor;
+use crate::domain::Keyport;
+
+const FLASH: &str = "flash";
+
+pub fn keyport() -> Result<Keyport, AppError> {
+    use_context::<Keyport>().ok_or_else(|| {
+        tracing::error!("Keyport services missing from the server function context");
+        AppError::Internal
+    })
+}
+
+pub async fn session() -> Result<Session, AppError> {
+    leptos_axum::extract::<Session>().await.map_err(|e| {
+        tracing::error!(error = %e, "session layer missing");
+        AppError::Internal
+    })
+}
+
+/// The peer address, as the listener saw it.
+pub fn client_address() -> String {
+    use_context::<Parts>()
+        .and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// True for a form posted by a browser without JavaScript: it asked for
+/// HTML, and will be redirected back to the page it came from.
+pub fn is_plain_form_post() -> bool {
+    use_context::<Parts>().is_some_and(|p| {
+        p.headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+    })
+}
+
+/// The signed-in user, if the session names an enabled one.
+pub async fn current_user() -> Result<Option<User>, AppError> {
+    let session = session().await?;
+    let Some(id) = session.get::<String>(USER_ID).await.map_err(session_error)? else {
+        return Ok(None);
+    };
+    let user = accounts::find_user(&keyport()?.db, &id).await?;
+    Ok(user.filter(|u| u.disabled_at.is_none()))
+}
+
+pub async fn require_user() -> Result<User, AppError> {
+    current_user().await?.ok_or(AppError::Unauthenticated)
+}
+
+pub fn actor(user: &User) -> Actor {
+    Actor { user_id: Some(user.id.clone()), label: user.email.clone(), address: client_address() }
+}
+
+/// Starts a signed-in session under a fresh id (no fixation).
+pub async fn start_session(user: &User) -> Result<(), AppError> {
+    let session = session().await?;
+    session.cycle_id().await.map_err(session_error)?;
+    session.insert(USER_ID, &user.id).await.map_err(session_error)
+}
+
+/// Keeps a refused plain form post's values and error for the page it
+/// returns to; with JavaScript the page already has them.
+pub async fn keep_for_redirect(form: &str, values: &[(&str, &str)], error: &AppError) {
+    if !is_plain_form_post() {
+        return;
+    }
+    let flash = Flash {
+        form: form.into(),
+        values: values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        error: error.clone(),
+    };
+    if let Ok(session) = session().await {
+        if let Err(e) = session.insert(FLASH, flash).await {
+            tracing::warn!(error = %e, "could not keep form values for the redirect");
+        }
+    }
+}
+
+pub async fn take_flash(form: &str) -> Result<Option<Flash>, AppError> {
+    let session = session().await?;
+    let flash: Option<Flash> = session.get(FLASH).await.map_err(session_error)?;
+    match flash {
+        Some(f) if f.form == form => {
+            session.remove::<Flash>(FLASH).await.map_err(session_error)?;
+            Ok(Some(f))
+        }
+        _ => Ok(None),
+    }
+}
+
+pub fn session_error(e: tower_sessions::session::Error) -> AppError {
+    tracing::error!(error = %e, "session store failed");
+    AppError::Internal
+}

@@ -1,0 +1,146 @@
+//! Keyport's rules and storage, for the server only. Nothing here knows of
+//! HTTP, Leptos or the page that called it.
+
+pub mod accounts;
+pub mod audit;
+pub mod clock;
+pub mod limiter;
+pub mod secrets;
+pub mod store;
+pub mod tenancy;
+
+use std::sync::{Arc, Mutex};
+
+use self::clock::Clock;
+use self::limiter::Limiter;
+use self::secrets::{MasterKey, SetupToken};
+use self::store::Db;
+use self::tenancy::Tenancy;
+
+/// One rejected form field: which one, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self { field, message: message.into() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("a stored secret cannot be decrypted with this master key")]
+    Decrypt,
+    #[error("a background task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("invalid input")]
+    Invalid(Vec<Invalid>),
+    #[error("email or password is incorrect")]
+    BadCredentials,
+    #[error("too many failed attempts")]
+    RateLimited { retry_after: u64 },
+    #[error("setup has already been completed")]
+    SetupClosed,
+    #[error("the setup token is not valid")]
+    BadSetupToken,
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden")]
+    Forbidden,
+}
+
+impl Error {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![Invalid::new(field, message)])
+    }
+
+    /// True for failures of the machinery (database, key, task) rather than
+    /// of the request: these are logged and shown as a generic message.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            Self::Config(_) | Self::Database(_) | Self::Migrate(_) | Self::Decrypt | Self::Task(_)
+        )
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What the domain needs from the outside world to start.
+pub struct Settings {
+    pub database_url: String,
+    pub master_key: MasterKey,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The handles every page, server function and handler works with: cheap to
+/// clone, shared by all requests of one process.
+#[derive(Clone)]
+pub struct Keyport(Arc<Inner>);
+
+pub struct Inner {
+    pub db: Db,
+    pub master_key: MasterKey,
+    pub clock: Arc<dyn Clock>,
+    pub tenancy: Tenancy,
+    pub sign_in_limiter: Limiter,
+    /// Present only while no user exists; taken by the first-run setup.
+    setup_token: Mutex<Option<SetupToken>>,
+}
+
+impl std::ops::Deref for Keyport {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl Keyport {
+    /// Connects, migrates (failing loudly), creates the customer and its
+    /// default domain on first start, and arms the setup token while no user
+    /// exists.
+    pub async fn open(settings: Settings) -> Result<Self> {
+        let db = Db::connect(&settings.database_url).await?;
+        db.migrate().await?;
+        let now = settings.clock.now();
+        let tenancy = Tenancy::bootstrap(&db, now).await?;
+        let setup_token = if accounts::any_user_exists(&db).await? {
+            None
+        } else {
+            Some(SetupToken::generate())
+        };
+        Ok(Self(Arc::new(Inner {
+            db,
+            master_key: settings.master_key,
+            clock: settings.clock,
+            tenancy,
+            sign_in_limiter: Limiter::sign_in(),
+            setup_token: Mutex::new(setup_token),
+        })))
+    }
+
+    pub fn now(&self) -> clock::Timestamp {
+        self.clock.now()
+    }
+
+    /// The token to print in the start-up log, while setup is open.
+    pub fn pending_setup_token(&self) -> Option<SetupToken> {
+        self.lock_setup_token().clone()
+    }
+
+    fn lock_setup_token(&self) -> std::sync::MutexGuard<'_, Option<SetupToken>> {
+        // A poisoned lock only means another request panicked mid-check; the
+        // Option inside is still meaningful.
+        self.setup_token.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,143 @@
+//! The database: one `sqlx::AnyPool` over SQLite (embedded default) or
+//! PostgreSQL (several nodes), with one set of migrations per engine.
+//!
+//! Queries are written once, in the SQL both engines accept: `$n`
+//! placeholders, `BIGINT` Unix times, `TEXT` identifiers.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
+
+use super::Error;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl FromStr for Engine {
+    type Err = Error;
+
+    fn from_str(url: &str) -> Result<Self, Error> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(Error::Config(
+                "the database URL must start with sqlite: or postgres://".into(),
+            ))
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub engine: Engine,
+}
+
+/// How long a request waits for a database connection before it fails with
+/// "temporarily unavailable" instead of hanging.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Db {
+    /// Opens the pool. An SQLite file (and its folder) is created if missing
+    /// and put in WAL mode.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        install_default_drivers();
+        let engine: Engine = url.parse()?;
+        let url = match engine {
+            Engine::Sqlite => sqlite_url_creating_folder(url)?,
+            Engine::Postgres => url.to_owned(),
+        };
+        let options = AnyPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+        let pool = match engine {
+            Engine::Sqlite => {
+                options
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?
+            }
+            Engine::Postgres => options.max_connections(16).connect(&url).await?,
+        };
+        Ok(Self { pool, engine })
+    }
+
+    pub async fn migrate(&self) -> Result<(), Error> {
+        let migrator = match self.engine {
+            Engine::Sqlite => &SQLITE_MIGRATIONS,
+            Engine::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn is_healthy(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+/// Adds `mode=rwc` so that SQLite creates the file, and creates its folder.
+fn sqlite_url_creating_folder(url: &str) -> Result<String, Error> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path != ":memory:" {
+        let dir = std::path::Path::new(path).parent();
+        if let Some(dir) = dir.filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::Config(format!("cannot create database folder {}: {e}", dir.display()))
+            })?;
+        }
+    }
+    let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    if !params.iter().any(|p| p.starts_with("mode=")) {
+        params.push("mode=rwc");
+    }
+    Ok(format!("sqlite://{path}?{}", params.join("&")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_follows_the_url_scheme() {
+        assert_eq!("sqlite://data/k.db".parse::<Engine>().unwrap(), Engine::Sqlite);
+        assert_eq!("postgres://h/db".parse::<Engine>().unwrap(), Engine::Postgres);
+        assert!("mysql://h/db".parse::<Engine>().is_err());
+    }
+
+    #[test]
+    fn sqlite_urls_gain_create_mode() {
+        let dir = std::env::temp_dir().join("keyport-url-test");
+        let url = format!("sqlite://{}/k.db", dir.display());
+        assert_eq!(
+            sqlite_url_creating_folder(&url).unwrap(),
+            format!("sqlite://{}/k.db?mode=rwc", dir.display())
+        );
+        assert!(dir.is_dir());
+        assert_eq!(
+            sqlite_url_creating_folder("sqlite::memory:?cache=shared").unwrap(),
+            "sqlite://:memory:?cache=shared&mode=rwc"
+        );
+    }
+}

@@ -1,0 +1,98 @@
+//! The signed-in shell: header with tenancy and user, navigation, and the
+//! pages inside it. Signed-out visitors are sent to `/login` and back.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{Outlet, Redirect, A};
+use leptos_router::hooks::use_location;
+
+use crate::api::auth::{current_viewer, SignOut, Viewer};
+
+#[component]
+pub fn Portal() -> impl IntoView {
+    let viewer = Resource::new(|| (), |_| current_viewer());
+    let location = use_location();
+    view! {
+        <Suspense>
+            {move || Suspend::new(async move {
+                match viewer.await {
+                    Ok(Some(v)) => {
+                        provide_context(v.clone());
+                        view! {
+                            <Header viewer=v/>
+                            <main class="page"><Outlet/></main>
+                        }.into_any()
+                    }
+                    Ok(None) => {
+                        let here = format!("{}{}", location.pathname.get_untracked(), location.search.get_untracked());
+                        let back = format!("/login?next={}", urlencode(&here));
+                        view! { <Redirect path=back/> }.into_any()
+                    }
+                    Err(e) => view! {
+                        <main class="centered"><div class="card narrow">
+                            <h1>"Keyport is unavailable"</h1>
+                            <p class="banner error" role="alert">{e.to_string()}</p>
+                        </div></main>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[component]
+fn Header(viewer: Viewer) -> impl IntoView {
+    let sign_out = ServerAction::<SignOut>::new();
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/applications">
+                <span class="logo" aria-hidden="true">"K"</span>
+                <span>"Keyport"</span>
+            </a>
+            <nav aria-label="Main">
+                <A href="/applications">"Applications"</A>
+            </nav>
+            <div class="who">
+                <span class="email">{viewer.email.clone()}</span>
+                <span class="role">{role_label(&viewer.role)}</span>
+                <ActionForm action=sign_out>
+                    <button type="submit" class="button subtle">"Sign out"</button>
+                </ActionForm>
+            </div>
+        </header>
+        <div class="tenancy">
+            <span>"Customer ID " <code>{viewer.customer_id.clone()}</code></span>
+            <span>"Domain ID " <code>{viewer.domain_id.clone()}</code> " (" {viewer.domain_name.clone()} ")"</span>
+        </div>
+    }
+}
+
+pub fn role_label(role: &str) -> &'static str {
+    match role {
+        "super_admin" => "Super admin",
+        "domain_admin" => "Domain admin",
+        _ => "Member",
+    }
+}
+
+#[component]
+pub fn ApplicationsPage() -> impl IntoView {
+    view! {
+        <Title text="Applications"/>
+        <div class="page-head">
+            <h1>"Applications"</h1>
+        </div>
+        <div class="empty">
+            <p>"No applications yet."</p>
+        </div>
+    }
+}

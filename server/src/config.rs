@@ -1,0 +1,116 @@
+//! Command line and configuration: `KEYPORT_*` environment variables, each
+//! overridable by its flag.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "keyport", version, about = "Self-hosted OAuth client portal and token service")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Database URL: `sqlite://path/file.db` (embedded) or `postgres://…` (several nodes).
+    #[arg(long, env = "KEYPORT_DATABASE_URL", default_value = "sqlite://data/keyport.db", global = true)]
+    pub database_url: String,
+
+    /// Address and port to listen on.
+    #[arg(long, env = "KEYPORT_BIND", default_value = "127.0.0.1:3000", global = true)]
+    pub bind: SocketAddr,
+
+    /// Public URL of this deployment: the token issuer and the origin that
+    /// browsers post from. Defaults to `http://` + the bind address.
+    #[arg(long, env = "KEYPORT_PUBLIC_URL", global = true)]
+    pub public_url: Option<url::Url>,
+
+    /// File holding the master key that encrypts secrets and signing keys at
+    /// rest; created with mode 0600 on first start.
+    #[arg(long, env = "KEYPORT_MASTER_KEY_FILE", default_value = "data/master.key", global = true)]
+    pub master_key_file: PathBuf,
+
+    /// Lifetime of issued access tokens, in seconds.
+    #[arg(long, env = "KEYPORT_TOKEN_TTL", default_value_t = 3600, global = true)]
+    pub token_ttl: u64,
+
+    /// Log line format.
+    #[arg(long, env = "KEYPORT_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the portal and the OAuth endpoints (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage console users.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a console user; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// super_admin, domain_admin or member.
+        #[arg(long, default_value = "super_admin")]
+        role: String,
+        /// Read the password from standard input (required: passwords are never flags).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+impl Config {
+    pub fn public_url(&self) -> url::Url {
+        self.public_url.clone().unwrap_or_else(|| {
+            url::Url::parse(&format!("http://{}", self.bind)).expect("a socket address forms a valid URL")
+        })
+    }
+
+    /// The database URL with any password masked, for log lines.
+    pub fn database_url_for_logs(&self) -> String {
+        match url::Url::parse(&self.database_url) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("****"));
+                url.to_string()
+            }
+            _ => self.database_url.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_defaults_and_passwords_stay_out_of_logs() {
+        let cli = Cli::parse_from([
+            "keyport",
+            "--database-url",
+            "postgres://kp:hunter2@db/kp",
+            "--bind",
+            "127.0.0.1:4000",
+            "migrate",
+        ]);
+        assert!(matches!(cli.command, Some(Command::Migrate)));
+        assert_eq!(cli.config.public_url().as_str(), "http://127.0.0.1:4000/");
+        assert_eq!(cli.config.database_url_for_logs(), "postgres://kp:****@db/kp");
+    }
+}

@@ -1,0 +1,113 @@
+//! Cross-cutting HTTP protections: security headers on every response, an
+//! Origin check on state-changing console requests, and HTTP statuses for
+//! server-function errors.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use app::api::AppError;
+
+/// The policy for responses that are not pages (pages set their own, with a
+/// script nonce).
+const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(DEFAULT_CSP));
+    response
+}
+
+/// The origins a browser may post console requests from.
+#[derive(Debug, Clone)]
+pub struct AllowedOrigin(pub String);
+
+/// Refuses cross-site state-changing requests to server functions
+/// (`/rpc/…`): SameSite=Lax already keeps the session cookie off them; this
+/// also refuses a forged form from a sibling subdomain or an old browser.
+/// The request's Origin (or, failing that, Referer) must be this site.
+pub async fn same_origin_only(
+    State(allowed): State<AllowedOrigin>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let guarded = request.uri().path().starts_with("/rpc/")
+        && !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if guarded && !is_same_origin(request.headers(), &allowed.0) {
+        return (StatusCode::FORBIDDEN, "cross-origin request refused").into_response();
+    }
+    next.run(request).await
+}
+
+fn is_same_origin(headers: &HeaderMap, allowed: &str) -> bool {
+    let host_origin = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let matches = |origin: &str| {
+        origin == allowed
+            || host_origin.is_some_and(|host| {
+                origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host)
+            })
+    };
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        return origin.to_str().is_ok_and(matches);
+    }
+    headers
+        .get(header::REFERER)
+        .and_then(|r| r.to_str().ok())
+        .and_then(|r| url::Url::parse(r).ok())
+        .is_some_and(|r| matches(&r.origin().ascii_serialization()))
+}
+
+/// Server functions answer every error with 500; this gives each error its
+/// real status (400 for a malformed request, 401, 403, 404, 429 with
+/// `Retry-After`) so that clients and logs see what happened.
+pub async fn server_fn_statuses(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !response.headers().contains_key("serverfnerror")
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, 64 * 1024).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if let AppError::RateLimited { retry_after } = error {
+            parts.headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(*k, HeaderValue::from_static(v));
+        }
+        map
+    }
+
+    #[test]
+    fn origin_must_be_this_site() {
+        let ok = "http://127.0.0.1:3000";
+        assert!(is_same_origin(&headers(&[("origin", "http://127.0.0.1:3000")]), ok));
+        assert!(is_same_origin(&headers(&[("origin", "http://localhost:3000"), ("host", "localhost:3000")]), ok));
+        assert!(!is_same_origin(&headers(&[("origin", "https://evil.example"), ("host", "127.0.0.1:3000")]), ok));
+        assert!(!is_same_origin(&headers(&[("origin", "null")]), ok));
+        assert!(is_same_origin(&headers(&[("referer", "http://127.0.0.1:3000/login?x")]), ok));
+        assert!(!is_same_origin(&headers(&[("referer", "http://127.0.0.1:3000.evil.example/")]), ok));
+        assert!(!is_same_origin(&headers(&[]), ok));
+    }
+}

@@ -1,0 +1,100 @@
+//! The `keyport` server: configuration, router assembly, sessions and the
+//! HTTP protections around the portal.
+
+pub mod config;
+mod headers;
+pub mod sessions;
+
+use std::sync::Arc;
+
+use app::domain::clock::{Clock, SystemClock};
+use app::domain::secrets::MasterKey;
+use app::domain::{Keyport, Settings};
+use axum::extract::{FromRef, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{middleware, Router};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::config::Config;
+use crate::headers::AllowedOrigin;
+use crate::sessions::DbSessionStore;
+
+/// Console sessions end after this long without a request.
+pub const SESSION_IDLE: time::Duration = time::Duration::hours(8);
+/// The largest request body accepted anywhere (an icon upload plus fields).
+const BODY_LIMIT: usize = 512 * 1024;
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub keyport: Keyport,
+    pub public_url: url::Url,
+}
+
+impl AppState {
+    /// Opens the database (migrating it) and the master key.
+    pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> app::domain::Result<Self> {
+        let master_key = MasterKey::load_or_create(&config.master_key_file)?;
+        let keyport = Keyport::open(Settings {
+            database_url: config.database_url.clone(),
+            master_key,
+            clock,
+        })
+        .await?;
+        Ok(Self { leptos_options: leptos_options(), keyport, public_url: config.public_url() })
+    }
+
+    pub async fn open_with_system_clock(config: &Config) -> app::domain::Result<Self> {
+        Self::open(config, Arc::new(SystemClock)).await
+    }
+}
+
+/// Where the built site (WASM, JS, CSS) lives: `LEPTOS_*` variables as set
+/// by cargo-leptos, or the defaults of this workspace.
+fn leptos_options() -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name(std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| "keyport".into()))
+        .build()
+}
+
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(app::ui::App);
+    let keyport = state.keyport.clone();
+    let options = state.leptos_options.clone();
+    let allowed = AllowedOrigin(state.public_url.origin().ascii_serialization());
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.keyport.db.clone()))
+        .with_name("keyport_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.public_url.scheme() == "https")
+        .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
+
+    Router::new()
+        .route("/healthz", get(healthz))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(keyport.clone()),
+            move || app::ui::shell(options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::ui::shell))
+        .layer(middleware::from_fn(headers::server_fn_statuses))
+        .layer(sessions)
+        .layer(middleware::from_fn_with_state(allowed, headers::same_origin_only))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(middleware::from_fn(headers::security_headers))
+        .with_state(state)
+}
+
+async fn healthz(State(keyport): State<Keyport>) -> (StatusCode, &'static str) {
+    if keyport.db.is_healthy().await {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+    }
+}

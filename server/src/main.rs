@@ -1,0 +1,143 @@
+//! `keyport`: serve the portal and endpoints, migrate, or manage users.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use app::domain::accounts::NewUser;
+use app::domain::secrets::Password;
+use clap::Parser;
+use keyport::config::{AdminCommand, Cli, Command, Config, LogFormat};
+use keyport::sessions::DbSessionStore;
+use keyport::AppState;
+use tower_sessions::ExpiredDeletion;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.config.log_format);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&cli.config).await,
+        Command::Migrate => migrate(&cli.config).await,
+        Command::Admin(AdminCommand::Create { email, role, password_stdin: _ }) => {
+            admin_create(&cli.config, &email, &role).await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("keyport: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("KEYPORT_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn open(config: &Config) -> Result<AppState, String> {
+    tracing::info!(database = %config.database_url_for_logs(), "opening database");
+    AppState::open_with_system_clock(config)
+        .await
+        .map_err(|e| format!("cannot start: {e}"))
+}
+
+async fn migrate(config: &Config) -> Result<(), String> {
+    open(config).await?;
+    tracing::info!("database is up to date");
+    Ok(())
+}
+
+async fn serve(config: &Config) -> Result<(), String> {
+    let state = open(config).await?;
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+    let public_url = config.public_url();
+    tracing::info!(url = %public_url, "Keyport is listening");
+    println!("Keyport is running at {public_url}");
+    if let Some(token) = state.keyport.pending_setup_token() {
+        // The one secret that belongs in the log: whoever reads it may create
+        // the first administrator, once, while no user exists.
+        let link = public_url.join(&format!("setup?token={}", token.expose())).map_err(|e| e.to_string())?;
+        tracing::info!(%link, "no user exists yet: open the setup link to create the first administrator");
+        println!("First run: create the first administrator at {link}");
+    }
+
+    let store = DbSessionStore::new(state.keyport.db.clone());
+    let sweeper = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            every.tick().await;
+            if let Err(e) = store.delete_expired().await {
+                tracing::warn!(error = %e, "could not delete expired sessions");
+            }
+        }
+    });
+    let app = keyport::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    sweeper.abort();
+    served.map_err(|e| format!("server failed: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn admin_create(config: &Config, email: &str, role: &str) -> Result<(), String> {
+    let role = role.parse().map_err(|_| format!("unknown role {role:?}: use super_admin, domain_admin or member"))?;
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = Password::new(input.trim_end_matches(['\r', '\n']));
+    let state = open(config).await?;
+    let keyport = &state.keyport;
+    let new = NewUser {
+        domain_id: keyport.tenancy.default_domain_id.clone(),
+        email: app::domain::accounts::normalize_email(email),
+        role,
+        password,
+    };
+    match keyport.insert_user(new, None, "cli", None).await {
+        Ok(user) => {
+            println!("created {} ({})", user.email, user.role.as_str());
+            Ok(())
+        }
+        Err(app::domain::Error::Invalid(problems)) => Err(problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.message))
+            .collect::<Vec<_>>()
+            .join("; ")),
+        Err(e) => Err(e.to_string()),
+    }
+}

@@ -1,0 +1,240 @@
+//! In-process test harness: the real router over a fresh database (a
+//! temporary SQLite file, or a PostgreSQL database created for the test and
+//! dropped after it), driven through `tower::ServiceExt::oneshot`.
+
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use app::domain::accounts::{NewUser, Role, User};
+use app::domain::clock::ManualClock;
+use app::domain::secrets::Password;
+use app::domain::Keyport;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use keyport::config::Config;
+use keyport::AppState;
+use sqlx::Executor;
+use tower::ServiceExt;
+
+pub const ORIGIN: &str = "http://127.0.0.1:3000";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+#[derive(Debug, Clone, Copy)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let app = $crate::common::TestApp::new($crate::common::Engine::Sqlite).await;
+                super::$name(&app).await;
+                app.finish().await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let app = $crate::common::TestApp::new($crate::common::Engine::Postgres).await;
+                super::$name(&app).await;
+                app.finish().await;
+            })*
+        }
+    };
+}
+
+enum Scratch {
+    Sqlite(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub keyport: Keyport,
+    pub clock: ManualClock,
+    scratch: Scratch,
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("KEYPORT_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn unique_name() -> String {
+    format!("keyport_test_{}", uuid_like())
+}
+
+fn uuid_like() -> String {
+    app::domain::secrets::random_token(9).to_lowercase().replace(['-', '_'], "x")
+}
+
+impl TestApp {
+    pub async fn new(engine: Engine) -> Self {
+        let dir = std::env::temp_dir().join(unique_name());
+        std::fs::create_dir_all(&dir).unwrap();
+        let (database_url, scratch) = match engine {
+            Engine::Sqlite => (format!("sqlite://{}/keyport.db", dir.display()), Scratch::Sqlite(dir.clone())),
+            Engine::Postgres => {
+                let admin_url = postgres_admin_url();
+                let name = unique_name();
+                sqlx::any::install_default_drivers();
+                let admin = sqlx::AnyPool::connect(&admin_url).await.expect("PostgreSQL at 127.0.0.1:5432");
+                admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+                admin.close().await;
+                let base = admin_url.rsplit_once('/').unwrap().0;
+                (format!("{base}/{name}"), Scratch::Postgres { admin_url, name })
+            }
+        };
+        let config = Config {
+            database_url,
+            bind: "127.0.0.1:3000".parse().unwrap(),
+            public_url: None,
+            master_key_file: dir.join("master.key"),
+            token_ttl: 3600,
+            log_format: keyport::config::LogFormat::Text,
+        };
+        let clock = ManualClock::new(1_800_000_000);
+        let state = AppState::open(&config, Arc::new(clock.clone())).await.expect("Keyport opens");
+        let keyport = state.keyport.clone();
+        Self { router: keyport::router(state), keyport, clock, scratch }
+    }
+
+    /// Closes the pool and removes the scratch database.
+    pub async fn finish(self) {
+        self.keyport.db.pool.close().await;
+        match self.scratch {
+            Scratch::Sqlite(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Scratch::Postgres { admin_url, name } => {
+                let admin = sqlx::AnyPool::connect(&admin_url).await.unwrap();
+                admin.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await.unwrap();
+                admin.close().await;
+            }
+        }
+    }
+
+    pub async fn user(&self, email: &str, role: Role) -> User {
+        let new = NewUser {
+            domain_id: self.keyport.tenancy.default_domain_id.clone(),
+            email: email.into(),
+            role,
+            password: Password::new(PASSWORD),
+        };
+        self.keyport.insert_user(new, None, "test", None).await.unwrap()
+    }
+
+    /// A browser with no cookies yet, from the given address.
+    pub fn browser(&self) -> Browser<'_> {
+        Browser { app: self, cookie: None, address: "10.0.0.1:5555".parse().unwrap() }
+    }
+
+    /// A browser already signed in as a new user with `role`.
+    pub async fn signed_in(&self, email: &str, role: Role) -> (Browser<'_>, User) {
+        let user = self.user(email, role).await;
+        let mut browser = self.browser();
+        let response = browser.sign_in(email, PASSWORD).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+        (browser, user)
+    }
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+}
+
+/// A cookie-keeping client. Server functions are called as the hydrated
+/// page calls them (`rpc`), or as a plain HTML form posts (`form_post`).
+pub struct Browser<'a> {
+    app: &'a TestApp,
+    pub cookie: Option<String>,
+    pub address: SocketAddr,
+}
+
+impl Browser<'_> {
+    pub async fn send(&mut self, request: Request<Body>) -> Response {
+        let mut request = request;
+        request.extensions_mut().insert(ConnectInfo(self.address));
+        if let Some(cookie) = &self.cookie {
+            request.headers_mut().insert(header::COOKIE, cookie.parse().unwrap());
+        }
+        let response = self.app.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        for set in headers.get_all(header::SET_COOKIE) {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_string();
+            if pair.ends_with('=') {
+                self.cookie = None;
+            } else {
+                self.cookie = Some(pair);
+            }
+        }
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Response { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Response {
+        let request = Request::builder().uri(path).header(header::ACCEPT, "text/html").body(Body::empty()).unwrap();
+        self.send(request).await
+    }
+
+    /// A server-function call as the hydrated page makes it.
+    pub async fn rpc(&mut self, name: &str, form: &[(&str, &str)]) -> Response {
+        self.rpc_from(name, form, Some(ORIGIN)).await
+    }
+
+    pub async fn rpc_from(&mut self, name: &str, form: &[(&str, &str)], origin: Option<&str>) -> Response {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("/rpc/{name}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, "application/json");
+        if let Some(origin) = origin {
+            request = request.header(header::ORIGIN, origin);
+        }
+        self.send(request.body(Body::from(encode(form))).unwrap()).await
+    }
+
+    /// A plain HTML form post from `page`, as a browser without JavaScript sends it.
+    pub async fn form_post(&mut self, name: &str, form: &[(&str, &str)], page: &str) -> Response {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("/rpc/{name}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, "text/html,application/xhtml+xml")
+            .header(header::ORIGIN, ORIGIN)
+            .header(header::REFERER, format!("{ORIGIN}{page}"))
+            .body(Body::from(encode(form)))
+            .unwrap();
+        self.send(request).await
+    }
+
+    pub async fn sign_in(&mut self, email: &str, password: &str) -> Response {
+        self.rpc("sign_in", &[("email", email), ("password", password)]).await
+    }
+}
+
+pub fn encode(form: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish()
+}
