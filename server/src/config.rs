@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "keyport", version, about = "Self-hosted OAuth client portal and token service")]
+#[command(
+    name = "keyport",
+    version,
+    about = "Self-hosted OAuth client portal and token service"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub config: Config,
@@ -18,11 +22,21 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Database URL: `sqlite://path/file.db` (embedded) or `postgres://…` (several nodes).
-    #[arg(long, env = "KEYPORT_DATABASE_URL", default_value = "sqlite://data/keyport.db", global = true)]
+    #[arg(
+        long,
+        env = "KEYPORT_DATABASE_URL",
+        default_value = "sqlite://data/keyport.db",
+        global = true
+    )]
     pub database_url: String,
 
     /// Address and port to listen on.
-    #[arg(long, env = "KEYPORT_BIND", default_value = "127.0.0.1:3000", global = true)]
+    #[arg(
+        long,
+        env = "KEYPORT_BIND",
+        default_value = "127.0.0.1:3000",
+        global = true
+    )]
     pub bind: SocketAddr,
 
     /// Public URL of this deployment: the token issuer and the origin that
@@ -32,7 +46,12 @@ pub struct Config {
 
     /// File holding the master key that encrypts secrets and signing keys at
     /// rest; created with mode 0600 on first start.
-    #[arg(long, env = "KEYPORT_MASTER_KEY_FILE", default_value = "data/master.key", global = true)]
+    #[arg(
+        long,
+        env = "KEYPORT_MASTER_KEY_FILE",
+        default_value = "data/master.key",
+        global = true
+    )]
     pub master_key_file: PathBuf,
 
     /// Lifetime of issued access tokens, in seconds.
@@ -40,7 +59,13 @@ pub struct Config {
     pub token_ttl: u64,
 
     /// Log line format.
-    #[arg(long, env = "KEYPORT_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "KEYPORT_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
     pub log_format: LogFormat,
 }
 
@@ -79,7 +104,8 @@ pub enum AdminCommand {
 impl Config {
     pub fn public_url(&self) -> url::Url {
         self.public_url.clone().unwrap_or_else(|| {
-            url::Url::parse(&format!("http://{}", self.bind)).expect("a socket address forms a valid URL")
+            url::Url::parse(&format!("http://{}", self.bind))
+                .expect("a socket address forms a valid URL")
         })
     }
 
@@ -111,6 +137,9 @@ mod tests {
         ]);
         assert!(matches!(cli.command, Some(Command::Migrate)));
         assert_eq!(cli.config.public_url().as_str(), "http://127.0.0.1:4000/");
-        assert_eq!(cli.config.database_url_for_logs(), "postgres://kp:****@db/kp");
+        assert_eq!(
+            cli.config.database_url_for_logs(),
+            "postgres://kp:****@db/kp"
+        );
     }
 }

@@ -19,9 +19,17 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(DEFAULT_CSP));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(DEFAULT_CSP));
     response
 }
 
@@ -39,7 +47,10 @@ pub async fn same_origin_only(
     next: Next,
 ) -> Response {
     let guarded = request.uri().path().starts_with("/rpc/")
-        && !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+        && !matches!(
+            *request.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS
+        );
     if guarded && !is_same_origin(request.headers(), &allowed.0) {
         return (StatusCode::FORBIDDEN, "cross-origin request refused").into_response();
     }
@@ -51,7 +62,10 @@ fn is_same_origin(headers: &HeaderMap, allowed: &str) -> bool {
     let matches = |origin: &str| {
         origin == allowed
             || host_origin.is_some_and(|host| {
-                origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host)
+                origin
+                    .strip_prefix("http://")
+                    .or_else(|| origin.strip_prefix("https://"))
+                    == Some(host)
             })
     };
     if let Some(origin) = headers.get(header::ORIGIN) {
@@ -79,9 +93,12 @@ pub async fn server_fn_statuses(request: Request, next: Next) -> Response {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
-        parts.status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        parts.status =
+            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if let AppError::RateLimited { retry_after } = error {
-            parts.headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            parts
+                .headers
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
     }
     Response::from_parts(parts, Body::from(bytes))
@@ -102,12 +119,33 @@ mod tests {
     #[test]
     fn origin_must_be_this_site() {
         let ok = "http://127.0.0.1:3000";
-        assert!(is_same_origin(&headers(&[("origin", "http://127.0.0.1:3000")]), ok));
-        assert!(is_same_origin(&headers(&[("origin", "http://localhost:3000"), ("host", "localhost:3000")]), ok));
-        assert!(!is_same_origin(&headers(&[("origin", "https://evil.example"), ("host", "127.0.0.1:3000")]), ok));
+        assert!(is_same_origin(
+            &headers(&[("origin", "http://127.0.0.1:3000")]),
+            ok
+        ));
+        assert!(is_same_origin(
+            &headers(&[
+                ("origin", "http://localhost:3000"),
+                ("host", "localhost:3000")
+            ]),
+            ok
+        ));
+        assert!(!is_same_origin(
+            &headers(&[
+                ("origin", "https://evil.example"),
+                ("host", "127.0.0.1:3000")
+            ]),
+            ok
+        ));
         assert!(!is_same_origin(&headers(&[("origin", "null")]), ok));
-        assert!(is_same_origin(&headers(&[("referer", "http://127.0.0.1:3000/login?x")]), ok));
-        assert!(!is_same_origin(&headers(&[("referer", "http://127.0.0.1:3000.evil.example/")]), ok));
+        assert!(is_same_origin(
+            &headers(&[("referer", "http://127.0.0.1:3000/login?x")]),
+            ok
+        ));
+        assert!(!is_same_origin(
+            &headers(&[("referer", "http://127.0.0.1:3000.evil.example/")]),
+            ok
+        ));
         assert!(!is_same_origin(&headers(&[]), ok));
     }
 }

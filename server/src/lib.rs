@@ -46,7 +46,11 @@ impl AppState {
             clock,
         })
         .await?;
-        Ok(Self { leptos_options: leptos_options(), keyport, public_url: config.public_url() })
+        Ok(Self {
+            leptos_options: leptos_options(),
+            keyport,
+            public_url: config.public_url(),
+        })
     }
 
     pub async fn open_with_system_clock(config: &Config) -> app::domain::Result<Self> {
@@ -57,8 +61,11 @@ impl AppState {
 /// Where the built site (WASM, JS, CSS) lives: `LEPTOS_*` variables as set
 /// by cargo-leptos, or the defaults of this workspace.
 fn leptos_options() -> LeptosOptions {
+    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
     LeptosOptions::builder()
-        .output_name(std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| "keyport".into()))
+        .output_name(var("LEPTOS_OUTPUT_NAME", "keyport"))
+        .site_root(var("LEPTOS_SITE_ROOT", "target/site"))
+        .site_pkg_dir(var("LEPTOS_SITE_PKG_DIR", "pkg"))
         .build()
 }
 
@@ -82,10 +89,15 @@ pub fn router(state: AppState) -> Router {
             move || provide_context(keyport.clone()),
             move || app::ui::shell(options.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::ui::shell))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            app::ui::shell,
+        ))
         .layer(middleware::from_fn(headers::server_fn_statuses))
         .layer(sessions)
-        .layer(middleware::from_fn_with_state(allowed, headers::same_origin_only))
+        .layer(middleware::from_fn_with_state(
+            allowed,
+            headers::same_origin_only,
+        ))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(middleware::from_fn(headers::security_headers))
         .with_state(state)

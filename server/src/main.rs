@@ -20,9 +20,11 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.config).await,
         Command::Migrate => migrate(&cli.config).await,
-        Command::Admin(AdminCommand::Create { email, role, password_stdin: _ }) => {
-            admin_create(&cli.config, &email, &role).await
-        }
+        Command::Admin(AdminCommand::Create {
+            email,
+            role,
+            password_stdin: _,
+        }) => admin_create(&cli.config, &email, &role).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -37,7 +39,9 @@ async fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("KEYPORT_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -68,7 +72,9 @@ async fn serve(config: &Config) -> Result<(), String> {
     if let Some(token) = state.keyport.pending_setup_token() {
         // The one secret that belongs in the log: whoever reads it may create
         // the first administrator, once, while no user exists.
-        let link = public_url.join(&format!("setup?token={}", token.expose())).map_err(|e| e.to_string())?;
+        let link = public_url
+            .join(&format!("setup?token={}", token.expose()))
+            .map_err(|e| e.to_string())?;
         tracing::info!(%link, "no user exists yet: open the setup link to create the first administrator");
         println!("First run: create the first administrator at {link}");
     }
@@ -84,7 +90,9 @@ async fn serve(config: &Config) -> Result<(), String> {
         }
     });
     let app = keyport::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
     sweeper.abort();
     served.map_err(|e| format!("server failed: {e}"))?;
     tracing::info!("stopped");
@@ -114,7 +122,9 @@ async fn shutdown_signal() {
 }
 
 async fn admin_create(config: &Config, email: &str, role: &str) -> Result<(), String> {
-    let role = role.parse().map_err(|_| format!("unknown role {role:?}: use super_admin, domain_admin or member"))?;
+    let role = role
+        .parse()
+        .map_err(|_| format!("unknown role {role:?}: use super_admin, domain_admin or member"))?;
     let mut input = String::new();
     std::io::stdin()
         .read_to_string(&mut input)

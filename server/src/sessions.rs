@@ -28,7 +28,10 @@ fn encode(record: &Record) -> session_store::Result<Vec<u8>> {
 }
 
 fn user_of(record: &Record) -> Option<&str> {
-    record.data.get(app::api::USER_ID_KEY).and_then(|v| v.as_str())
+    record
+        .data
+        .get(app::api::USER_ID_KEY)
+        .and_then(|v| v.as_str())
 }
 
 #[async_trait]
@@ -73,19 +76,21 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let row: Option<(Vec<u8>, i64)> =
-            sqlx::query_as("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2")
-                .bind(id.to_string())
-                .bind(OffsetDateTime::now_utc().unix_timestamp())
-                .fetch_optional(&self.db.pool)
-                .await
-                .map_err(backend)?;
+        let row: Option<(Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2",
+        )
+        .bind(id.to_string())
+        .bind(OffsetDateTime::now_utc().unix_timestamp())
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(backend)?;
         let Some((data, expires_at)) = row else {
             return Ok(None);
         };
         Ok(Some(Record {
             id: *id,
-            data: serde_json::from_slice(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?,
+            data: serde_json::from_slice(&data)
+                .map_err(|e| session_store::Error::Decode(e.to_string()))?,
             expiry_date: OffsetDateTime::from_unix_timestamp(expires_at).map_err(backend)?,
         }))
     }

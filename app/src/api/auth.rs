@@ -44,7 +44,9 @@ pub async fn current_viewer() -> Result<Option<Viewer>, AppError> {
         return Ok(None);
     };
     let keyport = keyport()?;
-    let domain = tenancy::find_domain(&keyport.db, &user.domain_id).await?.ok_or(AppError::Internal)?;
+    let domain = tenancy::find_domain(&keyport.db, &user.domain_id)
+        .await?
+        .ok_or(AppError::Internal)?;
     Ok(Some(Viewer {
         user_id: user.id,
         email: user.email,
@@ -81,7 +83,12 @@ pub async fn complete_setup(
             }]));
         }
         let user = keyport()?
-            .complete_setup(&SetupToken::new(token.clone()), &email, Password::new(password), &client_address())
+            .complete_setup(
+                &SetupToken::new(token.clone()),
+                &email,
+                Password::new(password),
+                &client_address(),
+            )
             .await?;
         start_session(&user).await
     }
@@ -99,12 +106,18 @@ pub async fn complete_setup(
 }
 
 #[server(prefix = "/rpc", endpoint = "sign_in")]
-pub async fn sign_in(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
+pub async fn sign_in(
+    email: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), AppError> {
     use super::request::{client_address, keep_for_redirect, keyport, start_session};
     use crate::domain::secrets::Password;
 
     let result = async {
-        let user = keyport()?.sign_in(&email, Password::new(password), &client_address()).await?;
+        let user = keyport()?
+            .sign_in(&email, Password::new(password), &client_address())
+            .await?;
         start_session(&user).await
     }
     .await;
@@ -126,7 +139,9 @@ pub async fn sign_out() -> Result<(), AppError> {
     use crate::domain::audit::Action;
 
     if let Some(user) = current_user().await? {
-        keyport()?.audit(Some(&user.domain_id), &actor(&user), Action::SignOut, None).await?;
+        keyport()?
+            .audit(Some(&user.domain_id), &actor(&user), Action::SignOut, None)
+            .await?;
     }
     session().await?.flush().await.map_err(session_error)?;
     leptos_axum::redirect("/login");
@@ -145,8 +160,17 @@ mod tests {
 
     #[test]
     fn next_stays_on_this_site() {
-        assert_eq!(safe_next(Some("/applications/abc?x=1")), "/applications/abc?x=1");
-        for hostile in ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", "/a\nb"] {
+        assert_eq!(
+            safe_next(Some("/applications/abc?x=1")),
+            "/applications/abc?x=1"
+        );
+        for hostile in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "/a\nb",
+        ] {
             assert_eq!(safe_next(Some(hostile)), "/applications", "{hostile}");
         }
         assert_eq!(safe_next(None), "/applications");

@@ -1,8 +1,8 @@
 //! The error every server function returns, in words a console user can act on.
 
-use serde::{Deserialize, Serialize};
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
 
 /// One form field's problem, shown next to that field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,7 +54,10 @@ impl AppError {
     /// The message for one field, if that field was rejected.
     pub fn field(&self, name: &str) -> Option<String> {
         match self {
-            Self::Invalid(fields) => fields.iter().find(|f| f.field == name).map(|f| f.message.clone()),
+            Self::Invalid(fields) => fields
+                .iter()
+                .find(|f| f.field == name)
+                .map(|f| f.message.clone()),
             _ => None,
         }
     }
@@ -80,7 +83,10 @@ impl From<crate::domain::Error> for AppError {
             E::Invalid(fields) => Self::Invalid(
                 fields
                     .into_iter()
-                    .map(|f| FieldError { field: f.field.into(), message: f.message })
+                    .map(|f| FieldError {
+                        field: f.field.into(),
+                        message: f.message,
+                    })
                     .collect(),
             ),
             E::BadCredentials => Self::BadCredentials,

@@ -32,7 +32,11 @@ pub async fn session() -> Result<Session, AppError> {
 /// The peer address, as the listener saw it.
 pub fn client_address() -> String {
     use_context::<Parts>()
-        .and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()))
+        .and_then(|p| {
+            p.extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -50,26 +54,33 @@ pub fn is_plain_form_post() -> bool {
 /// The signed-in user, if the session names an enabled one.
 pub async fn current_user() -> Result<Option<User>, AppError> {
     let session = session().await?;
-    let Some(id) = session.get::<String>(USER_ID).await.map_err(session_error)? else {
+    let Some(id) = session
+        .get::<String>(USER_ID)
+        .await
+        .map_err(session_error)?
+    else {
         return Ok(None);
     };
     let user = accounts::find_user(&keyport()?.db, &id).await?;
     Ok(user.filter(|u| u.disabled_at.is_none()))
 }
 
-pub async fn require_user() -> Result<User, AppError> {
-    current_user().await?.ok_or(AppError::Unauthenticated)
-}
-
 pub fn actor(user: &User) -> Actor {
-    Actor { user_id: Some(user.id.clone()), label: user.email.clone(), address: client_address() }
+    Actor {
+        user_id: Some(user.id.clone()),
+        label: user.email.clone(),
+        address: client_address(),
+    }
 }
 
 /// Starts a signed-in session under a fresh id (no fixation).
 pub async fn start_session(user: &User) -> Result<(), AppError> {
     let session = session().await?;
     session.cycle_id().await.map_err(session_error)?;
-    session.insert(USER_ID, &user.id).await.map_err(session_error)
+    session
+        .insert(USER_ID, &user.id)
+        .await
+        .map_err(session_error)
 }
 
 /// Keeps a refused plain form post's values and error for the page it
@@ -80,7 +91,10 @@ pub async fn keep_for_redirect(form: &str, values: &[(&str, &str)], error: &AppE
     }
     let flash = Flash {
         form: form.into(),
-        values: values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        values: values
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         error: error.clone(),
     };
     if let Ok(session) = session().await {
@@ -95,7 +109,10 @@ pub async fn take_flash(form: &str) -> Result<Option<Flash>, AppError> {
     let flash: Option<Flash> = session.get(FLASH).await.map_err(session_error)?;
     match flash {
         Some(f) if f.form == form => {
-            session.remove::<Flash>(FLASH).await.map_err(session_error)?;
+            session
+                .remove::<Flash>(FLASH)
+                .await
+                .map_err(session_error)?;
             Ok(Some(f))
         }
         _ => Ok(None),

@@ -41,7 +41,10 @@ impl std::str::FromStr for Role {
             "super_admin" => Ok(Self::SuperAdmin),
             "domain_admin" => Ok(Self::DomainAdmin),
             "member" => Ok(Self::Member),
-            _ => Err(Error::invalid("role", "role must be super_admin, domain_admin or member")),
+            _ => Err(Error::invalid(
+                "role",
+                "role must be super_admin, domain_admin or member",
+            )),
         }
     }
 }
@@ -98,7 +101,11 @@ pub async fn hash_password(password: Password) -> Result<String> {
 pub async fn verify_password(hash: String, password: Password) -> Result<bool> {
     Ok(tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
-            .map(|parsed| argon2().verify_password(password.expose().as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                argon2()
+                    .verify_password(password.expose().as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await?)
@@ -126,39 +133,52 @@ pub fn normalize_email(email: &str) -> String {
 pub fn validate_email(email: &str) -> Option<Invalid> {
     let valid = email.len() <= EMAIL_MAX
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email
-            .split_once('@')
-            .is_some_and(|(local, host)| !local.is_empty() && host.contains('.') && !host.contains('@'));
+        && email.split_once('@').is_some_and(|(local, host)| {
+            !local.is_empty() && host.contains('.') && !host.contains('@')
+        });
     (!valid).then(|| Invalid::new("email", "Enter an email address such as admin@example.com"))
 }
 
 pub fn validate_password(password: &Password) -> Option<Invalid> {
     let len = password.expose().chars().count();
     if len < PASSWORD_MIN {
-        Some(Invalid::new("password", format!("Use at least {PASSWORD_MIN} characters")))
+        Some(Invalid::new(
+            "password",
+            format!("Use at least {PASSWORD_MIN} characters"),
+        ))
     } else if len > PASSWORD_MAX {
-        Some(Invalid::new("password", format!("Use at most {PASSWORD_MAX} characters")))
+        Some(Invalid::new(
+            "password",
+            format!("Use at most {PASSWORD_MAX} characters"),
+        ))
     } else {
         None
     }
 }
 
 pub async fn any_user_exists(db: &Db) -> Result<bool> {
-    Ok(sqlx::query("SELECT 1 FROM users LIMIT 1").fetch_optional(&db.pool).await?.is_some())
+    Ok(sqlx::query("SELECT 1 FROM users LIMIT 1")
+        .fetch_optional(&db.pool)
+        .await?
+        .is_some())
 }
 
 pub async fn find_user(db: &Db, id: &str) -> Result<Option<User>> {
-    Ok(sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?)
+    Ok(
+        sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?,
+    )
 }
 
 pub async fn find_user_by_email(db: &Db, email: &str) -> Result<Option<User>> {
-    Ok(sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
-        .bind(normalize_email(email))
-        .fetch_optional(&db.pool)
-        .await?)
+    Ok(sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+    ))
+    .bind(normalize_email(email))
+    .fetch_optional(&db.pool)
+    .await?)
 }
 
 /// A new console user, checked and ready to insert.
@@ -213,8 +233,10 @@ impl Keyport {
         address: &str,
         actor: Option<&Actor>,
     ) -> Result<User> {
-        let problems: Vec<Invalid> =
-            [validate_email(&new.email), validate_password(&new.password)].into_iter().flatten().collect();
+        let problems: Vec<Invalid> = [validate_email(&new.email), validate_password(&new.password)]
+            .into_iter()
+            .flatten()
+            .collect();
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
         }
@@ -257,11 +279,18 @@ impl Keyport {
         .await;
         match inserted {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(Error::invalid("email", "A user with this email already exists"));
+                return Err(Error::invalid(
+                    "email",
+                    "A user with this email already exists",
+                ));
             }
             other => other?,
         };
-        let system = Actor { user_id: None, label: "system".into(), address: address.into() };
+        let system = Actor {
+            user_id: None,
+            label: "system".into(),
+            address: address.into(),
+        };
         let actor = actor.unwrap_or(&system);
         audit::record(
             &mut *tx,
@@ -294,9 +323,10 @@ impl Keyport {
         .await?;
 
         let (user, hash) = match found {
-            Some(Credentials { user, password_hash: Some(hash) }) if user.disabled_at.is_none() => {
-                (Some(user), hash)
-            }
+            Some(Credentials {
+                user,
+                password_hash: Some(hash),
+            }) if user.disabled_at.is_none() => (Some(user), hash),
             _ => (None, decoy_hash()),
         };
         let verified = verify_password(hash, password).await?;
@@ -308,13 +338,15 @@ impl Keyport {
         match user {
             Some(user) if verified => {
                 self.sign_in_limiter.record_success(&email);
-                self.audit(Some(&user.domain_id), &actor, Action::SignIn, None).await?;
+                self.audit(Some(&user.domain_id), &actor, Action::SignIn, None)
+                    .await?;
                 Ok(user)
             }
             user => {
                 self.sign_in_limiter.record_failure(&email, address, now);
                 let domain = user.as_ref().map(|u| u.domain_id.as_str());
-                self.audit(domain, &actor, Action::SignInFailed, None).await?;
+                self.audit(domain, &actor, Action::SignInFailed, None)
+                    .await?;
                 Err(Error::BadCredentials)
             }
         }
@@ -329,7 +361,13 @@ impl Keyport {
     ) -> Result<()> {
         audit::record(
             &self.db.pool,
-            audit::Entry { at: self.now(), domain_id, actor, action, target },
+            audit::Entry {
+                at: self.now(),
+                domain_id,
+                actor,
+                action,
+                target,
+            },
         )
         .await
     }
@@ -341,17 +379,34 @@ mod tests {
 
     #[tokio::test]
     async fn passwords_hash_with_argon2id_and_verify() {
-        let hash = hash_password(Password::new("correct horse battery")).await.unwrap();
+        let hash = hash_password(Password::new("correct horse battery"))
+            .await
+            .unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(verify_password(hash.clone(), Password::new("correct horse battery")).await.unwrap());
-        assert!(!verify_password(hash, Password::new("wrong horse battery")).await.unwrap());
-        assert!(!verify_password("not a hash".into(), Password::new("x")).await.unwrap());
+        assert!(
+            verify_password(hash.clone(), Password::new("correct horse battery"))
+                .await
+                .unwrap()
+        );
+        assert!(!verify_password(hash, Password::new("wrong horse battery"))
+            .await
+            .unwrap());
+        assert!(!verify_password("not a hash".into(), Password::new("x"))
+            .await
+            .unwrap());
     }
 
     #[test]
     fn emails_and_passwords_are_checked() {
         assert!(validate_email("admin@example.com").is_none());
-        for bad in ["", "admin", "@example.com", "a@b", "a b@example.com", "a@b@c.com"] {
+        for bad in [
+            "",
+            "admin",
+            "@example.com",
+            "a@b",
+            "a b@example.com",
+            "a@b@c.com",
+        ] {
             assert!(validate_email(bad).is_some(), "{bad} accepted");
         }
         assert!(validate_password(&Password::new("short")).is_some());

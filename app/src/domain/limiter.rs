@@ -33,14 +33,24 @@ const SWEEP_AT: usize = 10_000;
 
 impl Limiter {
     pub fn new(per_key: Policy, per_address: Policy) -> Self {
-        Self { per_key, per_address, windows: Mutex::new(HashMap::new()) }
+        Self {
+            per_key,
+            per_address,
+            windows: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Console sign-in: 5 failures per account and 20 per address in 15 minutes.
     pub fn sign_in() -> Self {
         Self::new(
-            Policy { max_failures: 5, window_secs: 900 },
-            Policy { max_failures: 20, window_secs: 900 },
+            Policy {
+                max_failures: 5,
+                window_secs: 900,
+            },
+            Policy {
+                max_failures: 20,
+                window_secs: 900,
+            },
         )
     }
 
@@ -48,14 +58,17 @@ impl Limiter {
     /// locked out.
     pub fn retry_after(&self, key: &str, address: &str, now: Timestamp) -> Option<u64> {
         let windows = self.lock();
-        [(format!("k:{key}"), self.per_key), (format!("a:{address}"), self.per_address)]
-            .iter()
-            .filter_map(|(k, policy)| {
-                let w = windows.get(k)?;
-                let ends = w.started + policy.window_secs;
-                (w.failures >= policy.max_failures && now < ends).then(|| (ends - now) as u64)
-            })
-            .max()
+        [
+            (format!("k:{key}"), self.per_key),
+            (format!("a:{address}"), self.per_address),
+        ]
+        .iter()
+        .filter_map(|(k, policy)| {
+            let w = windows.get(k)?;
+            let ends = w.started + policy.window_secs;
+            (w.failures >= policy.max_failures && now < ends).then(|| (ends - now) as u64)
+        })
+        .max()
     }
 
     pub fn record_failure(&self, key: &str, address: &str, now: Timestamp) {
@@ -64,10 +77,19 @@ impl Limiter {
             let longest = self.per_key.window_secs.max(self.per_address.window_secs);
             windows.retain(|_, w| w.started + longest > now);
         }
-        for (k, policy) in [(format!("k:{key}"), self.per_key), (format!("a:{address}"), self.per_address)] {
-            let w = windows.entry(k).or_insert(Window { started: now, failures: 0 });
+        for (k, policy) in [
+            (format!("k:{key}"), self.per_key),
+            (format!("a:{address}"), self.per_address),
+        ] {
+            let w = windows.entry(k).or_insert(Window {
+                started: now,
+                failures: 0,
+            });
             if now >= w.started + policy.window_secs {
-                *w = Window { started: now, failures: 0 };
+                *w = Window {
+                    started: now,
+                    failures: 0,
+                };
             }
             w.failures += 1;
         }
@@ -90,8 +112,14 @@ mod tests {
 
     fn limiter() -> Limiter {
         Limiter::new(
-            Policy { max_failures: 3, window_secs: 60 },
-            Policy { max_failures: 5, window_secs: 60 },
+            Policy {
+                max_failures: 3,
+                window_secs: 60,
+            },
+            Policy {
+                max_failures: 5,
+                window_secs: 60,
+            },
         )
     }
 

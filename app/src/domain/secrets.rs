@@ -100,7 +100,10 @@ impl MasterKey {
                 let mut bytes = [0u8; 32];
                 OsRng.fill_bytes(&mut bytes);
                 write_private_file(path, STANDARD.encode(bytes).as_bytes()).map_err(|e| {
-                    Error::Config(format!("cannot create master key file {}: {e}", path.display()))
+                    Error::Config(format!(
+                        "cannot create master key file {}: {e}",
+                        path.display()
+                    ))
                 })?;
                 tracing::info!(path = %path.display(), "created a new master key file");
                 Ok(Self::from_bytes(&bytes))
@@ -123,7 +126,10 @@ impl MasterKey {
     pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         OsRng.fill_bytes(&mut nonce);
-        let payload = aes_gcm::aead::Payload { msg: plaintext, aad: context };
+        let payload = aes_gcm::aead::Payload {
+            msg: plaintext,
+            aad: context,
+        };
         let ciphertext = self
             .0
             .encrypt(Nonce::from_slice(&nonce), payload)
@@ -136,7 +142,10 @@ impl MasterKey {
             return Err(Error::Decrypt);
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let payload = aes_gcm::aead::Payload { msg: ciphertext, aad: context };
+        let payload = aes_gcm::aead::Payload {
+            msg: ciphertext,
+            aad: context,
+        };
         self.0
             .decrypt(Nonce::from_slice(nonce), payload)
             .map_err(|_| Error::Decrypt)
@@ -169,7 +178,9 @@ mod tests {
         let sealed = key.seal(b"kps_secret", b"app-1");
         assert_eq!(key.open(&sealed, b"app-1").unwrap(), b"kps_secret");
         assert!(key.open(&sealed, b"app-2").is_err());
-        assert!(MasterKey::from_bytes(&[8; 32]).open(&sealed, b"app-1").is_err());
+        assert!(MasterKey::from_bytes(&[8; 32])
+            .open(&sealed, b"app-1")
+            .is_err());
         assert!(key.open(&sealed[..5], b"app-1").is_err());
     }
 
@@ -177,7 +188,10 @@ mod tests {
     fn debug_output_never_shows_the_secret() {
         let password = Password::new("hunter2");
         assert_eq!(format!("{password:?}"), "Password([redacted])");
-        assert_eq!(format!("{:?}", MasterKey::from_bytes(&[1; 32])), "MasterKey([redacted])");
+        assert_eq!(
+            format!("{:?}", MasterKey::from_bytes(&[1; 32])),
+            "MasterKey([redacted])"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
@@ -104,7 +104,10 @@ fn sqlite_url_creating_folder(url: &str) -> Result<String, Error> {
         let dir = std::path::Path::new(path).parent();
         if let Some(dir) = dir.filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                Error::Config(format!("cannot create database folder {}: {e}", dir.display()))
+                Error::Config(format!(
+                    "cannot create database folder {}: {e}",
+                    dir.display()
+                ))
             })?;
         }
     }
@@ -121,8 +124,14 @@ mod tests {
 
     #[test]
     fn engine_follows_the_url_scheme() {
-        assert_eq!("sqlite://data/k.db".parse::<Engine>().unwrap(), Engine::Sqlite);
-        assert_eq!("postgres://h/db".parse::<Engine>().unwrap(), Engine::Postgres);
+        assert_eq!(
+            "sqlite://data/k.db".parse::<Engine>().unwrap(),
+            Engine::Sqlite
+        );
+        assert_eq!(
+            "postgres://h/db".parse::<Engine>().unwrap(),
+            Engine::Postgres
+        );
         assert!("mysql://h/db".parse::<Engine>().is_err());
     }
 

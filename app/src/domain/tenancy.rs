@@ -65,19 +65,26 @@ impl Tenancy {
         .bind(DEFAULT_DOMAIN)
         .fetch_one(&db.pool)
         .await?;
-        Ok(Self { customer_id: row.try_get(0)?, default_domain_id: row.try_get(1)? })
+        Ok(Self {
+            customer_id: row.try_get(0)?,
+            default_domain_id: row.try_get(1)?,
+        })
     }
 }
 
 pub async fn find_domain(db: &Db, id: &str) -> Result<Option<Domain>> {
-    Ok(sqlx::query_as("SELECT id, name, app_limit FROM domains WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?)
+    Ok(
+        sqlx::query_as("SELECT id, name, app_limit FROM domains WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?,
+    )
 }
 
 pub async fn list_domains(db: &Db) -> Result<Vec<Domain>> {
-    Ok(sqlx::query_as("SELECT id, name, app_limit FROM domains ORDER BY name")
-        .fetch_all(&db.pool)
-        .await?)
+    Ok(
+        sqlx::query_as("SELECT id, name, app_limit FROM domains ORDER BY name")
+            .fetch_all(&db.pool)
+            .await?,
+    )
 }

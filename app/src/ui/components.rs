@@ -22,7 +22,11 @@ pub fn Field(
     let message = move || error.get().and_then(|e| e.field(name));
     let error_id = format!("{name}-error");
     let hint_id = format!("{name}-hint");
-    let described_by = if hint.is_some() { format!("{hint_id} {error_id}") } else { error_id.clone() };
+    let described_by = if hint.is_some() {
+        format!("{hint_id} {error_id}")
+    } else {
+        error_id.clone()
+    };
     view! {
         <div class="field" class:invalid=move || message().is_some()>
             <label for=name>{label}</label>

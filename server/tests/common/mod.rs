@@ -66,7 +66,8 @@ pub struct TestApp {
 }
 
 fn postgres_admin_url() -> String {
-    std::env::var("KEYPORT_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("KEYPORT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 fn unique_name() -> String {
@@ -74,7 +75,9 @@ fn unique_name() -> String {
 }
 
 fn uuid_like() -> String {
-    app::domain::secrets::random_token(9).to_lowercase().replace(['-', '_'], "x")
+    app::domain::secrets::random_token(9)
+        .to_lowercase()
+        .replace(['-', '_'], "x")
 }
 
 impl TestApp {
@@ -82,16 +85,27 @@ impl TestApp {
         let dir = std::env::temp_dir().join(unique_name());
         std::fs::create_dir_all(&dir).unwrap();
         let (database_url, scratch) = match engine {
-            Engine::Sqlite => (format!("sqlite://{}/keyport.db", dir.display()), Scratch::Sqlite(dir.clone())),
+            Engine::Sqlite => (
+                format!("sqlite://{}/keyport.db", dir.display()),
+                Scratch::Sqlite(dir.clone()),
+            ),
             Engine::Postgres => {
                 let admin_url = postgres_admin_url();
                 let name = unique_name();
                 sqlx::any::install_default_drivers();
-                let admin = sqlx::AnyPool::connect(&admin_url).await.expect("PostgreSQL at 127.0.0.1:5432");
-                admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+                let admin = sqlx::AnyPool::connect(&admin_url)
+                    .await
+                    .expect("PostgreSQL at 127.0.0.1:5432");
+                admin
+                    .execute(format!("CREATE DATABASE {name}").as_str())
+                    .await
+                    .unwrap();
                 admin.close().await;
                 let base = admin_url.rsplit_once('/').unwrap().0;
-                (format!("{base}/{name}"), Scratch::Postgres { admin_url, name })
+                (
+                    format!("{base}/{name}"),
+                    Scratch::Postgres { admin_url, name },
+                )
             }
         };
         let config = Config {
@@ -103,9 +117,16 @@ impl TestApp {
             log_format: keyport::config::LogFormat::Text,
         };
         let clock = ManualClock::new(1_800_000_000);
-        let state = AppState::open(&config, Arc::new(clock.clone())).await.expect("Keyport opens");
+        let state = AppState::open(&config, Arc::new(clock.clone()))
+            .await
+            .expect("Keyport opens");
         let keyport = state.keyport.clone();
-        Self { router: keyport::router(state), keyport, clock, scratch }
+        Self {
+            router: keyport::router(state),
+            keyport,
+            clock,
+            scratch,
+        }
     }
 
     /// Closes the pool and removes the scratch database.
@@ -117,7 +138,10 @@ impl TestApp {
             }
             Scratch::Postgres { admin_url, name } => {
                 let admin = sqlx::AnyPool::connect(&admin_url).await.unwrap();
-                admin.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await.unwrap();
+                admin
+                    .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await
+                    .unwrap();
                 admin.close().await;
             }
         }
@@ -130,12 +154,19 @@ impl TestApp {
             role,
             password: Password::new(PASSWORD),
         };
-        self.keyport.insert_user(new, None, "test", None).await.unwrap()
+        self.keyport
+            .insert_user(new, None, "test", None)
+            .await
+            .unwrap()
     }
 
     /// A browser with no cookies yet, from the given address.
     pub fn browser(&self) -> Browser<'_> {
-        Browser { app: self, cookie: None, address: "10.0.0.1:5555".parse().unwrap() }
+        Browser {
+            app: self,
+            cookie: None,
+            address: "10.0.0.1:5555".parse().unwrap(),
+        }
     }
 
     /// A browser already signed in as a new user with `role`.
@@ -177,7 +208,9 @@ impl Browser<'_> {
         let mut request = request;
         request.extensions_mut().insert(ConnectInfo(self.address));
         if let Some(cookie) = &self.cookie {
-            request.headers_mut().insert(header::COOKIE, cookie.parse().unwrap());
+            request
+                .headers_mut()
+                .insert(header::COOKIE, cookie.parse().unwrap());
         }
         let response = self.app.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
@@ -191,11 +224,19 @@ impl Browser<'_> {
             }
         }
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        Response { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
+        Response {
+            status,
+            headers,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        }
     }
 
     pub async fn get(&mut self, path: &str) -> Response {
-        let request = Request::builder().uri(path).header(header::ACCEPT, "text/html").body(Body::empty()).unwrap();
+        let request = Request::builder()
+            .uri(path)
+            .header(header::ACCEPT, "text/html")
+            .body(Body::empty())
+            .unwrap();
         self.send(request).await
     }
 
@@ -204,7 +245,12 @@ impl Browser<'_> {
         self.rpc_from(name, form, Some(ORIGIN)).await
     }
 
-    pub async fn rpc_from(&mut self, name: &str, form: &[(&str, &str)], origin: Option<&str>) -> Response {
+    pub async fn rpc_from(
+        &mut self,
+        name: &str,
+        form: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> Response {
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(format!("/rpc/{name}"))
@@ -213,7 +259,8 @@ impl Browser<'_> {
         if let Some(origin) = origin {
             request = request.header(header::ORIGIN, origin);
         }
-        self.send(request.body(Body::from(encode(form))).unwrap()).await
+        self.send(request.body(Body::from(encode(form))).unwrap())
+            .await
     }
 
     /// A plain HTML form post from `page`, as a browser without JavaScript sends it.
@@ -231,10 +278,13 @@ impl Browser<'_> {
     }
 
     pub async fn sign_in(&mut self, email: &str, password: &str) -> Response {
-        self.rpc("sign_in", &[("email", email), ("password", password)]).await
+        self.rpc("sign_in", &[("email", email), ("password", password)])
+            .await
     }
 }
 
 pub fn encode(form: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish()
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish()
 }

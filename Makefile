@@ -1,0 +1,53 @@
+# Keyport: `make run` serves the portal, `make test` runs every check.
+# Both install what is missing first (wasm target, cargo-leptos, the
+# wasm-bindgen CLI, wasm-opt and Playwright from npm, Debian's Chromium).
+
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(CURDIR)/end2end/node_modules/.bin:$(PATH)
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
+CARGO_LEPTOS_VERSION := 0.3.10
+WASM_BINDGEN_VERSION := 0.2.130
+# Every Rust check builds the server half with this feature set.
+SSR := -p app -p keyport --features app/ssr
+
+.PHONY: run test tools browser fmt clippy unit e2e site
+
+run: tools
+	cargo leptos serve --release
+
+test: tools browser fmt clippy unit e2e
+
+tools: end2end/node_modules/.installed
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@cargo leptos --version 2>/dev/null | grep -q " $(CARGO_LEPTOS_VERSION)" \
+		|| cargo install cargo-leptos --version $(CARGO_LEPTOS_VERSION) --locked
+	@wasm-bindgen --version 2>/dev/null | grep -q " $(WASM_BINDGEN_VERSION)" \
+		|| cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+# Playwright, and binaryen's wasm-opt for release builds (Debian's is too old).
+end2end/node_modules/.installed: end2end/package.json end2end/package-lock.json
+	cd end2end && npm ci --no-audit --no-fund
+	touch $@
+
+browser:
+	@command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
+
+fmt:
+	cargo fmt --all -- --check
+
+clippy:
+	cargo clippy $(SSR) --all-targets -- -D warnings
+	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+
+# Unit and integration tests; each integration test runs on SQLite and on
+# the PostgreSQL at 127.0.0.1:5432 (KEYPORT_TEST_POSTGRES), in a database of
+# its own that it drops afterwards.
+unit:
+	cargo test $(SSR)
+
+site:
+	cargo leptos build --release
+
+e2e: tools browser site
+	cd end2end && npx playwright test

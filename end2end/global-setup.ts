@@ -1,0 +1,71 @@
+// Starts one release `keyport` per test mode, each on a fresh SQLite file,
+// reads the one-time setup link from its output as an admin would, and
+// stops them all when the run ends.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+const root = path.resolve(__dirname, "..");
+const binary = path.join(root, "target/release/keyport");
+export const runDir = path.join(__dirname, ".run");
+
+async function waitFor(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(url);
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not become healthy within ${timeoutMs} ms`);
+}
+
+function start(name: string, port: number): Promise<{ child: ChildProcess; dir: string }> {
+  const dir = mkdtempSync(path.join(tmpdir(), `keyport-e2e-${name}-`));
+  const child = spawn(binary, ["serve"], {
+    cwd: dir,
+    env: {
+      ...process.env,
+      KEYPORT_BIND: `127.0.0.1:${port}`,
+      KEYPORT_DATABASE_URL: `sqlite://${dir}/keyport.db`,
+      KEYPORT_MASTER_KEY_FILE: `${dir}/master.key`,
+      LEPTOS_SITE_ROOT: path.join(root, "target/site"),
+      LEPTOS_OUTPUT_NAME: "keyport",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return new Promise((resolve, reject) => {
+    let output = "";
+    const timer = setTimeout(() => reject(new Error(`${name}: no setup link in output:\n${output}`)), 20_000);
+    child.stdout!.on("data", (chunk) => {
+      output += chunk;
+      const match = output.match(/create the first administrator at (\S+)/);
+      if (match) {
+        clearTimeout(timer);
+        writeFileSync(path.join(runDir, `${name}.json`), JSON.stringify({ setupUrl: match[1] }));
+        waitFor(`http://127.0.0.1:${port}/healthz`, 10_000).then(() => resolve({ child, dir }), reject);
+      }
+    });
+    child.stderr!.on("data", (chunk) => {
+      output += chunk;
+    });
+    child.on("exit", (code) => reject(new Error(`${name}: keyport exited with ${code}:\n${output}`)));
+  });
+}
+
+export default async function globalSetup() {
+  rmSync(runDir, { recursive: true, force: true });
+  mkdirSync(runDir, { recursive: true });
+  const servers = await Promise.all([start("hydrated", 3101), start("nojs", 3102)]);
+  return async () => {
+    for (const { child, dir } of servers) {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}

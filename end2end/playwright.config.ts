@@ -1,0 +1,50 @@
+import { defineConfig } from "@playwright/test";
+
+// Every flow runs twice: hydrated (WASM loaded) and with JavaScript off,
+// each against its own Keyport server and database (see global-setup.ts).
+const chromium = {
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+};
+
+const modes = [
+  { name: "hydrated", port: 3101, javaScriptEnabled: true },
+  { name: "nojs", port: 3102, javaScriptEnabled: false },
+];
+
+export default defineConfig({
+  testDir: "./tests",
+  globalSetup: "./global-setup.ts",
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 2,
+  retries: 0,
+  reporter: [["list"]],
+  use: {
+    launchOptions: chromium,
+    viewport: { width: 1280, height: 800 },
+    trace: "off",
+  },
+  projects: modes.flatMap((mode) => [
+    {
+      name: `${mode.name}-setup`,
+      testMatch: /first-run\.spec\.ts/,
+      use: { baseURL: `http://127.0.0.1:${mode.port}`, javaScriptEnabled: mode.javaScriptEnabled },
+    },
+    {
+      name: mode.name,
+      testIgnore: /first-run\.spec\.ts/,
+      dependencies: [`${mode.name}-setup`],
+      use: { baseURL: `http://127.0.0.1:${mode.port}`, javaScriptEnabled: mode.javaScriptEnabled },
+    },
+  ]),
+});
