@@ -26,8 +26,9 @@ use crate::sessions::DbSessionStore;
 
 /// Console sessions end after this long without a request.
 pub const SESSION_IDLE: time::Duration = time::Duration::hours(8);
-/// The largest request body accepted anywhere (an icon upload plus fields).
-const BODY_LIMIT: usize = 512 * 1024;
+/// The largest request body accepted anywhere: room for an oversized icon to
+/// be refused with a message next to its field rather than a bare 413.
+const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -42,6 +43,7 @@ impl AppState {
         let master_key = MasterKey::load_or_create(&config.master_key_file)?;
         let keyport = Keyport::open(Settings {
             database_url: config.database_url.clone(),
+            issuer: config.public_url(),
             master_key,
             clock,
         })
@@ -83,6 +85,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/applications/{id}/icon", get(icon))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -101,6 +104,48 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(middleware::from_fn(headers::security_headers))
         .with_state(state)
+}
+
+/// An application's icon, from the database, to whoever may see the
+/// application. The URL carries the application's update time, so the
+/// browser may keep it.
+async fn icon(
+    State(keyport): State<Keyport>,
+    session: tower_sessions::Session,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+
+    let user_id: Option<String> = session.get(app::api::USER_ID_KEY).await.ok().flatten();
+    let user = match user_id {
+        Some(id) => app::domain::accounts::find_user(&keyport.db, &id)
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    let Some(user) = user.filter(|u| u.disabled_at.is_none()) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match keyport.icon_for(&user, &id).await {
+        Ok((content_type, bytes)) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (
+                    header::CACHE_CONTROL,
+                    "private, max-age=31536000, immutable".to_string(),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(app::domain::Error::NotFound) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "icon lookup failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 async fn healthz(State(keyport): State<Keyport>) -> (StatusCode, &'static str) {

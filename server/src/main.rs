@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use app::domain::accounts::NewUser;
-use app::domain::secrets::Password;
+use app::domain::secrets::{Password, Secret};
 use clap::Parser;
 use keyport::config::{AdminCommand, Cli, Command, Config, LogFormat};
 use keyport::sessions::DbSessionStore;

@@ -4,6 +4,7 @@
 mod common;
 
 use app::domain::accounts::Role;
+use app::domain::secrets::Secret;
 use axum::http::StatusCode;
 use common::{TestApp, ORIGIN, PASSWORD};
 

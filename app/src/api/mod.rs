@@ -1,8 +1,10 @@
 //! Server functions: thin steps from a request to the domain and back to a
 //! view type. Each one authorises the caller itself.
 
+pub mod applications;
 pub mod auth;
 pub mod error;
+pub mod permissions;
 #[cfg(feature = "ssr")]
 mod request;
 
@@ -29,5 +31,14 @@ impl Flash {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
+    }
+
+    /// Every value of a repeated field, such as ticked checkboxes.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.values
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 }

@@ -65,6 +65,21 @@ pub async fn current_user() -> Result<Option<User>, AppError> {
     Ok(user.filter(|u| u.disabled_at.is_none()))
 }
 
+pub async fn require_user() -> Result<User, AppError> {
+    current_user().await?.ok_or(AppError::Unauthenticated)
+}
+
+/// Marks the response as never to be stored by a browser or proxy: it
+/// carries a secret.
+pub fn no_store() {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.insert_header(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+    }
+}
+
 pub fn actor(user: &User) -> Actor {
     Actor {
         user_id: Some(user.id.clone()),

@@ -8,7 +8,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use uuid::Uuid;
 
 use super::audit::{self, Action, Actor};
-use super::secrets::{Password, SetupToken};
+use super::secrets::{Password, Secret, SetupToken};
 use super::store::Db;
 use super::{Error, Invalid, Keyport, Result};
 
@@ -87,7 +87,7 @@ fn argon2() -> Argon2<'static> {
 }
 
 /// Hashes off the async runtime: one hash costs tens of milliseconds of CPU.
-pub async fn hash_password(password: Password) -> Result<String> {
+pub async fn hash_password(password: impl Secret) -> Result<String> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         argon2()
@@ -98,7 +98,7 @@ pub async fn hash_password(password: Password) -> Result<String> {
     .await?
 }
 
-pub async fn verify_password(hash: String, password: Password) -> Result<bool> {
+pub async fn verify_password(hash: String, password: impl Secret) -> Result<bool> {
     Ok(tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
             .map(|parsed| {

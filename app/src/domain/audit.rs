@@ -11,6 +11,12 @@ pub enum Action {
     SignInFailed,
     SignOut,
     UserCreated,
+    ApplicationRegistered,
+    ApplicationEdited,
+    SecretRevealed,
+    ApplicationRemoved,
+    PermissionAdded,
+    PermissionDescribed,
 }
 
 impl Action {
@@ -20,6 +26,12 @@ impl Action {
             Self::SignInFailed => "sign_in_failed",
             Self::SignOut => "sign_out",
             Self::UserCreated => "user_created",
+            Self::ApplicationRegistered => "application_registered",
+            Self::ApplicationEdited => "application_edited",
+            Self::SecretRevealed => "secret_revealed",
+            Self::ApplicationRemoved => "application_removed",
+            Self::PermissionAdded => "permission_added",
+            Self::PermissionDescribed => "permission_described",
         }
     }
 }

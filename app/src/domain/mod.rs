@@ -2,12 +2,15 @@
 //! HTTP, Leptos or the page that called it.
 
 pub mod accounts;
+pub mod applications;
 pub mod audit;
 pub mod clock;
 pub mod limiter;
+pub mod permissions;
 pub mod secrets;
 pub mod store;
 pub mod tenancy;
+pub mod validate;
 
 use std::sync::{Arc, Mutex};
 
@@ -81,6 +84,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What the domain needs from the outside world to start.
 pub struct Settings {
     pub database_url: String,
+    /// The public URL: the issuer of tokens and the base of every link.
+    pub issuer: url::Url,
     pub master_key: MasterKey,
     pub clock: Arc<dyn Clock>,
 }
@@ -92,6 +97,7 @@ pub struct Keyport(Arc<Inner>);
 
 pub struct Inner {
     pub db: Db,
+    pub issuer: url::Url,
     pub master_key: MasterKey,
     pub clock: Arc<dyn Clock>,
     pub tenancy: Tenancy,
@@ -124,6 +130,7 @@ impl Keyport {
         };
         Ok(Self(Arc::new(Inner {
             db,
+            issuer: settings.issuer,
             master_key: settings.master_key,
             clock: settings.clock,
             tenancy,

@@ -13,6 +13,13 @@ use subtle::ConstantTimeEq;
 
 use super::Error;
 
+/// A value that must not leak: its plaintext is reached only through `expose`.
+pub trait Secret: Send + 'static {
+    /// The plaintext. Every call site is a place where the secret leaves its
+    /// type; keep them few.
+    fn expose(&self) -> &str;
+}
+
 macro_rules! secret_type {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
@@ -23,10 +30,10 @@ macro_rules! secret_type {
             pub fn new(value: impl Into<String>) -> Self {
                 Self(value.into())
             }
+        }
 
-            /// The plaintext. Every call site is a place where the secret
-            /// leaves its type; keep them few.
-            pub fn expose(&self) -> &str {
+        impl Secret for $name {
+            fn expose(&self) -> &str {
                 &self.0
             }
         }
@@ -55,6 +62,20 @@ secret_type!(
     /// The one-time token that unlocks `/setup` while no user exists.
     SetupToken
 );
+secret_type!(
+    /// A client application's secret: `kps_` and 256 random bits, so that
+    /// secret scanners can recognise a leaked one.
+    ClientSecret
+);
+
+/// The prefix of every client secret.
+pub const CLIENT_SECRET_PREFIX: &str = "kps_";
+
+impl ClientSecret {
+    pub fn generate() -> Self {
+        Self(format!("{CLIENT_SECRET_PREFIX}{}", random_token(32)))
+    }
+}
 
 /// `n` bytes from the OS CSPRNG, URL-safe base64 without padding.
 pub fn random_token(bytes: usize) -> String {
@@ -208,6 +229,15 @@ mod tests {
         std::fs::write(&path, "not a key").unwrap();
         assert!(MasterKey::load_or_create(&path).is_err());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn client_secrets_carry_the_prefix_and_256_bits() {
+        let secret = ClientSecret::generate();
+        let body = secret.expose().strip_prefix("kps_").unwrap();
+        assert_eq!(URL_SAFE_NO_PAD.decode(body).unwrap().len(), 32);
+        assert!(secret != ClientSecret::generate());
+        assert_eq!(format!("{secret:?}"), "ClientSecret([redacted])");
     }
 
     #[test]

@@ -73,3 +73,77 @@ pub fn NotFound() -> impl IntoView {
         </main>
     }
 }
+
+/// False during server rendering and until the WASM has taken over the page;
+/// true after. Controls that only work with JavaScript show from then on.
+pub fn use_hydrated() -> ReadSignal<bool> {
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
+    hydrated
+}
+
+/// Copies `value()` to the clipboard; shown only once hydrated.
+#[component]
+pub fn CopyButton(
+    #[prop(into)] value: Signal<Option<String>>,
+    label: &'static str,
+) -> impl IntoView {
+    let hydrated = use_hydrated();
+    let (copied, set_copied) = signal(false);
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(text) = value.get_untracked() {
+            let _ = window().navigator().clipboard().write_text(&text);
+            set_copied.set(true);
+            set_timeout(
+                move || set_copied.set(false),
+                std::time::Duration::from_millis(1500),
+            );
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (value, set_copied);
+    };
+    view! {
+        <button type="button" class="button small" hidden=move || !hydrated.get()
+            disabled=move || value.with(Option::is_none) on:click=copy aria-label=label>
+            {move || if copied.get() { "Copied" } else { "Copy" }}
+        </button>
+    }
+}
+
+/// A Unix time as `2026-11-23 14:05 UTC`, the same on server and browser.
+pub fn format_time(ts: i64) -> String {
+    let days = ts.div_euclid(86_400);
+    let secs = ts.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
+pub fn format_optional_time(ts: Option<i64>) -> String {
+    ts.map(format_time).unwrap_or_else(|| "Never".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_time;
+
+    #[test]
+    fn times_render_as_utc() {
+        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_time(1_795_392_300), "2026-11-23 00:05 UTC");
+        assert_eq!(format_time(951_782_400), "2000-02-29 00:00 UTC");
+    }
+}

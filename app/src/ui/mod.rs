@@ -1,8 +1,10 @@
 //! The portal's pages and components, rendered on the server and hydrated in
 //! the browser.
 
+mod applications;
 mod auth;
 mod components;
+mod permissions;
 mod portal;
 
 use leptos::prelude::*;
@@ -71,7 +73,11 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/setup") view=auth::SetupPage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=portal::Portal ssr=SsrMode::Async>
                     <Route path=path!("") view=|| view! { <Redirect path="/applications"/> } ssr=SsrMode::Async/>
-                    <Route path=path!("applications") view=portal::ApplicationsPage ssr=SsrMode::Async/>
+                    <Route path=path!("applications") view=applications::ApplicationsPage ssr=SsrMode::Async/>
+                    <Route path=path!("applications/new") view=applications::NewApplicationPage ssr=SsrMode::Async/>
+                    <Route path=path!("applications/remove") view=applications::RemovePage ssr=SsrMode::Async/>
+                    <Route path=path!("applications/:id") view=applications::ApplicationPage ssr=SsrMode::Async/>
+                    <Route path=path!("permissions") view=permissions::PermissionsPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

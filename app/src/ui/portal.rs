@@ -2,7 +2,6 @@
 //! pages inside it. Signed-out visitors are sent to `/login` and back.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::components::{Outlet, Redirect, A};
 use leptos_router::hooks::use_location;
 
@@ -62,6 +61,7 @@ fn Header(viewer: Viewer) -> impl IntoView {
             </a>
             <nav aria-label="Main">
                 <A href="/applications">"Applications"</A>
+                {viewer.is_super_admin.then(|| view! { <A href="/permissions">"Permissions"</A> })}
             </nav>
             <div class="who">
                 <span class="email">{viewer.email.clone()}</span>
@@ -83,18 +83,5 @@ pub fn role_label(role: &str) -> &'static str {
         "super_admin" => "Super admin",
         "domain_admin" => "Domain admin",
         _ => "Member",
-    }
-}
-
-#[component]
-pub fn ApplicationsPage() -> impl IntoView {
-    view! {
-        <Title text="Applications"/>
-        <div class="page-head">
-            <h1>"Applications"</h1>
-        </div>
-        <div class="empty">
-            <p>"No applications yet."</p>
-        </div>
     }
 }

@@ -1,0 +1,424 @@
+//! Server functions of the applications portal: list, register, view,
+//! reveal, edit, remove. Each looks up the session user first; the domain
+//! decides what that user may see.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::{MultipartData, MultipartFormData};
+use serde::{Deserialize, Serialize};
+
+use super::AppError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainView {
+    pub id: String,
+    pub name: String,
+}
+
+/// One application as the portal shows it; never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub website_url: String,
+    pub callback_url: String,
+    pub client_id: String,
+    /// Where the icon is served, if the application has one.
+    pub icon_url: Option<String>,
+    pub permissions: Vec<String>,
+    pub owner: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// The plaintext credentials: only in the answer to a reveal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialsView {
+    pub client_id: String,
+    pub client_secret: String,
+    pub oauth_credentials: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppList {
+    pub domain: DomainView,
+    /// Every domain, for a super admin's switcher; empty for anyone else.
+    pub domains: Vec<DomainView>,
+    pub count: i64,
+    pub limit: i64,
+    pub apps: Vec<AppView>,
+    /// The application whose secret was asked for with `?reveal=` (pages
+    /// without JavaScript reveal by a round-trip).
+    pub revealed: Option<(String, CredentialsView)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionView {
+    pub scope: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppPage {
+    pub app: AppView,
+    pub catalog: Vec<PermissionView>,
+    pub token_url: String,
+    pub credentials: Option<CredentialsView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormOptions {
+    pub domain: DomainView,
+    pub count: i64,
+    pub limit: i64,
+    pub catalog: Vec<PermissionView>,
+}
+
+/// The most applications one removal may name: far above any domain's limit.
+pub const REMOVE_MAX: usize = 1000;
+
+#[cfg(feature = "ssr")]
+mod convert {
+    use super::*;
+    use crate::domain::applications::{Credentials, WithPermissions};
+    use crate::domain::permissions::Permission;
+    use crate::domain::secrets::Secret;
+    use crate::domain::tenancy::Domain;
+
+    impl From<WithPermissions> for AppView {
+        fn from(WithPermissions { app, permissions }: WithPermissions) -> Self {
+            let icon_url = app
+                .icon_type
+                .as_ref()
+                .map(|_| format!("/applications/{}/icon?v={}", app.id, app.updated_at));
+            Self {
+                id: app.id,
+                name: app.name,
+                description: app.description,
+                website_url: app.website_url,
+                callback_url: app.callback_url,
+                client_id: app.client_id,
+                icon_url,
+                permissions,
+                owner: app.owner_email,
+                created_at: app.created_at,
+                last_used_at: app.last_used_at,
+            }
+        }
+    }
+
+    impl From<Credentials> for CredentialsView {
+        fn from(c: Credentials) -> Self {
+            Self {
+                oauth_credentials: c.oauth_credentials(),
+                client_secret: c.client_secret.expose().to_owned(),
+                client_id: c.client_id,
+            }
+        }
+    }
+
+    impl From<Domain> for DomainView {
+        fn from(d: Domain) -> Self {
+            Self {
+                id: d.id,
+                name: d.name,
+            }
+        }
+    }
+
+    impl From<Permission> for PermissionView {
+        fn from(p: Permission) -> Self {
+            Self {
+                scope: p.scope,
+                description: p.description,
+            }
+        }
+    }
+}
+
+#[server(prefix = "/rpc", endpoint = "applications/list")]
+pub async fn list_applications(
+    domain: Option<String>,
+    reveal: Option<String>,
+) -> Result<AppList, AppError> {
+    use super::request::{actor, keyport, require_user};
+    use crate::domain::accounts::Role;
+    use crate::domain::{applications, tenancy};
+
+    let user = require_user().await?;
+    let keyport = keyport()?;
+    let domain = applications::visible_domain(&keyport, &user, domain.as_deref()).await?;
+    let apps = keyport.list_applications(&user, &domain).await?;
+    let count = keyport.count_applications(&domain.id).await?;
+    let revealed = match reveal.filter(|id| apps.iter().any(|a| a.app.id == *id)) {
+        Some(id) => {
+            let credentials = keyport
+                .reveal_credentials(&actor(&user), &user, &id)
+                .await?;
+            super::request::no_store();
+            Some((id, credentials.into()))
+        }
+        None => None,
+    };
+    let domains = if user.role == Role::SuperAdmin {
+        tenancy::list_domains(&keyport.db)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(AppList {
+        limit: domain.app_limit,
+        domain: domain.into(),
+        domains,
+        count,
+        apps: apps.into_iter().map(Into::into).collect(),
+        revealed,
+    })
+}
+
+#[server(prefix = "/rpc", endpoint = "applications/options")]
+pub async fn registration_options(domain: Option<String>) -> Result<FormOptions, AppError> {
+    use super::request::{keyport, require_user};
+    use crate::domain::applications;
+
+    let user = require_user().await?;
+    let keyport = keyport()?;
+    let domain = applications::visible_domain(&keyport, &user, domain.as_deref()).await?;
+    Ok(FormOptions {
+        count: keyport.count_applications(&domain.id).await?,
+        limit: domain.app_limit,
+        domain: domain.into(),
+        catalog: keyport
+            .permissions()
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    })
+}
+
+#[server(prefix = "/rpc", endpoint = "applications/page")]
+pub async fn application_page(id: String, reveal: bool) -> Result<AppPage, AppError> {
+    use super::request::{actor, keyport, no_store, require_user};
+
+    let user = require_user().await?;
+    let keyport = keyport()?;
+    let app = keyport.application_for(&user, &id).await?;
+    let credentials = if reveal {
+        no_store();
+        Some(
+            keyport
+                .reveal_credentials(&actor(&user), &user, &id)
+                .await?
+                .into(),
+        )
+    } else {
+        None
+    };
+    Ok(AppPage {
+        app: app.into(),
+        catalog: keyport
+            .permissions()
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+        token_url: keyport
+            .issuer
+            .join("oauth2/token")
+            .map(|u| u.to_string())
+            .unwrap_or_default(),
+        credentials,
+    })
+}
+
+/// Decrypts an application's credentials for its owner or an admin; audited.
+#[server(prefix = "/rpc", endpoint = "applications/reveal")]
+pub async fn reveal_credentials(id: String) -> Result<CredentialsView, AppError> {
+    use super::request::{actor, keyport, no_store, require_user};
+
+    let user = require_user().await?;
+    no_store();
+    Ok(keyport()?
+        .reveal_credentials(&actor(&user), &user, &id)
+        .await?
+        .into())
+}
+
+#[server(input = MultipartFormData, prefix = "/rpc", endpoint = "applications/create")]
+pub async fn create_application(data: MultipartData) -> Result<String, AppError> {
+    use super::request::{actor, keep_for_redirect, keyport, require_user};
+    use crate::domain::applications;
+
+    let form = form::read(data).await?;
+    let result = async {
+        let user = require_user().await?;
+        let keyport = keyport()?;
+        let domain = applications::visible_domain(&keyport, &user, form.get("domain")).await?;
+        let (app, _) = keyport
+            .register_application(&actor(&user), &user, &domain, form.input())
+            .await?;
+        Ok::<_, AppError>(app.id)
+    }
+    .await;
+    match result {
+        Ok(id) => {
+            leptos_axum::redirect(&format!("/applications/{id}"));
+            Ok(id)
+        }
+        Err(e) => {
+            keep_for_redirect("application", &form.kept(), &e).await;
+            Err(e)
+        }
+    }
+}
+
+#[server(input = MultipartFormData, prefix = "/rpc", endpoint = "applications/update")]
+pub async fn update_application(data: MultipartData) -> Result<(), AppError> {
+    use super::request::{actor, keep_for_redirect, keyport, require_user};
+
+    let form = form::read(data).await?;
+    let id = form.get("id").unwrap_or_default().to_owned();
+    let result = async {
+        let user = require_user().await?;
+        keyport()?
+            .update_application(&actor(&user), &user, &id, form.input())
+            .await?;
+        Ok::<_, AppError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            leptos_axum::redirect(&format!("/applications/{id}?saved=1"));
+            Ok(())
+        }
+        Err(e) => {
+            keep_for_redirect("application", &form.kept(), &e).await;
+            Err(e)
+        }
+    }
+}
+
+/// Names of the listed applications, for the confirmation page; any id the
+/// user may not see makes the whole answer "not found".
+#[server(prefix = "/rpc", endpoint = "applications/named")]
+pub async fn applications_named(ids: Vec<String>) -> Result<Vec<(String, String)>, AppError> {
+    use super::request::{keyport, require_user};
+
+    let user = require_user().await?;
+    if ids.len() > REMOVE_MAX {
+        return Err(AppError::BadRequest(format!(
+            "at most {REMOVE_MAX} applications at once"
+        )));
+    }
+    let keyport = keyport()?;
+    let mut named = Vec::with_capacity(ids.len());
+    for id in ids {
+        let app = keyport.application_for(&user, &id).await?.app;
+        if !named
+            .iter()
+            .any(|(known, _): &(String, String)| *known == app.id)
+        {
+            named.push((app.id, app.name));
+        }
+    }
+    Ok(named)
+}
+
+/// Removes every ticked application in one transaction.
+#[server(prefix = "/rpc", endpoint = "applications/remove")]
+pub async fn remove_applications(ids: Vec<String>) -> Result<usize, AppError> {
+    use super::request::{actor, keyport, require_user};
+
+    let user = require_user().await?;
+    if ids.len() > REMOVE_MAX {
+        return Err(AppError::BadRequest(format!(
+            "at most {REMOVE_MAX} applications at once"
+        )));
+    }
+    let removed = keyport()?
+        .remove_applications(&actor(&user), &user, &ids)
+        .await?;
+    leptos_axum::redirect(&format!("/applications?removed={removed}"));
+    Ok(removed)
+}
+
+#[cfg(feature = "ssr")]
+mod form {
+    //! The Application Settings form, read from a multipart body.
+
+    use super::AppError;
+    use crate::domain::validate::{ApplicationInput, ICON_MAX};
+    use leptos::server_fn::codec::MultipartData;
+
+    #[derive(Default)]
+    pub struct Form {
+        fields: Vec<(String, String)>,
+        icon: Option<Vec<u8>>,
+    }
+
+    fn malformed(e: impl std::fmt::Display) -> AppError {
+        AppError::BadRequest(format!("unreadable form: {e}"))
+    }
+
+    pub async fn read(data: MultipartData) -> Result<Form, AppError> {
+        let mut multipart = data
+            .into_inner()
+            .ok_or_else(|| malformed("not a multipart form"))?;
+        let mut form = Form::default();
+        while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
+            let name = field.name().unwrap_or_default().to_owned();
+            if name == "icon" {
+                // Keep one byte past the limit, so that validation can say
+                // "too large" without holding the whole upload.
+                let mut bytes = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+                    let room = (ICON_MAX + 1).saturating_sub(bytes.len());
+                    bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
+                form.icon = Some(bytes).filter(|b| !b.is_empty());
+            } else {
+                let text = field.text().await.map_err(malformed)?;
+                form.fields.push((name, text));
+            }
+        }
+        Ok(form)
+    }
+
+    impl Form {
+        pub fn get(&self, name: &str) -> Option<&str> {
+            self.fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        }
+
+        pub fn input(&self) -> ApplicationInput {
+            let text = |name| self.get(name).unwrap_or_default().to_owned();
+            ApplicationInput {
+                name: text("name"),
+                description: text("description"),
+                permissions: self
+                    .fields
+                    .iter()
+                    .filter(|(k, _)| k == "permissions")
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+                website_url: text("website_url"),
+                callback_url: text("callback_url"),
+                icon: self.icon.clone(),
+            }
+        }
+
+        /// What a refused plain post hands back to the form.
+        pub fn kept(&self) -> Vec<(&str, &str)> {
+            self.fields
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect()
+        }
+    }
+}

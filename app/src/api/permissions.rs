@@ -1,0 +1,60 @@
+//! The permission catalog, managed by super admins.
+
+use leptos::prelude::*;
+
+use super::applications::PermissionView;
+use super::AppError;
+
+#[cfg(feature = "ssr")]
+async fn require_super_admin() -> Result<crate::domain::accounts::User, AppError> {
+    let user = super::request::require_user().await?;
+    if user.role == crate::domain::accounts::Role::SuperAdmin {
+        Ok(user)
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
+#[server(prefix = "/rpc", endpoint = "permissions/list")]
+pub async fn list_permissions() -> Result<Vec<PermissionView>, AppError> {
+    require_super_admin().await?;
+    Ok(super::request::keyport()?
+        .permissions()
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
+}
+
+#[server(prefix = "/rpc", endpoint = "permissions/add")]
+pub async fn add_permission(scope: String, description: String) -> Result<(), AppError> {
+    use super::request::{actor, keep_for_redirect, keyport};
+
+    let result = async {
+        let user = require_super_admin().await?;
+        keyport()?
+            .add_permission(&actor(&user), &scope, &description)
+            .await?;
+        Ok::<_, AppError>(())
+    }
+    .await;
+    if let Err(e) = &result {
+        keep_for_redirect(
+            "permission",
+            &[("scope", &scope), ("description", &description)],
+            e,
+        )
+        .await;
+    }
+    result
+}
+
+#[server(prefix = "/rpc", endpoint = "permissions/describe")]
+pub async fn describe_permission(scope: String, description: String) -> Result<(), AppError> {
+    use super::request::{actor, keyport};
+
+    let user = require_super_admin().await?;
+    Ok(keyport()?
+        .describe_permission(&actor(&user), &scope, &description)
+        .await?)
+}

@@ -1,0 +1,420 @@
+//! Client applications: registration with generated credentials, who may see
+//! which, editing, reveal and removal (SPEC §3, §8).
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use sqlx::{Any, Row, Transaction};
+use uuid::Uuid;
+
+use super::accounts::{self, Role, User};
+use super::audit::{self, Action, Actor};
+use super::secrets::{ClientSecret, Secret};
+use super::tenancy::{self, Domain};
+use super::validate::{self, ApplicationInput, Icon};
+use super::{Error, Keyport, Result};
+
+/// An application as stored, without its secret material.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Application {
+    pub id: String,
+    pub domain_id: String,
+    pub owner_id: String,
+    pub owner_email: String,
+    pub name: String,
+    pub description: String,
+    pub website_url: String,
+    pub callback_url: String,
+    pub icon_type: Option<String>,
+    pub client_id: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WithPermissions {
+    pub app: Application,
+    pub permissions: Vec<String>,
+}
+
+/// The plaintext credentials, only ever built for a reveal or at creation.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub client_id: String,
+    pub client_secret: ClientSecret,
+}
+
+impl Credentials {
+    /// `base64(client_id ":" client_secret)`, the value of an HTTP Basic header.
+    pub fn oauth_credentials(&self) -> String {
+        STANDARD.encode(format!(
+            "{}:{}",
+            self.client_id,
+            self.client_secret.expose()
+        ))
+    }
+}
+
+const SELECT: &str = "SELECT a.id, a.domain_id, a.owner_id, u.email AS owner_email, a.name, a.description, \
+     a.website_url, a.callback_url, a.icon_type, a.client_id, a.created_at, a.updated_at, a.last_used_at \
+     FROM applications a JOIN users u ON u.id = a.owner_id";
+
+/// Which domain a user is looking at: their own, or for a super admin any
+/// domain they pick.
+pub async fn visible_domain(
+    keyport: &Keyport,
+    user: &User,
+    requested: Option<&str>,
+) -> Result<Domain> {
+    let id = match requested {
+        Some(id) if !id.is_empty() && user.role == Role::SuperAdmin => id,
+        _ => &user.domain_id,
+    };
+    tenancy::find_domain(&keyport.db, id)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+/// Whether `user` may see (and so manage) `app`: super admins every
+/// application, domain admins their domain's, members their own.
+pub fn can_manage(user: &User, app: &Application) -> bool {
+    match user.role {
+        Role::SuperAdmin => true,
+        Role::DomainAdmin => app.domain_id == user.domain_id,
+        Role::Member => app.owner_id == user.id,
+    }
+}
+
+impl Keyport {
+    pub async fn list_applications(
+        &self,
+        user: &User,
+        domain: &Domain,
+    ) -> Result<Vec<WithPermissions>> {
+        let rows: Vec<Application> = match user.role {
+            Role::Member => {
+                sqlx::query_as(&format!(
+                    "{SELECT} WHERE a.domain_id = $1 AND a.owner_id = $2 ORDER BY lower(a.name)"
+                ))
+                .bind(&domain.id)
+                .bind(&user.id)
+                .fetch_all(&self.db.pool)
+                .await?
+            }
+            _ => {
+                sqlx::query_as(&format!(
+                    "{SELECT} WHERE a.domain_id = $1 ORDER BY lower(a.name)"
+                ))
+                .bind(&domain.id)
+                .fetch_all(&self.db.pool)
+                .await?
+            }
+        };
+        let grants: Vec<(String, String)> = sqlx::query_as(
+            "SELECT p.application_id, p.scope FROM application_permissions p \
+             JOIN applications a ON a.id = p.application_id WHERE a.domain_id = $1 ORDER BY p.scope",
+        )
+        .bind(&domain.id)
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|app| {
+                let permissions = grants
+                    .iter()
+                    .filter(|(id, _)| *id == app.id)
+                    .map(|(_, scope)| scope.clone())
+                    .collect();
+                WithPermissions { app, permissions }
+            })
+            .collect())
+    }
+
+    pub async fn count_applications(&self, domain_id: &str) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE domain_id = $1")
+                .bind(domain_id)
+                .fetch_one(&self.db.pool)
+                .await?,
+        )
+    }
+
+    /// The application, if `user` may see it; otherwise `NotFound`, so that
+    /// a guessed id tells nothing.
+    pub async fn application_for(&self, user: &User, id: &str) -> Result<WithPermissions> {
+        let app: Application = sqlx::query_as(&format!("{SELECT} WHERE a.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .filter(|app| can_manage(user, app))
+            .ok_or(Error::NotFound)?;
+        let permissions = sqlx::query_scalar(
+            "SELECT scope FROM application_permissions WHERE application_id = $1 ORDER BY scope",
+        )
+        .bind(&app.id)
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(WithPermissions { app, permissions })
+    }
+
+    pub async fn icon_for(&self, user: &User, id: &str) -> Result<(String, Vec<u8>)> {
+        let app = self.application_for(user, id).await?;
+        let row = sqlx::query("SELECT icon, icon_type FROM applications WHERE id = $1")
+            .bind(&app.app.id)
+            .fetch_one(&self.db.pool)
+            .await?;
+        let icon: Option<Vec<u8>> = row.try_get(0)?;
+        let kind: Option<String> = row.try_get(1)?;
+        icon.zip(kind)
+            .map(|(bytes, kind)| (kind, bytes))
+            .ok_or(Error::NotFound)
+    }
+
+    /// Registers an application in `domain` owned by `user`, with fresh
+    /// credentials. The per-domain limit holds under concurrent submissions:
+    /// the domain row is locked before counting.
+    pub async fn register_application(
+        &self,
+        actor: &Actor,
+        user: &User,
+        domain: &Domain,
+        input: ApplicationInput,
+    ) -> Result<(Application, Credentials)> {
+        let input = validate::application(self, input).await?;
+        let client_id = Uuid::new_v4().simple().to_string();
+        let secret = ClientSecret::generate();
+        let secret_hash = accounts::hash_password(secret.clone()).await?;
+        let sealed = self
+            .master_key
+            .seal(secret.expose().as_bytes(), client_id.as_bytes());
+        let now = self.now();
+        let id = Uuid::new_v4().to_string();
+
+        let mut tx = self.db.pool.begin().await?;
+        lock_domain(&mut tx, &domain.id).await?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE domain_id = $1")
+                .bind(&domain.id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if count >= domain.app_limit {
+            return Err(Error::invalid(
+                "name",
+                format!(
+                    "This domain already holds {count} of its {} applications. Remove one before registering another.",
+                    domain.app_limit
+                ),
+            ));
+        }
+        let (icon, icon_type) = split_icon(input.icon.as_ref());
+        let inserted = sqlx::query(
+            "INSERT INTO applications (id, domain_id, owner_id, name, description, website_url, callback_url, \
+             icon, icon_type, client_id, secret_hash, secret_sealed, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+        )
+        .bind(&id)
+        .bind(&domain.id)
+        .bind(&user.id)
+        .bind(&input.name)
+        .bind(&input.description)
+        .bind(&input.website_url)
+        .bind(&input.callback_url)
+        .bind(icon)
+        .bind(icon_type)
+        .bind(&client_id)
+        .bind(&secret_hash)
+        .bind(&sealed)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        name_taken(inserted)?;
+        grant(&mut tx, &id, &input.permissions).await?;
+        audit::record(
+            &mut *tx,
+            audit::Entry {
+                at: now,
+                domain_id: Some(&domain.id),
+                actor,
+                action: Action::ApplicationRegistered,
+                target: Some(&format!("{} ({client_id})", input.name)),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+
+        let app = self.application_for(user, &id).await?.app;
+        Ok((
+            app,
+            Credentials {
+                client_id,
+                client_secret: secret,
+            },
+        ))
+    }
+
+    /// Changes an application's settings; without a new icon the old one stays.
+    pub async fn update_application(
+        &self,
+        actor: &Actor,
+        user: &User,
+        id: &str,
+        input: ApplicationInput,
+    ) -> Result<Application> {
+        let current = self.application_for(user, id).await?.app;
+        let input = validate::application(self, input).await?;
+        let now = self.now();
+        let mut tx = self.db.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE applications SET name = $1, description = $2, website_url = $3, callback_url = $4, \
+             updated_at = $5 WHERE id = $6",
+        )
+        .bind(&input.name)
+        .bind(&input.description)
+        .bind(&input.website_url)
+        .bind(&input.callback_url)
+        .bind(now)
+        .bind(&current.id)
+        .execute(&mut *tx)
+        .await;
+        name_taken(updated)?;
+        if let Some(icon) = &input.icon {
+            sqlx::query("UPDATE applications SET icon = $1, icon_type = $2 WHERE id = $3")
+                .bind(&icon.bytes)
+                .bind(icon.kind.content_type())
+                .bind(&current.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM application_permissions WHERE application_id = $1")
+            .bind(&current.id)
+            .execute(&mut *tx)
+            .await?;
+        grant(&mut tx, &current.id, &input.permissions).await?;
+        audit::record(
+            &mut *tx,
+            audit::Entry {
+                at: now,
+                domain_id: Some(&current.domain_id),
+                actor,
+                action: Action::ApplicationEdited,
+                target: Some(&format!("{} ({})", input.name, current.client_id)),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(self.application_for(user, id).await?.app)
+    }
+
+    /// Decrypts the client secret for its owner or an admin, and audits it.
+    pub async fn reveal_credentials(
+        &self,
+        actor: &Actor,
+        user: &User,
+        id: &str,
+    ) -> Result<Credentials> {
+        let app = self.application_for(user, id).await?.app;
+        let sealed: Vec<u8> =
+            sqlx::query_scalar("SELECT secret_sealed FROM applications WHERE id = $1")
+                .bind(&app.id)
+                .fetch_one(&self.db.pool)
+                .await?;
+        let plaintext = self.master_key.open(&sealed, app.client_id.as_bytes())?;
+        let secret = String::from_utf8(plaintext).map_err(|_| Error::Decrypt)?;
+        self.audit(
+            Some(&app.domain_id),
+            actor,
+            Action::SecretRevealed,
+            Some(&format!("{} ({})", app.name, app.client_id)),
+        )
+        .await?;
+        Ok(Credentials {
+            client_id: app.client_id,
+            client_secret: ClientSecret::new(secret),
+        })
+    }
+
+    /// Removes every listed application `user` may manage, in one
+    /// transaction; any id they may not see fails the whole removal.
+    pub async fn remove_applications(
+        &self,
+        actor: &Actor,
+        user: &User,
+        ids: &[String],
+    ) -> Result<usize> {
+        if ids.is_empty() {
+            return Err(Error::invalid(
+                "ids",
+                "Tick at least one application to remove.",
+            ));
+        }
+        let mut apps = Vec::with_capacity(ids.len());
+        for id in ids {
+            let app = self.application_for(user, id).await?.app;
+            if !apps.iter().any(|a: &Application| a.id == app.id) {
+                apps.push(app);
+            }
+        }
+        let now = self.now();
+        let mut tx = self.db.pool.begin().await?;
+        for app in &apps {
+            sqlx::query("DELETE FROM applications WHERE id = $1")
+                .bind(&app.id)
+                .execute(&mut *tx)
+                .await?;
+            audit::record(
+                &mut *tx,
+                audit::Entry {
+                    at: now,
+                    domain_id: Some(&app.domain_id),
+                    actor,
+                    action: Action::ApplicationRemoved,
+                    target: Some(&format!("{} ({})", app.name, app.client_id)),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(apps.len())
+    }
+}
+
+/// Takes the domain's row lock for the rest of the transaction (PostgreSQL)
+/// or the database write lock (SQLite), so that concurrent registrations in
+/// one domain count one after another.
+async fn lock_domain(tx: &mut Transaction<'_, Any>, domain_id: &str) -> Result<()> {
+    sqlx::query("UPDATE domains SET app_limit = app_limit WHERE id = $1")
+        .bind(domain_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn grant(tx: &mut Transaction<'_, Any>, id: &str, scopes: &[String]) -> Result<()> {
+    for scope in scopes {
+        sqlx::query("INSERT INTO application_permissions (application_id, scope) VALUES ($1, $2)")
+            .bind(id)
+            .bind(scope)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The only unique constraint an insert or update of these columns can break
+/// is the per-domain name (client ids are 128 random bits).
+fn name_taken(result: std::result::Result<sqlx::any::AnyQueryResult, sqlx::Error>) -> Result<()> {
+    match result {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::invalid(
+            "name",
+            "An application with this name already exists in this domain.",
+        )),
+        other => other.map(|_| ()).map_err(Error::from),
+    }
+}
+
+fn split_icon(icon: Option<&Icon>) -> (Option<&[u8]>, Option<&'static str>) {
+    match icon {
+        Some(icon) => (Some(icon.bytes.as_slice()), Some(icon.kind.content_type())),
+        None => (None, None),
+    }
+}

@@ -1,0 +1,363 @@
+//! The rules of the Application Settings form (SPEC §3), each failure
+//! naming its field.
+
+use std::net::IpAddr;
+
+use super::{Error, Invalid, Keyport, Result};
+
+pub const NAME_MAX: usize = 64;
+pub const DESCRIPTION_MAX: usize = 500;
+pub const URL_MAX: usize = 2048;
+pub const ICON_MAX: usize = 256 * 1024;
+
+/// The form as submitted.
+#[derive(Debug, Clone, Default)]
+pub struct ApplicationInput {
+    pub name: String,
+    pub description: String,
+    pub permissions: Vec<String>,
+    pub website_url: String,
+    pub callback_url: String,
+    /// The uploaded icon's bytes, if a file was chosen (possibly cut short
+    /// just past `ICON_MAX` by the reader).
+    pub icon: Option<Vec<u8>>,
+}
+
+/// The form after every rule passed.
+#[derive(Debug, Clone)]
+pub struct ValidApplication {
+    pub name: String,
+    pub description: String,
+    pub permissions: Vec<String>,
+    pub website_url: String,
+    pub callback_url: String,
+    pub icon: Option<Icon>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IconKind {
+    Png,
+    Jpeg,
+    Webp,
+}
+
+impl IconKind {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Png => "image/png",
+            Self::Jpeg => "image/jpeg",
+            Self::Webp => "image/webp",
+        }
+    }
+
+    /// The image type told by the file's first bytes; the name and the
+    /// browser's claimed type are not trusted.
+    pub fn sniff(bytes: &[u8]) -> Option<Self> {
+        if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            Some(Self::Png)
+        } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            Some(Self::Jpeg)
+        } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+            Some(Self::Webp)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Icon {
+    pub kind: IconKind,
+    pub bytes: Vec<u8>,
+}
+
+pub async fn application(keyport: &Keyport, input: ApplicationInput) -> Result<ValidApplication> {
+    let catalog: Vec<String> = sqlx::query_scalar("SELECT scope FROM permissions")
+        .fetch_all(&keyport.db.pool)
+        .await?;
+    check(input, &catalog)
+}
+
+/// Every rule that needs no database, given the permission catalog.
+pub fn check(input: ApplicationInput, catalog: &[String]) -> Result<ValidApplication> {
+    let mut problems = Vec::new();
+    let name = input.name.trim().to_owned();
+    let name_len = name.chars().count();
+    if name_len == 0 {
+        problems.push(Invalid::new("name", "Enter an application name."));
+    } else if name_len > NAME_MAX {
+        problems.push(Invalid::new(
+            "name",
+            format!("Use at most {NAME_MAX} characters ({name_len} given)."),
+        ));
+    } else if name.chars().any(char::is_control) {
+        problems.push(Invalid::new(
+            "name",
+            "The name cannot contain control characters.",
+        ));
+    }
+
+    let description = input.description.trim().replace("\r\n", "\n");
+    let description_len = description.chars().count();
+    if description_len > DESCRIPTION_MAX {
+        problems.push(Invalid::new(
+            "description",
+            format!("Use at most {DESCRIPTION_MAX} characters ({description_len} given)."),
+        ));
+    } else if description
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        problems.push(Invalid::new(
+            "description",
+            "The description cannot contain control characters.",
+        ));
+    }
+
+    let mut permissions: Vec<String> = Vec::new();
+    for scope in input.permissions {
+        if !catalog.contains(&scope) {
+            problems.push(Invalid::new(
+                "permissions",
+                "Choose permissions from the list.",
+            ));
+            break;
+        }
+        if !permissions.contains(&scope) {
+            permissions.push(scope);
+        }
+    }
+    if permissions.is_empty() && !problems.iter().any(|p| p.field == "permissions") {
+        problems.push(Invalid::new(
+            "permissions",
+            "Choose at least one permission.",
+        ));
+    }
+    permissions.sort();
+
+    let website_url = input.website_url.trim().to_owned();
+    if let Err(message) = website(&website_url) {
+        problems.push(Invalid::new("website_url", message));
+    }
+    let callback_url = input.callback_url.trim().to_owned();
+    if let Err(message) = callback(&callback_url) {
+        problems.push(Invalid::new("callback_url", message));
+    }
+
+    let icon = match input.icon.filter(|b| !b.is_empty()) {
+        None => None,
+        Some(bytes) if bytes.len() > ICON_MAX => {
+            problems.push(Invalid::new("icon", "The icon must be at most 256 KiB."));
+            None
+        }
+        Some(bytes) => match IconKind::sniff(&bytes) {
+            Some(kind) => Some(Icon { kind, bytes }),
+            None => {
+                problems.push(Invalid::new(
+                    "icon",
+                    "The icon must be a PNG, JPEG or WebP image (SVG is not accepted).",
+                ));
+                None
+            }
+        },
+    };
+
+    if !problems.is_empty() {
+        return Err(Error::Invalid(problems));
+    }
+    Ok(ValidApplication {
+        name,
+        description,
+        permissions,
+        website_url,
+        callback_url,
+        icon,
+    })
+}
+
+/// An absolute URL without credentials, spaces or control characters.
+fn absolute(raw: &str) -> Result<url::Url, String> {
+    if raw.len() > URL_MAX {
+        return Err(format!("Use at most {URL_MAX} characters."));
+    }
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("The address cannot contain spaces or control characters.".into());
+    }
+    let url = url::Url::parse(raw)
+        .map_err(|_| "Enter an absolute address, such as https://example.com/path.".to_string())?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("The address needs a host name.".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("The address cannot contain a user name or password.".into());
+    }
+    Ok(url)
+}
+
+/// Optional; `http` or `https`.
+pub fn website(raw: &str) -> Result<(), String> {
+    if raw.is_empty() {
+        return Ok(());
+    }
+    let url = absolute(raw)?;
+    match url.scheme() {
+        "http" | "https" => Ok(()),
+        _ => Err("The website must start with http:// or https://.".into()),
+    }
+}
+
+/// Optional; `https`, or `http` for a loopback host only (a tool on the
+/// admin's own machine); never a fragment (RFC 6749 §3.1.2).
+pub fn callback(raw: &str) -> Result<(), String> {
+    if raw.is_empty() {
+        return Ok(());
+    }
+    let url = absolute(raw)?;
+    if url.fragment().is_some() {
+        return Err("The callback URL cannot contain a fragment (#…).".into());
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        "http" => Err(
+            "Use https://, or http:// only for a loopback host such as http://127.0.0.1/callback."
+                .into(),
+        ),
+        _ => Err(
+            "The callback URL must start with https:// (or http:// for a loopback host).".into(),
+        ),
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Vec<String> {
+        vec!["clients:read".into(), "clients:write".into()]
+    }
+
+    fn valid() -> ApplicationInput {
+        ApplicationInput {
+            name: "NAC gateway".into(),
+            description: "Posture checks".into(),
+            permissions: vec!["clients:read".into()],
+            website_url: "https://nac.example.com".into(),
+            callback_url: "http://127.0.0.1/opswat".into(),
+            icon: Some(b"\x89PNG\r\n\x1a\n rest of a png".to_vec()),
+        }
+    }
+
+    fn fields(input: ApplicationInput) -> Vec<&'static str> {
+        match check(input, &catalog()) {
+            Err(Error::Invalid(problems)) => problems.into_iter().map(|p| p.field).collect(),
+            Ok(_) => vec![],
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_complete_form_passes() {
+        let ok = check(valid(), &catalog()).unwrap();
+        assert_eq!(ok.icon.unwrap().kind, IconKind::Png);
+        assert_eq!(ok.permissions, ["clients:read"]);
+    }
+
+    #[test]
+    fn callback_urls_follow_the_loopback_rule() {
+        for good in [
+            "https://x.example/cb",
+            "http://127.0.0.1/opswat",
+            "http://localhost:8080/cb",
+            "http://[::1]/cb",
+            "",
+        ] {
+            assert!(callback(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "ftp://x",
+            "http://example.com/cb",
+            "https://x/#frag",
+            "https://x/cb#",
+            "/relative",
+            "https://u:p@x/cb",
+            "https://x/a b",
+            "javascript:alert(1)",
+            "http://127.0.0.1.evil.example/cb",
+        ] {
+            assert!(callback(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn websites_must_be_absolute_http() {
+        assert!(website("https://example.com").is_ok());
+        assert!(website("example.com").is_err());
+        assert!(website("ftp://example.com").is_err());
+        assert!(website("https://example.com/\r\nSet-Cookie:x").is_err());
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let mut input = valid();
+        input.name = " ".into();
+        input.description = "x".repeat(501);
+        input.permissions = vec![];
+        input.website_url = "nope".into();
+        input.callback_url = "ftp://x".into();
+        input.icon = Some(b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>".to_vec());
+        assert_eq!(
+            fields(input),
+            [
+                "name",
+                "description",
+                "permissions",
+                "website_url",
+                "callback_url",
+                "icon"
+            ]
+        );
+    }
+
+    #[test]
+    fn names_are_bounded() {
+        let mut input = valid();
+        input.name = "n".repeat(65);
+        assert_eq!(fields(input), ["name"]);
+        let mut input = valid();
+        input.name = "é".repeat(64);
+        assert_eq!(fields(input), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn icons_are_checked_by_their_bytes_and_size() {
+        let mut input = valid();
+        input.icon = Some(vec![0x89; ICON_MAX + 1]);
+        assert_eq!(fields(input), ["icon"]);
+        assert_eq!(
+            IconKind::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some(IconKind::Jpeg)
+        );
+        assert_eq!(
+            IconKind::sniff(b"RIFF\0\0\0\0WEBPVP8 "),
+            Some(IconKind::Webp)
+        );
+        assert_eq!(IconKind::sniff(b"GIF89a"), None);
+    }
+
+    #[test]
+    fn unknown_permissions_are_refused() {
+        let mut input = valid();
+        input.permissions = vec!["admin:everything".into()];
+        assert_eq!(fields(input), ["permissions"]);
+    }
+}

@@ -1,0 +1,204 @@
+//! `/applications/{id}`: the credentials, a ready token request, the
+//! settings and removal.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use super::form::{Mode, SettingsForm};
+use super::{AppIcon, RemoveDialog};
+use crate::api::applications::{application_page, reveal_credentials, AppPage, CredentialsView};
+use crate::api::auth::take_flash;
+use crate::api::AppError;
+use crate::ui::components::{format_optional_time, format_time, use_hydrated, CopyButton};
+
+#[component]
+pub fn ApplicationPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let page = Resource::new(
+        move || {
+            let id = params.with(|p| p.get("id")).unwrap_or_default();
+            let (reveal, saved) = query.with(|q| (q.get("reveal"), q.get("saved")));
+            (id, reveal, saved)
+        },
+        |(id, reveal, _)| async move {
+            let page = application_page(id, reveal.is_some()).await?;
+            Ok::<_, AppError>((page, take_flash("application".into()).await?))
+        },
+    );
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match page.await {
+                    Ok((page, flash)) => view! { <Details page flash/> }.into_any(),
+                    Err(AppError::NotFound) => view! { <crate::ui::components::NotFound/> }.into_any(),
+                    Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// Which credential a row shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    ClientId,
+    Secret,
+    Combined,
+}
+
+impl Which {
+    fn param(self) -> &'static str {
+        match self {
+            Self::ClientId => "client_id",
+            Self::Secret => "client_secret",
+            Self::Combined => "oauth_credentials",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::ClientId => "Client ID",
+            Self::Secret => "Client Secret",
+            Self::Combined => "OAuth Credentials",
+        }
+    }
+
+    fn pick(self, c: &CredentialsView) -> String {
+        match self {
+            Self::ClientId => c.client_id.clone(),
+            Self::Secret => c.client_secret.clone(),
+            Self::Combined => c.oauth_credentials.clone(),
+        }
+    }
+}
+
+#[component]
+fn Details(page: AppPage, flash: Option<crate::api::Flash>) -> impl IntoView {
+    let query = use_query_map();
+    let app = page.app.clone();
+    let id = app.id.clone();
+    // Credentials fetched by a reveal; rows shown.
+    let credentials = RwSignal::new(page.credentials.clone());
+    let initially = query.with_untracked(|q| q.get("reveal"));
+    let shown = RwSignal::new(
+        [Which::ClientId, Which::Secret, Which::Combined]
+            .into_iter()
+            .filter(|w| page.credentials.is_some() && initially.as_deref() == Some(w.param()))
+            .collect::<Vec<_>>(),
+    );
+    let saved = move || query.with(|q| q.get("saved")).is_some();
+    let dialog = RwSignal::new(false);
+    let remove_ids = Signal::derive({
+        let id = id.clone();
+        move || vec![id.clone()]
+    });
+    let token_url = page.token_url.clone();
+    let client_id = app.client_id.clone();
+    let curl = Signal::derive(move || {
+        let secret_shown = shown.with(|s| s.contains(&Which::Secret));
+        let secret = credentials
+            .with(|c| {
+                c.as_ref()
+                    .filter(|_| secret_shown)
+                    .map(|c| c.client_secret.clone())
+            })
+            .unwrap_or_else(|| "$CLIENT_SECRET".into());
+        format!("curl -X POST {token_url} \\\n  -u '{client_id}:{secret}' \\\n  -d grant_type=client_credentials")
+    });
+    let curl_copy = Signal::derive(move || Some(curl.get()));
+
+    view! {
+        <Title text=app.name.clone()/>
+        <div class="page-head">
+            <div class="app-title">
+                <p class="crumbs"><a href="/applications">"Applications"</a></p>
+                <h1><AppIcon name=app.name.clone() url=app.icon_url.clone() class="icon large"/> {app.name.clone()}</h1>
+                {(!app.description.is_empty()).then(|| view! { <p class="description">{app.description.clone()}</p> })}
+                <p class="muted meta">
+                    {format!("Owner {} · Created {} · Last used {}", app.owner, format_time(app.created_at), format_optional_time(app.last_used_at))}
+                </p>
+            </div>
+            <form method="get" action="/applications/remove" on:submit=move |ev| {
+                ev.prevent_default();
+                dialog.set(true);
+            }>
+                <input type="hidden" name="ids" value=id.clone()/>
+                <button type="submit" class="button danger">"Remove application"</button>
+            </form>
+        </div>
+        {move || saved().then(|| view! { <p class="banner ok" role="status">"Settings saved."</p> })}
+        <section class="card">
+            <h2>"Credentials"</h2>
+            <p class="muted">"Give these to the integration. Every reveal of the secret is written to the audit log."</p>
+            <dl class="credentials">
+                {[Which::ClientId, Which::Secret, Which::Combined].into_iter().map(|which| view! {
+                    <CredentialRow which id=id.clone() credentials shown/>
+                }).collect_view()}
+            </dl>
+            <h3>"Request a token"</h3>
+            <div class="snippet">
+                <pre><code>{curl}</code></pre>
+                <CopyButton value=curl_copy label="Copy curl command"/>
+            </div>
+        </section>
+        <section class="card form-card">
+            <h2>"Application Settings"</h2>
+            <SettingsForm catalog=page.catalog initial=Some(app.clone()) flash mode=Mode::Edit { id: id.clone() }/>
+        </section>
+        <RemoveDialog ids=remove_ids open=dialog/>
+    }
+}
+
+#[component]
+fn CredentialRow(
+    which: Which,
+    id: String,
+    credentials: RwSignal<Option<CredentialsView>>,
+    shown: RwSignal<Vec<Which>>,
+) -> impl IntoView {
+    let hydrated = use_hydrated();
+    let visible = move || shown.with(|s| s.contains(&which));
+    let value = Signal::derive(move || credentials.with(|c| c.as_ref().map(|c| which.pick(c))));
+    let base = format!("/applications/{id}");
+    let show_href = format!("{base}?reveal={}", which.param());
+    let show = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        if credentials.with_untracked(Option::is_some) {
+            shown.update(|s| s.push(which));
+            return;
+        }
+        let id = id.clone();
+        leptos::task::spawn_local(async move {
+            if let Ok(c) = reveal_credentials(id).await {
+                credentials.set(Some(c));
+                shown.update(|s| s.push(which));
+            }
+        });
+    };
+    let hide = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        shown.update(|s| s.retain(|w| *w != which));
+    };
+    let copy_value = Signal::derive(move || if hydrated.get() { value.get() } else { None });
+    view! {
+        <div class="credential">
+            <dt>{which.label()}</dt>
+            <dd>
+                {move || if visible() {
+                    view! {
+                        <code class="secret">{value.get()}</code>
+                        <a class="button small" href=base.clone() on:click=hide>"Hide"</a>
+                    }.into_any()
+                } else {
+                    view! {
+                        <span class="dots" aria-label="hidden">"••••••••"</span>
+                        <a class="button small" href=show_href.clone() on:click=show.clone()>"Show"</a>
+                    }.into_any()
+                }}
+                <CopyButton value=copy_value label=which.label()/>
+            </dd>
+        </div>
+    }
+}

@@ -1,0 +1,231 @@
+//! The Application Settings form, for registering (`/applications/new`) and
+//! for editing on the application page.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::applications::{
+    create_application, registration_options, update_application, AppView, PermissionView,
+};
+use crate::api::auth::take_flash;
+use crate::api::{AppError, Flash};
+use crate::ui::components::ErrorBanner;
+
+#[component]
+pub fn NewApplicationPage() -> impl IntoView {
+    let query = use_query_map();
+    let options = Resource::new(
+        move || query.with(|q| q.get("domain")),
+        |domain| async move {
+            let options = registration_options(domain).await?;
+            Ok::<_, AppError>((options, take_flash("application".into()).await?))
+        },
+    );
+    view! {
+        <Title text="Register New Application"/>
+        <div class="page-head">
+            <div>
+                <p class="crumbs"><a href="/applications">"Applications"</a></p>
+                <h1>"Register New Application"</h1>
+            </div>
+        </div>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match options.await {
+                    Ok((options, flash)) => {
+                        let full = options.count >= options.limit;
+                        view! {
+                            <section class="card form-card">
+                                <h2>"Application Settings"</h2>
+                                <p class="muted">{format!("{} / {} applications in domain {}", options.count, options.limit, options.domain.name)}</p>
+                                {full.then(|| view! {
+                                    <p class="banner error" role="status">
+                                        {format!("This domain has reached its limit of {} applications. Remove one before registering another.", options.limit)}
+                                    </p>
+                                })}
+                                <SettingsForm catalog=options.catalog initial=None flash
+                                    mode=Mode::Create { domain: options.domain.id }/>
+                            </section>
+                        }.into_any()
+                    }
+                    Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Create { domain: String },
+    Edit { id: String },
+}
+
+/// The labelled fields of SPEC §3. Without JavaScript it posts as a
+/// multipart form and comes back with its values and errors; once hydrated
+/// it submits in place and previews the chosen icon.
+#[component]
+pub fn SettingsForm(
+    catalog: Vec<PermissionView>,
+    initial: Option<AppView>,
+    flash: Option<Flash>,
+    mode: Mode,
+) -> impl IntoView {
+    let submit = Action::new_local({
+        let mode = mode.clone();
+        move |data: &web_sys::FormData| {
+            let data = data.clone();
+            let mode = mode.clone();
+            async move {
+                match mode {
+                    Mode::Create { .. } => create_application(data.into()).await.map(|_| ()),
+                    Mode::Edit { .. } => update_application(data.into()).await,
+                }
+            }
+        }
+    });
+    let kept_error = flash.as_ref().map(|f| f.error.clone());
+    let error = Signal::derive(move || {
+        submit
+            .value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| kept_error.clone())
+    });
+    let field_error = move |name: &'static str| move || error.get().and_then(|e| e.field(name));
+
+    // What the fields start with: the refused post's values, else the
+    // application's current settings.
+    let value = |name: &str, current: Option<&str>| {
+        flash
+            .as_ref()
+            .and_then(|f| f.value(name))
+            .or(current.map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let name = value("name", initial.as_ref().map(|a| a.name.as_str()));
+    let description = value(
+        "description",
+        initial.as_ref().map(|a| a.description.as_str()),
+    );
+    let website = value(
+        "website_url",
+        initial.as_ref().map(|a| a.website_url.as_str()),
+    );
+    let callback = value(
+        "callback_url",
+        initial.as_ref().map(|a| a.callback_url.as_str()),
+    );
+    let granted: Vec<String> = match (&flash, &initial) {
+        (Some(f), _) => f.all("permissions"),
+        (None, Some(app)) => app.permissions.clone(),
+        (None, None) => Vec::new(),
+    };
+    let current_icon = initial.as_ref().and_then(|a| a.icon_url.clone());
+    let preview = RwSignal::new(current_icon);
+
+    let (action, hidden, label) = match &mode {
+        Mode::Create { domain } => (
+            "/rpc/applications/create",
+            ("domain", domain.clone()),
+            "Create",
+        ),
+        Mode::Edit { id } => (
+            "/rpc/applications/update",
+            ("id", id.clone()),
+            "Save changes",
+        ),
+    };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            if let Some(form) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok())
+            {
+                if let Ok(data) = web_sys::FormData::new_with_form(&form) {
+                    submit.dispatch_local(data);
+                }
+            }
+        }
+    };
+    let on_icon = move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let file = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+                .and_then(|input| input.files())
+                .and_then(|files| files.get(0));
+            if let Some(file) = file {
+                if let Ok(url) = web_sys::Url::create_object_url_with_blob(&file) {
+                    preview.set(Some(url));
+                }
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = ev;
+    };
+
+    view! {
+        <form method="post" action=action enctype="multipart/form-data" on:submit=on_submit novalidate>
+            <ErrorBanner error/>
+            <input type="hidden" name=hidden.0 value=hidden.1/>
+            <div class="field" class:invalid=move || field_error("name")().is_some()>
+                <label for="name">"Application Name"</label>
+                <input id="name" name="name" type="text" value=name required aria-describedby="name-error"/>
+                <p class="field-error" id="name-error">{field_error("name")}</p>
+            </div>
+            <div class="field" class:invalid=move || field_error("description")().is_some()>
+                <label for="description">"Description"</label>
+                <textarea id="description" name="description" aria-describedby="description-hint description-error">{description}</textarea>
+                <p class="hint" id="description-hint">"Optional, up to 500 characters."</p>
+                <p class="field-error" id="description-error">{field_error("description")}</p>
+            </div>
+            <fieldset class="field" class:invalid=move || field_error("permissions")().is_some() aria-describedby="permissions-error">
+                <legend>"Permission"</legend>
+                <div class="checks">
+                    {catalog.into_iter().map(|p| {
+                        let checked = granted.contains(&p.scope);
+                        let id = format!("perm-{}", p.scope.replace(':', "-"));
+                        view! {
+                            <label class="check-option">
+                                <input type="checkbox" id=id name="permissions" value=p.scope.clone() checked=checked/>
+                                <span><code>{p.scope.clone()}</code><span class="muted">{p.description.clone()}</span></span>
+                            </label>
+                        }
+                    }).collect_view()}
+                </div>
+                <p class="field-error" id="permissions-error">{field_error("permissions")}</p>
+            </fieldset>
+            <div class="field" class:invalid=move || field_error("icon")().is_some()>
+                <label for="icon">"Icon File"</label>
+                <div class="icon-picker">
+                    {move || preview.get().map(|src| view! { <img class="icon large" src=src alt="Icon preview"/> })}
+                    <input id="icon" name="icon" type="file" accept="image/png,image/jpeg,image/webp"
+                        on:change=on_icon aria-describedby="icon-hint icon-error"/>
+                </div>
+                <p class="hint" id="icon-hint">"PNG, JPEG or WebP, at most 256 KiB."</p>
+                <p class="field-error" id="icon-error">{field_error("icon")}</p>
+            </div>
+            <div class="field" class:invalid=move || field_error("website_url")().is_some()>
+                <label for="website_url">"Website URL"</label>
+                <input id="website_url" name="website_url" type="text" inputmode="url" value=website
+                    placeholder="https://example.com" aria-describedby="website_url-error"/>
+                <p class="field-error" id="website_url-error">{field_error("website_url")}</p>
+            </div>
+            <div class="field" class:invalid=move || field_error("callback_url")().is_some()>
+                <label for="callback_url">"Callback URL"</label>
+                <input id="callback_url" name="callback_url" type="text" inputmode="url" value=callback
+                    placeholder="https://gateway.example.com/oauth/callback" aria-describedby="callback_url-hint callback_url-error"/>
+                <p class="hint" id="callback_url-hint">"https://, or http:// for a loopback host such as http://127.0.0.1/opswat."</p>
+                <p class="field-error" id="callback_url-error">{field_error("callback_url")}</p>
+            </div>
+            <button type="submit" class="button primary" disabled=move || submit.pending().get()>{label}</button>
+        </form>
+    }
+}

@@ -1,0 +1,83 @@
+//! The applications portal: the list with its checkboxes, the registration
+//! form, the application page and the removal confirmation.
+
+mod detail;
+mod form;
+mod list;
+mod remove;
+
+pub use detail::ApplicationPage;
+pub use form::NewApplicationPage;
+pub use list::ApplicationsPage;
+pub use remove::RemovePage;
+
+use leptos::prelude::*;
+
+use crate::api::applications::RemoveApplications;
+
+/// An application's icon, or its initial on a tinted square.
+#[component]
+fn AppIcon(
+    name: String,
+    url: Option<String>,
+    #[prop(default = "icon")] class: &'static str,
+) -> impl IntoView {
+    match url {
+        Some(src) => view! { <img class=class src=src alt="" width="32" height="32"/> }.into_any(),
+        None => {
+            let initial = name
+                .chars()
+                .next()
+                .map(|c| c.to_uppercase().to_string())
+                .unwrap_or_default();
+            view! { <span class=format!("{class} placeholder") aria-hidden="true">{initial}</span> }
+                .into_any()
+        }
+    }
+}
+
+/// Asks before removing `ids` (a dialog once hydrated) and removes them in
+/// one request. Without JavaScript the surrounding GET form leads to the
+/// confirmation page instead.
+#[component]
+fn RemoveDialog(ids: Signal<Vec<String>>, open: RwSignal<bool>) -> impl IntoView {
+    let remove = ServerAction::<RemoveApplications>::new();
+    let count = move || ids.with(Vec::len);
+    let confirm = move |_| {
+        remove.dispatch(RemoveApplications {
+            ids: ids.get_untracked(),
+        });
+    };
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = remove.value().get() {
+            open.set(false);
+        }
+    });
+    view! {
+        <Show when=move || open.get()>
+            <div class="backdrop">
+                <div class="dialog" role="alertdialog" aria-modal="true" aria-labelledby="remove-title">
+                    <h2 id="remove-title">{move || format!("Remove {}?", plural(count(), "application"))}</h2>
+                    <p>"Their client credentials stop working at once. This cannot be undone."</p>
+                    {move || remove.value().get().and_then(Result::err).map(|e| view! {
+                        <p class="banner error" role="alert">{e.to_string()}</p>
+                    })}
+                    <div class="actions">
+                        <button type="button" class="button" on:click=move |_| open.set(false)>"Cancel"</button>
+                        <button type="button" class="button danger" on:click=confirm disabled=move || remove.pending().get()>
+                            {move || format!("Remove {}", plural(count(), "application"))}
+                        </button>
+                    </div>
+                </div>
+            </div>
+        </Show>
+    }
+}
+
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
