@@ -46,7 +46,7 @@ function start(name: string, port: number): Promise<{ child: ChildProcess; dir: 
       const match = output.match(/create the first administrator at (\S+)/);
       if (match) {
         clearTimeout(timer);
-        writeFileSync(path.join(runDir, `${name}.json`), JSON.stringify({ setupUrl: match[1] }));
+        writeFileSync(path.join(runDir, `${name}.json`), JSON.stringify({ setupUrl: match[1], dir }));
         waitFor(`http://127.0.0.1:${port}/healthz`, 10_000).then(() => resolve({ child, dir }), reject);
       }
     });

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Keyport's application crate: the portal's pages (`ui`), the server
 //! functions behind them (`api`) and, on the server only, the business rules
 //! and storage (`domain`).

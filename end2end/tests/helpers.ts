@@ -1,13 +1,28 @@
 import { expect, type Page, type TestInfo } from "@playwright/test";
 import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import path from "node:path";
 
 export const ADMIN = { email: "admin@keyport.test", password: "correct horse battery staple" };
 
-export function setupUrl(testInfo: TestInfo): string {
+function run(testInfo: TestInfo): { setupUrl: string; dir: string } {
   const mode = testInfo.project.name.replace(/-setup$/, "");
-  const file = path.join(__dirname, "..", ".run", `${mode}.json`);
-  return JSON.parse(readFileSync(file, "utf8")).setupUrl;
+  return JSON.parse(readFileSync(path.join(__dirname, "..", ".run", `${mode}.json`), "utf8"));
+}
+
+export function setupUrl(testInfo: TestInfo): string {
+  return run(testInfo).setupUrl;
+}
+
+/** Creates a console user with the `keyport admin create` command, as an operator would. */
+export function createUser(testInfo: TestInfo, email: string, role: string, password = ADMIN.password) {
+  const { dir } = run(testInfo);
+  const result = spawnSync(path.join(__dirname, "..", "..", "target/release/keyport"), ["admin", "create", "--email", email, "--role", role, "--password-stdin"], {
+    input: password + "\n",
+    env: { ...process.env, KEYPORT_DATABASE_URL: `sqlite://${dir}/keyport.db`, KEYPORT_MASTER_KEY_FILE: `${dir}/master.key` },
+    encoding: "utf8",
+  });
+  if (result.status !== 0) throw new Error(`admin create failed: ${result.stderr}`);
 }
 
 export function hydrated(testInfo: TestInfo): boolean {

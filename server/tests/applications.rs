@@ -23,6 +23,7 @@ on_both_engines!(
     icons_are_served_with_their_type,
     settings_can_be_edited_and_are_audited,
     only_super_admins_manage_the_permission_catalog,
+    refused_plain_posts_return_to_the_form_with_values,
 );
 
 async fn registration_issues_credentials_revealed_only_on_request(app: &TestApp) {
@@ -717,4 +718,37 @@ async fn only_super_admins_manage_the_permission_catalog(app: &TestApp) {
         ]
     );
     assert_eq!(list[3]["description"], "Read every report");
+}
+
+/// Without JavaScript a refused registration comes back to the form with
+/// each message beside its field and the values typed.
+async fn refused_plain_posts_return_to_the_form_with_values(app: &TestApp) {
+    let (mut admin, _) = app.signed_in("admin@example.com", Role::SuperAdmin).await;
+    let (content_type, body) = common::multipart(&[
+        Part::Text("domain", ""),
+        Part::Text("name", "Typed <name>"),
+        Part::Text("description", "Kept"),
+        Part::Text("permissions", "audit:read"),
+        Part::Text("callback_url", "http://example.com/cb"),
+    ]);
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri("/rpc/applications/create")
+        .header("content-type", content_type)
+        .header("accept", "text/html")
+        .header("origin", common::ORIGIN)
+        .header("referer", format!("{}/applications/new", common::ORIGIN))
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let response = admin.send(request).await;
+    assert_eq!(response.status, StatusCode::FOUND);
+    let page = admin.get("/applications/new").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("loopback host"), "{}", page.text);
+    assert!(
+        page.text.contains("value=\"Typed &lt;name&gt;\""),
+        "typed value kept and escaped"
+    );
+    assert!(page.text.contains(">Kept</textarea>"));
+    assert!(page.text.contains("value=\"audit:read\" checked"));
 }

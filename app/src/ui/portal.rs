@@ -7,6 +7,9 @@ use leptos_router::hooks::use_location;
 
 use crate::api::auth::{current_viewer, SignOut, Viewer};
 
+/// The header waits for the signed-in user; the page beside it loads its
+/// own data. Keeping the page out of the header's `Suspense` lets each
+/// hydrate on its own.
 #[component]
 pub fn Portal() -> impl IntoView {
     let viewer = Resource::new(|| (), |_| current_viewer());
@@ -15,27 +18,19 @@ pub fn Portal() -> impl IntoView {
         <Suspense>
             {move || Suspend::new(async move {
                 match viewer.await {
-                    Ok(Some(v)) => {
-                        provide_context(v.clone());
-                        view! {
-                            <Header viewer=v/>
-                            <main class="page"><Outlet/></main>
-                        }.into_any()
-                    }
+                    Ok(Some(v)) => view! { <Header viewer=v/> }.into_any(),
                     Ok(None) => {
                         let here = format!("{}{}", location.pathname.get_untracked(), location.search.get_untracked());
                         let back = format!("/login?next={}", urlencode(&here));
                         view! { <Redirect path=back/> }.into_any()
                     }
                     Err(e) => view! {
-                        <main class="centered"><div class="card narrow">
-                            <h1>"Keyport is unavailable"</h1>
-                            <p class="banner error" role="alert">{e.to_string()}</p>
-                        </div></main>
+                        <div class="banner error" role="alert">{e.to_string()}</div>
                     }.into_any(),
                 }
             })}
         </Suspense>
+        <main class="page"><Outlet/></main>
     }
 }
 

@@ -65,6 +65,14 @@ impl Which {
         }
     }
 
+    fn copy_label(self) -> &'static str {
+        match self {
+            Self::ClientId => "Copy Client ID",
+            Self::Secret => "Copy Client Secret",
+            Self::Combined => "Copy OAuth Credentials",
+        }
+    }
+
     fn pick(self, c: &CredentialsView) -> String {
         match self {
             Self::ClientId => c.client_id.clone(),
@@ -189,15 +197,15 @@ fn CredentialRow(
                 {move || if visible() {
                     view! {
                         <code class="secret">{value.get()}</code>
-                        <a class="button small" href=base.clone() on:click=hide>"Hide"</a>
+                        <a class="button small" href=base.clone() on:click=hide aria-label=format!("Hide {}", which.label())>"Hide"</a>
                     }.into_any()
                 } else {
                     view! {
                         <span class="dots" aria-label="hidden">"••••••••"</span>
-                        <a class="button small" href=show_href.clone() on:click=show.clone()>"Show"</a>
+                        <a class="button small" href=show_href.clone() on:click=show.clone() aria-label=format!("Show {}", which.label())>"Show"</a>
                     }.into_any()
                 }}
-                <CopyButton value=copy_value label=which.label()/>
+                <CopyButton value=copy_value label=which.copy_label()/>
             </dd>
         </div>
     }

@@ -5,9 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::applications::{
-    create_application, registration_options, update_application, AppView, PermissionView,
-};
+use crate::api::applications::{registration_options, AppView, PermissionView};
 use crate::api::auth::take_flash;
 use crate::api::{AppError, Flash};
 use crate::ui::components::ErrorBanner;
@@ -72,23 +70,13 @@ pub fn SettingsForm(
     flash: Option<Flash>,
     mode: Mode,
 ) -> impl IntoView {
-    let submit = Action::new_local({
-        let mode = mode.clone();
-        move |data: &web_sys::FormData| {
-            let data = data.clone();
-            let mode = mode.clone();
-            async move {
-                match mode {
-                    Mode::Create { .. } => create_application(data.into()).await.map(|_| ()),
-                    Mode::Edit { .. } => update_application(data.into()).await,
-                }
-            }
-        }
-    });
+    // The outcome of an in-page submission (hydrated only); a plain post
+    // reloads the page instead.
+    let outcome = RwSignal::new(None::<Result<(), AppError>>);
+    let pending = RwSignal::new(false);
     let kept_error = flash.as_ref().map(|f| f.error.clone());
     let error = Signal::derive(move || {
-        submit
-            .value()
+        outcome
             .get()
             .and_then(Result::err)
             .or_else(|| kept_error.clone())
@@ -142,14 +130,29 @@ pub fn SettingsForm(
         #[cfg(feature = "hydrate")]
         {
             use wasm_bindgen::JsCast;
-            if let Some(form) = ev
+            let form = ev
                 .target()
-                .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok())
-            {
-                if let Ok(data) = web_sys::FormData::new_with_form(&form) {
-                    submit.dispatch_local(data);
-                }
-            }
+                .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok());
+            let Some(data) = form.and_then(|f| web_sys::FormData::new_with_form(&f).ok()) else {
+                return;
+            };
+            let mode = mode.clone();
+            pending.set(true);
+            leptos::task::spawn_local(async move {
+                // Success redirects (the server says where); only errors stay here.
+                let result = match mode {
+                    Mode::Create { .. } => {
+                        crate::api::applications::create_application(data.into())
+                            .await
+                            .map(|_| ())
+                    }
+                    Mode::Edit { .. } => {
+                        crate::api::applications::update_application(data.into()).await
+                    }
+                };
+                pending.set(false);
+                outcome.set(Some(result));
+            });
         }
     };
     let on_icon = move |ev: leptos::ev::Event| {
@@ -225,7 +228,7 @@ pub fn SettingsForm(
                 <p class="hint" id="callback_url-hint">"https://, or http:// for a loopback host such as http://127.0.0.1/opswat."</p>
                 <p class="field-error" id="callback_url-error">{field_error("callback_url")}</p>
             </div>
-            <button type="submit" class="button primary" disabled=move || submit.pending().get()>{label}</button>
+            <button type="submit" class="button primary" disabled=move || pending.get()>{label}</button>
         </form>
     }
 }

@@ -203,6 +203,7 @@ fn Row(
     };
     let client_id = app.client_id.clone();
     let label = format!("Select {}", app.name);
+    let name = app.name.clone();
     view! {
         <tr class:selected=is_checked>
             <td class="check">
@@ -223,11 +224,11 @@ fn Row(
                 {move || match secret.get() {
                     Some(value) => view! {
                         <code class="secret">{value}</code>
-                        <a class="button small" href=hide_href.clone() on:click=hide>"Hide"</a>
+                        <a class="button small" href=hide_href.clone() on:click=hide aria-label=format!("Hide secret of {name}")>"Hide"</a>
                     }.into_any(),
                     None => view! {
                         <span class="dots" aria-label="hidden">"••••••••"</span>
-                        <a class="button small" href=reveal_href.clone() on:click=show.clone()>"Show"</a>
+                        <a class="button small" href=reveal_href.clone() on:click=show.clone() aria-label=format!("Show secret of {name}")>"Show"</a>
                     }.into_any(),
                 }}
                 <CopyButton value=secret label="Copy client secret"/>
