@@ -82,7 +82,8 @@ pub fn use_hydrated() -> ReadSignal<bool> {
     hydrated
 }
 
-/// Copies `value()` to the clipboard; shown only once hydrated.
+/// Copies `value()` to the clipboard; shown once hydrated and while there is
+/// a value to copy.
 #[component]
 pub fn CopyButton(
     #[prop(into)] value: Signal<Option<String>>,
@@ -104,8 +105,8 @@ pub fn CopyButton(
         let _ = (value, set_copied);
     };
     view! {
-        <button type="button" class="button small" hidden=move || !hydrated.get()
-            disabled=move || value.with(Option::is_none) on:click=copy aria-label=label>
+        <button type="button" class="button small" on:click=copy aria-label=label
+            hidden=move || !hydrated.get() || value.with(Option::is_none)>
             {move || if copied.get() { "Copied" } else { "Copy" }}
         </button>
     }

@@ -164,6 +164,14 @@ pub fn SettingsForm(
                 .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
                 .and_then(|input| input.files())
                 .and_then(|files| files.get(0));
+            // Only what the server would accept gets a preview.
+            let file = file.filter(|f| {
+                matches!(
+                    f.type_().as_str(),
+                    "image/png" | "image/jpeg" | "image/webp"
+                )
+            });
+            preview.set(None);
             if let Some(file) = file {
                 if let Ok(url) = web_sys::Url::create_object_url_with_blob(&file) {
                     preview.set(Some(url));
