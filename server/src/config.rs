@@ -58,6 +58,15 @@ pub struct Config {
     #[arg(long, env = "KEYPORT_TOKEN_TTL", default_value_t = 3600, global = true)]
     pub token_ttl: u64,
 
+    /// Signature algorithm of new signing keys: ES256 or EdDSA.
+    #[arg(
+        long,
+        env = "KEYPORT_SIGNING_ALG",
+        default_value = "ES256",
+        global = true
+    )]
+    pub signing_alg: String,
+
     /// Log line format.
     #[arg(
         long,
@@ -84,6 +93,35 @@ pub enum Command {
     /// Manage console users.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Manage client applications.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client application owned by a console user; prints
+    /// `{"client_id", "client_secret"}` as JSON.
+    Create {
+        /// The owner's email.
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes from the permission catalog.
+        #[arg(long, value_delimiter = ',')]
+        permissions: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Sign new tokens with a fresh key; the previous key stays published
+    /// until the tokens it signed have expired.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]

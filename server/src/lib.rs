@@ -1,8 +1,11 @@
 //! The `keyport` server: configuration, router assembly, sessions and the
 //! HTTP protections around the portal.
 
+pub mod api_v1;
 pub mod config;
 mod headers;
+pub mod oauth;
+mod openapi;
 pub mod sessions;
 
 use std::sync::Arc;
@@ -12,7 +15,7 @@ use app::domain::secrets::MasterKey;
 use app::domain::{Keyport, Settings};
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{middleware, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -46,6 +49,15 @@ impl AppState {
             issuer: config.public_url(),
             master_key,
             clock,
+            token_ttl: i64::try_from(config.token_ttl)
+                .ok()
+                .filter(|ttl| (60..=86_400).contains(ttl))
+                .ok_or_else(|| {
+                    app::domain::Error::Config(
+                        "KEYPORT_TOKEN_TTL must be 60 to 86400 seconds".into(),
+                    )
+                })?,
+            signing_alg: config.signing_alg.parse()?,
         })
         .await?;
         Ok(Self {
@@ -86,6 +98,16 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/applications/{id}/icon", get(icon))
+        .route("/oauth2/token", post(oauth::token))
+        .route("/v4/oauth2/token", post(oauth::token_v4))
+        .route("/oauth2/introspect", post(oauth::introspect))
+        .route("/oauth2/revoke", post(oauth::revoke))
+        .route("/.well-known/jwks.json", get(oauth::jwks))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::metadata),
+        )
+        .merge(api_v1::routes().with_state(state.keyport.clone()))
         .leptos_routes_with_context(
             &state,
             routes,

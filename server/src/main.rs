@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use app::domain::accounts::NewUser;
 use app::domain::secrets::{Password, Secret};
 use clap::Parser;
-use keyport::config::{AdminCommand, Cli, Command, Config, LogFormat};
+use keyport::config::{AdminCommand, Cli, ClientCommand, Command, Config, KeysCommand, LogFormat};
 use keyport::sessions::DbSessionStore;
 use keyport::AppState;
 use tower_sessions::ExpiredDeletion;
@@ -25,6 +25,12 @@ async fn main() -> ExitCode {
             role,
             password_stdin: _,
         }) => admin_create(&cli.config, &email, &role).await,
+        Command::Client(ClientCommand::Create {
+            email,
+            name,
+            permissions,
+        }) => client_create(&cli.config, &email, &name, permissions).await,
+        Command::Keys(KeysCommand::Rotate) => keys_rotate(&cli.config).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -79,24 +85,45 @@ async fn serve(config: &Config) -> Result<(), String> {
         println!("First run: create the first administrator at {link}");
     }
 
-    let store = DbSessionStore::new(state.keyport.db.clone());
-    let sweeper = tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
-        loop {
-            every.tick().await;
-            if let Err(e) = store.delete_expired().await {
-                tracing::warn!(error = %e, "could not delete expired sessions");
-            }
-        }
-    });
+    let services = state.keyport.clone();
+    let upkeep = tokio::spawn(upkeep(services.clone()));
     let app = keyport::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
-    sweeper.abort();
+    upkeep.abort();
+    if let Err(e) = services.flush_usage().await {
+        tracing::warn!(error = %e, "could not record the last usage counts");
+    }
     served.map_err(|e| format!("server failed: {e}"))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Background work of a serving node: pick up signing keys rotated
+/// elsewhere, write usage counts, and sweep expired sessions and revocations.
+async fn upkeep(keyport: app::domain::Keyport) {
+    let sessions = DbSessionStore::new(keyport.db.clone());
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
+    for tick in 0u64.. {
+        every.tick().await;
+        if let Err(e) = keyport.flush_usage().await {
+            tracing::warn!(error = %e, "could not record usage counts");
+        }
+        if tick % 3 == 0 {
+            if let Err(e) = keyport.refresh_keys().await {
+                tracing::warn!(error = %e, "could not reload signing keys");
+            }
+        }
+        if tick % 60 == 0 {
+            if let Err(e) = sessions.delete_expired().await {
+                tracing::warn!(error = %e, "could not delete expired sessions");
+            }
+            if let Err(e) = keyport.purge_expired_revocations().await {
+                tracing::warn!(error = %e, "could not purge expired revocations");
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -150,4 +177,62 @@ async fn admin_create(config: &Config, email: &str, role: &str) -> Result<(), St
             .join("; ")),
         Err(e) => Err(e.to_string()),
     }
+}
+
+async fn client_create(
+    config: &Config,
+    email: &str,
+    name: &str,
+    permissions: Vec<String>,
+) -> Result<(), String> {
+    let state = open(config).await?;
+    let keyport = &state.keyport;
+    let owner = app::domain::accounts::find_user_by_email(&keyport.db, email)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no user with email {email}"))?;
+    let domain = app::domain::tenancy::find_domain(&keyport.db, &owner.domain_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the owner's domain is missing")?;
+    let actor = app::domain::audit::Actor {
+        user_id: None,
+        label: "cli".into(),
+        address: "cli".into(),
+    };
+    let input = app::domain::validate::ApplicationInput {
+        name: name.into(),
+        permissions,
+        ..Default::default()
+    };
+    match keyport
+        .register_application(&actor, &owner, &domain, input)
+        .await
+    {
+        Ok((_, credentials)) => {
+            let out = serde_json::json!({
+                "client_id": credentials.client_id,
+                "client_secret": credentials.client_secret.expose(),
+            });
+            println!("{out}");
+            Ok(())
+        }
+        Err(app::domain::Error::Invalid(problems)) => Err(problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.message))
+            .collect::<Vec<_>>()
+            .join("; ")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn keys_rotate(config: &Config) -> Result<(), String> {
+    let state = open(config).await?;
+    let kid = state
+        .keyport
+        .rotate_signing_key()
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("new signing key {kid}; the previous key stays published until its tokens expire");
+    Ok(())
 }

@@ -113,7 +113,7 @@ pub async fn verify_password(hash: String, password: impl Secret) -> Result<bool
 
 /// A hash of nothing anyone knows, verified against when the email is
 /// unknown so that a wrong email costs as long as a wrong password.
-fn decoy_hash() -> String {
+pub(super) fn decoy_hash() -> String {
     static DECOY: OnceLock<String> = OnceLock::new();
     DECOY
         .get_or_init(|| {

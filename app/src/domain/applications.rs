@@ -157,6 +157,16 @@ impl Keyport {
         Ok(WithPermissions { app, permissions })
     }
 
+    /// The id of the application holding `client_id`, if any.
+    pub async fn application_id_for_client(&self, client_id: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM applications WHERE client_id = $1")
+                .bind(client_id)
+                .fetch_optional(&self.db.pool)
+                .await?,
+        )
+    }
+
     pub async fn icon_for(&self, user: &User, id: &str) -> Result<(String, Vec<u8>)> {
         let app = self.application_for(user, id).await?;
         let row = sqlx::query("SELECT icon, icon_type FROM applications WHERE id = $1")
@@ -374,6 +384,9 @@ impl Keyport {
             .await?;
         }
         tx.commit().await?;
+        for app in &apps {
+            self.verified_secrets.forget(&app.client_id);
+        }
         Ok(apps.len())
     }
 }

@@ -54,6 +54,21 @@ impl Limiter {
         )
     }
 
+    /// Client authentication at the token endpoint: 20 failures per client
+    /// ID and 100 per address in 5 minutes.
+    pub fn client_auth() -> Self {
+        Self::new(
+            Policy {
+                max_failures: 20,
+                window_secs: 300,
+            },
+            Policy {
+                max_failures: 100,
+                window_secs: 300,
+            },
+        )
+    }
+
     /// Seconds to wait before `key` or `address` may try again, if either is
     /// locked out.
     pub fn retry_after(&self, key: &str, address: &str, now: Timestamp) -> Option<u64> {

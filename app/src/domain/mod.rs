@@ -4,12 +4,15 @@
 pub mod accounts;
 pub mod applications;
 pub mod audit;
+pub mod clients;
 pub mod clock;
+pub mod keys;
 pub mod limiter;
 pub mod permissions;
 pub mod secrets;
 pub mod store;
 pub mod tenancy;
+pub mod tokens;
 pub mod validate;
 
 use std::sync::{Arc, Mutex};
@@ -88,6 +91,9 @@ pub struct Settings {
     pub issuer: url::Url,
     pub master_key: MasterKey,
     pub clock: Arc<dyn Clock>,
+    /// Lifetime of access tokens, in seconds.
+    pub token_ttl: i64,
+    pub signing_alg: keys::SigningAlg,
 }
 
 /// The handles every page, server function and handler works with: cheap to
@@ -101,7 +107,13 @@ pub struct Inner {
     pub master_key: MasterKey,
     pub clock: Arc<dyn Clock>,
     pub tenancy: Tenancy,
+    pub token_ttl: i64,
+    pub signing_alg: keys::SigningAlg,
     pub sign_in_limiter: Limiter,
+    pub client_limiter: Limiter,
+    pub verified_secrets: clients::VerifiedSecrets,
+    pub usage: clients::Usage,
+    keys: std::sync::RwLock<Option<Arc<keys::KeyRing>>>,
     /// Present only while no user exists; taken by the first-run setup.
     setup_token: Mutex<Option<SetupToken>>,
 }
@@ -128,15 +140,24 @@ impl Keyport {
         } else {
             Some(SetupToken::generate())
         };
-        Ok(Self(Arc::new(Inner {
+        let keyport = Self(Arc::new(Inner {
             db,
             issuer: settings.issuer,
             master_key: settings.master_key,
             clock: settings.clock,
             tenancy,
+            token_ttl: settings.token_ttl,
+            signing_alg: settings.signing_alg,
             sign_in_limiter: Limiter::sign_in(),
+            client_limiter: Limiter::client_auth(),
+            verified_secrets: clients::VerifiedSecrets::new(),
+            usage: clients::Usage::default(),
+            keys: std::sync::RwLock::new(None),
             setup_token: Mutex::new(setup_token),
-        })))
+        }));
+        keyport.ensure_signing_key().await?;
+        keyport.refresh_keys().await?;
+        Ok(keyport)
     }
 
     pub fn now(&self) -> clock::Timestamp {

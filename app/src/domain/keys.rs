@@ -1,0 +1,225 @@
+//! Token signing keys: generated on first start, kept encrypted under the
+//! master key, rotated with overlap (the JWKS keeps a retired key until the
+//! tokens it signed have expired), and re-read from the database so that
+//! every node signs and verifies with the same set.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use super::clock::Timestamp;
+use super::secrets::random_token;
+use super::{Error, Keyport, Result};
+
+/// The signature algorithms Keyport issues tokens with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningAlg {
+    Es256,
+    EdDsa,
+}
+
+impl SigningAlg {
+    pub fn jwa(self) -> &'static str {
+        match self {
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    fn algorithm(self) -> Algorithm {
+        match self {
+            Self::Es256 => Algorithm::ES256,
+            Self::EdDsa => Algorithm::EdDSA,
+        }
+    }
+}
+
+impl std::str::FromStr for SigningAlg {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "ES256" => Ok(Self::Es256),
+            "EdDSA" => Ok(Self::EdDsa),
+            _ => Err(Error::Config(format!(
+                "unsupported signing algorithm {s:?}: use ES256 or EdDSA"
+            ))),
+        }
+    }
+}
+
+/// The key new tokens are signed with.
+#[derive(Clone)]
+pub struct CurrentKey {
+    pub kid: String,
+    pub algorithm: Algorithm,
+    pub encoding: EncodingKey,
+}
+
+/// What one node knows of the signing keys at a moment.
+#[derive(Clone)]
+pub struct KeyRing {
+    pub current: CurrentKey,
+    pub verifying: HashMap<String, (Algorithm, DecodingKey)>,
+    /// The JWK Set document, ready to serve.
+    pub jwks: Value,
+    pub loaded_at: Timestamp,
+}
+
+struct Generated {
+    kid: String,
+    pkcs8: Vec<u8>,
+    jwk: Value,
+}
+
+fn generate(alg: SigningAlg) -> Result<Generated> {
+    use p256::pkcs8::EncodePrivateKey as _;
+    let kid = random_token(12);
+    let (pkcs8, mut jwk) = match alg {
+        SigningAlg::Es256 => {
+            let key = p256::ecdsa::SigningKey::random(&mut aes_gcm::aead::OsRng);
+            let point = key.verifying_key().to_encoded_point(false);
+            let (x, y) = point
+                .x()
+                .zip(point.y())
+                .ok_or_else(|| Error::Config("P-256 point".into()))?;
+            let der = key
+                .to_pkcs8_der()
+                .map_err(|e| Error::Config(format!("P-256 key: {e}")))?;
+            (
+                der.as_bytes().to_vec(),
+                json!({"kty": "EC", "crv": "P-256", "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)}),
+            )
+        }
+        SigningAlg::EdDsa => {
+            let key = ed25519_dalek::SigningKey::generate(&mut aes_gcm::aead::OsRng);
+            let der = key
+                .to_pkcs8_der()
+                .map_err(|e| Error::Config(format!("Ed25519 key: {e}")))?;
+            (
+                der.as_bytes().to_vec(),
+                json!({"kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes())}),
+            )
+        }
+    };
+    jwk["kid"] = json!(kid);
+    jwk["alg"] = json!(alg.jwa());
+    jwk["use"] = json!("sig");
+    Ok(Generated { kid, pkcs8, jwk })
+}
+
+impl Keyport {
+    /// Makes sure a signing key exists (first start).
+    pub(super) async fn ensure_signing_key(&self) -> Result<()> {
+        let active: Option<String> =
+            sqlx::query_scalar("SELECT kid FROM signing_keys WHERE retired_at IS NULL LIMIT 1")
+                .fetch_optional(&self.db.pool)
+                .await?;
+        if active.is_none() {
+            self.insert_key(None).await?;
+        }
+        Ok(())
+    }
+
+    /// Retires the current key and signs with a new one from now on; the
+    /// retired key stays in the JWKS until its tokens have expired.
+    pub async fn rotate_signing_key(&self) -> Result<String> {
+        let kid = self.insert_key(Some(self.now())).await?;
+        self.refresh_keys().await?;
+        Ok(kid)
+    }
+
+    async fn insert_key(&self, retire_others_at: Option<Timestamp>) -> Result<String> {
+        let key = generate(self.signing_alg)?;
+        let sealed = self.master_key.seal(&key.pkcs8, key.kid.as_bytes());
+        let mut tx = self.db.pool.begin().await?;
+        if let Some(at) = retire_others_at {
+            sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_sealed, public_jwk, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&key.kid)
+        .bind(self.signing_alg.jwa())
+        .bind(&sealed)
+        .bind(key.jwk.to_string())
+        .bind(self.now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(key.kid)
+    }
+
+    /// Re-reads the keys: the newest active one signs; every key whose
+    /// tokens may still be alive verifies and is published.
+    pub async fn refresh_keys(&self) -> Result<()> {
+        let ring = self.load_ring().await?;
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(std::sync::Arc::new(ring));
+        Ok(())
+    }
+
+    pub(super) async fn load_ring(&self) -> Result<KeyRing> {
+        let now = self.now();
+        // A retired key verifies until the last token it signed has expired.
+        let horizon = now - self.token_ttl - super::tokens::LEEWAY;
+        let rows = sqlx::query(
+            "SELECT kid, alg, private_sealed, public_jwk, retired_at FROM signing_keys \
+             WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at DESC, kid",
+        )
+        .bind(horizon)
+        .fetch_all(&self.db.pool)
+        .await?;
+        let mut current = None;
+        let mut verifying = HashMap::new();
+        let mut published = Vec::new();
+        for row in rows {
+            let kid: String = row.try_get("kid")?;
+            let alg: SigningAlg = row.try_get::<String, _>("alg")?.parse()?;
+            let jwk: Value = serde_json::from_str(&row.try_get::<String, _>("public_jwk")?)
+                .map_err(|e| Error::Config(format!("stored JWK: {e}")))?;
+            let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone())
+                .map_err(|e| Error::Config(format!("stored JWK: {e}")))?;
+            let decoding = DecodingKey::from_jwk(&parsed)
+                .map_err(|e| Error::Config(format!("stored JWK: {e}")))?;
+            verifying.insert(kid.clone(), (alg.algorithm(), decoding));
+            published.push(jwk);
+            let retired: Option<i64> = row.try_get("retired_at")?;
+            if current.is_none() && retired.is_none() {
+                let sealed: Vec<u8> = row.try_get("private_sealed")?;
+                let der = self.master_key.open(&sealed, kid.as_bytes())?;
+                let encoding = match alg {
+                    SigningAlg::Es256 => EncodingKey::from_ec_der(&der),
+                    SigningAlg::EdDsa => EncodingKey::from_ed_der(&der),
+                };
+                current = Some(CurrentKey {
+                    kid,
+                    algorithm: alg.algorithm(),
+                    encoding,
+                });
+            }
+        }
+        let current = current.ok_or_else(|| Error::Config("no active signing key".into()))?;
+        Ok(KeyRing {
+            current,
+            verifying,
+            jwks: json!({ "keys": published }),
+            loaded_at: now,
+        })
+    }
+
+    /// The keys as last loaded.
+    pub fn key_ring(&self) -> Result<std::sync::Arc<KeyRing>> {
+        self.keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| Error::Config("signing keys not loaded".into()))
+    }
+}

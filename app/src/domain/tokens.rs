@@ -1,0 +1,184 @@
+//! Access tokens as RFC 9068 JWTs: issued for an authenticated client,
+//! verified with the published keys, refused once expired or revoked.
+
+use jsonwebtoken::{Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::clock::Timestamp;
+use super::{Error, Keyport, Result};
+
+/// Clock leeway when checking `exp` and `nbf` (SPEC §4: at most 5 s).
+pub const LEEWAY: i64 = 5;
+/// RFC 9068 §2.1: the `typ` of an access token.
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub client_id: String,
+    pub aud: String,
+    pub iat: Timestamp,
+    pub nbf: Timestamp,
+    pub exp: Timestamp,
+    pub jti: String,
+    pub scope: String,
+    pub domain_id: String,
+}
+
+impl AccessClaims {
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.split(' ').filter(|s| !s.is_empty())
+    }
+}
+
+/// Why a presented token is refused (SPEC §6: 401009 / 401010).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("OAuth token has expired")]
+    Expired,
+    #[error("OAuth token is invalid")]
+    Invalid,
+}
+
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub claims: AccessClaims,
+}
+
+impl Keyport {
+    /// The audience of every token: this deployment's APIs.
+    pub fn audience(&self) -> String {
+        self.issuer.as_str().trim_end_matches('/').to_owned()
+    }
+
+    pub fn issuer_id(&self) -> String {
+        self.audience()
+    }
+
+    pub fn sign(&self, sub: &str, client_id: &str, domain_id: &str, scope: &str) -> Result<Issued> {
+        let ring = self.key_ring()?;
+        let now = self.now();
+        let claims = AccessClaims {
+            iss: self.issuer_id(),
+            sub: sub.to_owned(),
+            client_id: client_id.to_owned(),
+            aud: self.audience(),
+            iat: now,
+            nbf: now,
+            exp: now + self.token_ttl,
+            jti: uuid::Uuid::new_v4().to_string(),
+            scope: scope.to_owned(),
+            domain_id: domain_id.to_owned(),
+        };
+        let mut header = Header::new(ring.current.algorithm);
+        header.typ = Some(ACCESS_TOKEN_TYPE.into());
+        header.kid = Some(ring.current.kid.clone());
+        let access_token = jsonwebtoken::encode(&header, &claims, &ring.current.encoding)
+            .map_err(|e| Error::Config(format!("signing failed: {e}")))?;
+        Ok(Issued {
+            access_token,
+            expires_in: self.token_ttl,
+            claims,
+        })
+    }
+
+    /// Checks signature, key, type, issuer, audience and times (with our
+    /// clock), then revocation.
+    pub async fn verify_access_token(
+        &self,
+        token: &str,
+    ) -> std::result::Result<AccessClaims, TokenError> {
+        let claims = self.verify_signed(token).await?;
+        let now = self.now();
+        if claims.exp + LEEWAY <= now {
+            return Err(TokenError::Expired);
+        }
+        if claims.nbf - LEEWAY > now {
+            return Err(TokenError::Invalid);
+        }
+        match self.is_revoked(&claims.jti).await {
+            Ok(false) => Ok(claims),
+            Ok(true) => Err(TokenError::Invalid),
+            Err(e) => {
+                tracing::error!(error = %e, "revocation lookup failed");
+                Err(TokenError::Invalid)
+            }
+        }
+    }
+
+    /// Signature, header and claims, without the clock or revocation:
+    /// introspection and the expiry verdict need the claims of an expired
+    /// token too.
+    pub async fn verify_signed(
+        &self,
+        token: &str,
+    ) -> std::result::Result<AccessClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if header
+            .typ
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+            != Some(ACCESS_TOKEN_TYPE)
+        {
+            return Err(TokenError::Invalid);
+        }
+        let kid = header.kid.ok_or(TokenError::Invalid)?;
+        let mut ring = self.key_ring().map_err(|_| TokenError::Invalid)?;
+        if !ring.verifying.contains_key(&kid) && ring.loaded_at < self.now() {
+            // A key rotated on another node: look again, at most once a second.
+            if self.refresh_keys().await.is_ok() {
+                ring = self.key_ring().map_err(|_| TokenError::Invalid)?;
+            }
+        }
+        let (algorithm, key) = ring.verifying.get(&kid).ok_or(TokenError::Invalid)?;
+        if header.alg != *algorithm {
+            return Err(TokenError::Invalid);
+        }
+        let mut validation = Validation::new(*algorithm);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.required_spec_claims = ["exp", "iss", "aud", "sub"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        validation.set_issuer(&[self.issuer_id()]);
+        validation.set_audience(&[self.audience()]);
+        jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|_| TokenError::Invalid)
+    }
+
+    pub async fn is_revoked(&self, jti: &str) -> Result<bool> {
+        Ok(sqlx::query("SELECT 1 FROM revoked_tokens WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .is_some())
+    }
+
+    /// Refuses the token from now on, on every node (RFC 7009).
+    pub async fn revoke(&self, claims: &AccessClaims) -> Result<()> {
+        sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
+            .bind(&claims.jti)
+            .bind(claims.exp)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets revocations of tokens that have expired anyway.
+    pub async fn purge_expired_revocations(&self) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM revoked_tokens WHERE expires_at + $1 < $2")
+                .bind(LEEWAY)
+                .bind(self.now())
+                .execute(&self.db.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+}

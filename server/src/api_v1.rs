@@ -1,0 +1,326 @@
+//! The management API (`/api/v1`, SPEC §6): Bearer-protected REST for
+//! automation. A token acts with its scopes, on behalf of the user who owns
+//! the client it was issued to, and never beyond what that user may do.
+
+use std::net::SocketAddr;
+
+use app::domain::accounts::{self, User};
+use app::domain::applications::{self, WithPermissions};
+use app::domain::audit::Actor;
+use app::domain::secrets::Secret;
+use app::domain::tokens::{AccessClaims, TokenError};
+use app::domain::validate::ApplicationInput;
+use app::domain::{tenancy, Error, Keyport};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// A SPEC §6 error: `{"error":{"code":…,"messages":[…]}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: u32,
+    messages: Vec<String>,
+    challenge: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: u32, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            messages: vec![message.into()],
+            challenge: None,
+        }
+    }
+
+    fn missing() -> Self {
+        Self {
+            challenge: Some("Bearer realm=\"keyport\"".into()),
+            ..Self::new(StatusCode::UNAUTHORIZED, 401011, "OAuth token is missing")
+        }
+    }
+
+    fn token(e: TokenError) -> Self {
+        let (code, message) = match e {
+            TokenError::Expired => (401009, "OAuth token has expired"),
+            TokenError::Invalid => (401010, "OAuth token is invalid"),
+        };
+        Self {
+            challenge: Some(format!("Bearer realm=\"keyport\", error=\"invalid_token\", error_description=\"{message}\"")),
+            ..Self::new(StatusCode::UNAUTHORIZED, code, message)
+        }
+    }
+
+    fn insufficient(scope: &str) -> Self {
+        Self {
+            challenge: Some(format!(
+                "Bearer realm=\"keyport\", error=\"insufficient_scope\", scope=\"{scope}\""
+            )),
+            ..Self::new(StatusCode::FORBIDDEN, 403001, "Insufficient permissions")
+        }
+    }
+
+    fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, 404001, "Client not found")
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Invalid(problems) => Self {
+                messages: problems
+                    .into_iter()
+                    .map(|p| format!("{}: {}", p.field, p.message))
+                    .collect(),
+                ..Self::new(StatusCode::BAD_REQUEST, 400001, "")
+            },
+            Error::NotFound => Self::not_found(),
+            Error::Forbidden => {
+                Self::new(StatusCode::FORBIDDEN, 403001, "Insufficient permissions")
+            }
+            Error::Database(_) => {
+                tracing::error!(error = %e, "management API: database unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    503001,
+                    "Service temporarily unavailable",
+                )
+            }
+            other => {
+                tracing::error!(error = %other, "management API failed");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, 500001, "Internal error")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            Json(json!({"error": {"code": self.code, "messages": self.messages}})),
+        )
+            .into_response();
+        if let Some(challenge) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+}
+
+/// The verified caller: the token's claims and the user the client acts for.
+pub struct Caller {
+    claims: AccessClaims,
+    owner: User,
+    address: String,
+}
+
+impl Caller {
+    fn require(&self, scope: &str) -> Result<(), ApiError> {
+        if self.claims.scopes().any(|s| s == scope) {
+            Ok(())
+        } else {
+            Err(ApiError::insufficient(scope))
+        }
+    }
+
+    fn actor(&self) -> Actor {
+        Actor {
+            user_id: None,
+            label: format!("client {}", self.claims.client_id),
+            address: self.address.clone(),
+        }
+    }
+}
+
+impl FromRequestParts<Keyport> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, keyport: &Keyport) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(ApiError::missing)?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .ok_or(ApiError::token(TokenError::Invalid))?;
+        let claims = keyport
+            .verify_access_token(token)
+            .await
+            .map_err(ApiError::token)?;
+        // The client must still exist, and its owner still be enabled.
+        let application = keyport.application_id_for_client(&claims.client_id).await?;
+        let owner_id: Option<String> = match application {
+            Some(id) => sqlx::query_scalar("SELECT owner_id FROM applications WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&keyport.db.pool)
+                .await
+                .map_err(Error::from)?,
+            None => None,
+        };
+        let owner = match owner_id {
+            Some(id) => accounts::find_user(&keyport.db, &id).await?,
+            None => None,
+        };
+        let owner = owner
+            .filter(|u| u.disabled_at.is_none())
+            .ok_or(ApiError::token(TokenError::Invalid))?;
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        Ok(Self {
+            claims,
+            owner,
+            address,
+        })
+    }
+}
+
+pub fn routes() -> Router<Keyport> {
+    Router::new()
+        .route("/api/v1/clients", get(list_clients).post(create_client))
+        .route("/api/v1/clients/{client_id}", delete(delete_client))
+        .route("/api/v1/audit", get(audit))
+        .route("/api/v1/openapi.json", get(openapi))
+}
+
+fn client_json(a: WithPermissions) -> Value {
+    json!({
+        "client_id": a.app.client_id,
+        "name": a.app.name,
+        "description": a.app.description,
+        "permissions": a.permissions,
+        "website_url": a.app.website_url,
+        "callback_url": a.app.callback_url,
+        "owner": a.app.owner_email,
+        "created_at": a.app.created_at,
+        "last_used_at": a.app.last_used_at,
+    })
+}
+
+async fn list_clients(
+    State(keyport): State<Keyport>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("clients:read")?;
+    let domain =
+        applications::visible_domain(&keyport, &caller.owner, Some(&caller.claims.domain_id))
+            .await?;
+    let apps = keyport.list_applications(&caller.owner, &domain).await?;
+    Ok(Json(Value::Array(
+        apps.into_iter().map(client_json).collect(),
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewClient {
+    name: String,
+    #[serde(default)]
+    description: String,
+    permissions: Vec<String>,
+    #[serde(default)]
+    website_url: String,
+    #[serde(default)]
+    callback_url: String,
+}
+
+async fn create_client(
+    State(keyport): State<Keyport>,
+    caller: Caller,
+    body: Result<Json<NewClient>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    caller.require("clients:write")?;
+    let Json(body) =
+        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, 400001, e.body_text()))?;
+    let domain = tenancy::find_domain(&keyport.db, &caller.claims.domain_id)
+        .await?
+        .ok_or(ApiError::not_found())?;
+    let input = ApplicationInput {
+        name: body.name,
+        description: body.description,
+        permissions: body.permissions,
+        website_url: body.website_url,
+        callback_url: body.callback_url,
+        icon: None,
+    };
+    let (app, credentials) = keyport
+        .register_application(&caller.actor(), &caller.owner, &domain, input)
+        .await?;
+    let created = keyport.application_for(&caller.owner, &app.id).await?;
+    let mut body = client_json(created);
+    body["client_secret"] = json!(credentials.client_secret.expose());
+    Ok((
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(body),
+    )
+        .into_response())
+}
+
+async fn delete_client(
+    State(keyport): State<Keyport>,
+    caller: Caller,
+    Path(client_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require("clients:write")?;
+    let id = keyport
+        .application_id_for_client(&client_id)
+        .await?
+        .ok_or(ApiError::not_found())?;
+    let app = keyport.application_for(&caller.owner, &id).await?;
+    if app.app.domain_id != caller.claims.domain_id {
+        return Err(ApiError::not_found());
+    }
+    keyport
+        .remove_applications(&caller.actor(), &caller.owner, &[id])
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditQuery {
+    limit: Option<i64>,
+}
+
+async fn audit(
+    State(keyport): State<Keyport>,
+    caller: Caller,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("audit:read")?;
+    if !caller.owner.role.is_admin() {
+        return Err(ApiError::insufficient("audit:read"));
+    }
+    let Query(query) =
+        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, 400001, e.body_text()))?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 500);
+    let entries =
+        app::domain::audit::recent(&keyport.db, Some(&caller.claims.domain_id), limit).await?;
+    Ok(Json(Value::Array(
+        entries
+            .into_iter()
+            .map(|e| json!({"id": e.id, "at": e.at, "actor": e.actor, "action": e.action, "target": e.target, "address": e.address}))
+            .collect(),
+    )))
+}
+
+async fn openapi() -> Json<Value> {
+    Json(crate::openapi::document())
+}

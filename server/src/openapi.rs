@@ -1,0 +1,90 @@
+//! The OpenAPI 3 description of the management API, served at
+//! `/api/v1/openapi.json`.
+
+use serde_json::{json, Value};
+
+pub fn document() -> Value {
+    let error = json!({"$ref": "#/components/schemas/Error"});
+    let errors = |codes: &[&str]| -> Value {
+        let mut map = serde_json::Map::new();
+        for code in codes {
+            map.insert(
+                (*code).to_string(),
+                json!({"description": "See the error body", "content": {"application/json": {"schema": error}}}),
+            );
+        }
+        Value::Object(map)
+    };
+    let with = |mut ok: Value, codes: &[&str]| -> Value {
+        if let (Some(ok), Value::Object(more)) = (ok.as_object_mut(), errors(codes)) {
+            ok.extend(more);
+        }
+        ok
+    };
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "Keyport management API", "version": "1"},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "schemas": {
+                "Error": {
+                    "type": "object", "required": ["error"],
+                    "properties": {"error": {"type": "object", "required": ["code", "messages"], "properties": {
+                        "code": {"type": "integer"}, "messages": {"type": "array", "items": {"type": "string"}}}}}
+                },
+                "Client": {
+                    "type": "object",
+                    "required": ["client_id", "name", "description", "permissions", "website_url", "callback_url", "owner", "created_at"],
+                    "properties": {
+                        "client_id": {"type": "string"}, "name": {"type": "string"}, "description": {"type": "string"},
+                        "permissions": {"type": "array", "items": {"type": "string"}},
+                        "website_url": {"type": "string"}, "callback_url": {"type": "string"}, "owner": {"type": "string"},
+                        "created_at": {"type": "integer"}, "last_used_at": {"type": "integer", "nullable": true}
+                    }
+                },
+                "NewClient": {
+                    "type": "object", "required": ["name", "permissions"], "additionalProperties": false,
+                    "properties": {
+                        "name": {"type": "string", "minLength": 1, "maxLength": 64},
+                        "description": {"type": "string", "maxLength": 500},
+                        "permissions": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                        "website_url": {"type": "string"}, "callback_url": {"type": "string"}
+                    }
+                },
+                "AuditEntry": {
+                    "type": "object", "required": ["id", "at", "actor", "action", "address"],
+                    "properties": {"id": {"type": "integer"}, "at": {"type": "integer"}, "actor": {"type": "string"},
+                        "action": {"type": "string"}, "target": {"type": "string", "nullable": true}, "address": {"type": "string"}}
+                }
+            }
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/clients": {
+                "get": {
+                    "summary": "List the client applications of the token's domain (clients:read)",
+                    "responses": with(json!({"200": {"description": "Clients", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Client"}}}}}}), &["401", "403"])
+                },
+                "post": {
+                    "summary": "Register a client application (clients:write)",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewClient"}}}},
+                    "responses": with(json!({"201": {"description": "Created; the only time the secret is returned", "content": {"application/json": {"schema": {"allOf": [{"$ref": "#/components/schemas/Client"}, {"type": "object", "required": ["client_secret"], "properties": {"client_secret": {"type": "string"}}}]}}}}}), &["400", "401", "403"])
+                }
+            },
+            "/api/v1/clients/{client_id}": {
+                "delete": {
+                    "summary": "Remove a client application (clients:write)",
+                    "parameters": [{"name": "client_id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "responses": with(json!({"204": {"description": "Removed"}}), &["401", "403", "404"])
+                }
+            },
+            "/api/v1/audit": {
+                "get": {
+                    "summary": "Audit entries of the token's domain, newest first (audit:read)",
+                    "parameters": [{"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
+                    "responses": with(json!({"200": {"description": "Entries", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}}}}}}), &["400", "401", "403"])
+                }
+            }
+        }
+    })
+}

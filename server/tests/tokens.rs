@@ -1,0 +1,691 @@
+//! The token service end to end: a real OAuth client library gets tokens,
+//! tokens verify from the JWKS document alone, every malformed request is a
+//! 4xx with an RFC 6749 error, and the management API answers with the
+//! SPEC §6 codes.
+
+mod common;
+
+use app::domain::accounts::Role;
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use common::{BasicCredentials as _, TestApp};
+use jsonwebtoken::{jwk::JwkSet, Algorithm, DecodingKey, Validation};
+use oauth2::basic::BasicClient;
+use oauth2::{AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
+use serde_json::Value;
+
+on_both_engines!(
+    an_oauth_client_library_gets_tokens_with_basic_and_post,
+    tokens_verify_from_the_jwks_alone,
+    token_errors_follow_rfc_6749,
+    malformed_token_requests_are_refused_with_4xx,
+    the_v4_alias_takes_basic_only,
+    failed_client_authentication_is_rate_limited,
+    removed_clients_are_refused_at_once,
+    the_management_api_answers_with_spec_codes,
+    the_management_api_manages_clients,
+    revoked_tokens_are_refused_and_introspection_says_so,
+    rotated_keys_overlap_until_old_tokens_expire,
+    usage_is_recorded_in_batches,
+    metadata_describes_the_endpoints,
+);
+
+async fn admin_client(app: &TestApp, scopes: &[&str]) -> (String, String) {
+    let owner =
+        match app::domain::accounts::find_user_by_email(&app.keyport.db, "owner@example.com")
+            .await
+            .unwrap()
+        {
+            Some(u) => u,
+            None => app.user("owner@example.com", Role::DomainAdmin).await,
+        };
+    app.client(
+        &owner,
+        &format!("Client {}", app::domain::secrets::random_token(4)),
+        scopes,
+    )
+    .await
+}
+
+async fn token_for(app: &TestApp, id: &str, secret: &str, form: &str) -> String {
+    let response = app.token_request(Some((id, secret)), form).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+    response.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The router as the OAuth library's HTTP client.
+type Pending<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<oauth2::HttpResponse, std::io::Error>> + 'a>,
+>;
+
+fn http_client<'a>(app: &'a TestApp) -> impl Fn(oauth2::HttpRequest) -> Pending<'a> + 'a {
+    move |request: oauth2::HttpRequest| {
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let mut builder = Request::builder()
+                .method(parts.method)
+                .uri(parts.uri.path());
+            for (name, value) in &parts.headers {
+                builder = builder.header(name, value);
+            }
+            let response = app.call(builder.body(Body::from(body)).unwrap()).await;
+            let mut out = oauth2::http::Response::builder().status(response.status.as_u16());
+            for (name, value) in &response.headers {
+                out = out.header(name.as_str(), value.as_bytes());
+            }
+            Ok(out.body(response.bytes).unwrap())
+        })
+    }
+}
+
+async fn an_oauth_client_library_gets_tokens_with_basic_and_post(app: &TestApp) {
+    let (id, secret) = admin_client(app, &["clients:read", "audit:read"]).await;
+    for auth in [AuthType::BasicAuth, AuthType::RequestBody] {
+        let client = BasicClient::new(ClientId::new(id.clone()))
+            .set_client_secret(ClientSecret::new(secret.clone()))
+            .set_auth_type(auth.clone())
+            .set_token_uri(TokenUrl::new("http://127.0.0.1:3000/oauth2/token".into()).unwrap());
+        let http = http_client(app);
+        let token = client
+            .exchange_client_credentials()
+            .add_scope(Scope::new("clients:read".into()))
+            .request_async(&http)
+            .await
+            .unwrap_or_else(|e| panic!("{auth:?}: {e:?}"));
+        assert_eq!(
+            token.expires_in(),
+            Some(std::time::Duration::from_secs(3600))
+        );
+        assert_eq!(token.scopes().unwrap()[0].as_str(), "clients:read");
+        let api = app
+            .bearer_get("/api/v1/clients", Some(token.access_token().secret()))
+            .await;
+        assert_eq!(api.status, StatusCode::OK, "{}", api.text);
+    }
+}
+
+async fn tokens_verify_from_the_jwks_alone(app: &TestApp) {
+    let (id, secret) = admin_client(app, &["clients:read", "audit:read"]).await;
+    let response = app
+        .token_request(Some((&id, &secret)), "grant_type=client_credentials")
+        .await;
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+    let body = response.json();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(
+        body["scope"], "audit:read clients:read",
+        "absent scope means all of the client's"
+    );
+    let token = body["access_token"].as_str().unwrap();
+
+    let jwks: JwkSet =
+        serde_json::from_str(&app.bearer_get("/.well-known/jwks.json", None).await.text).unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    assert_eq!(header.alg, Algorithm::ES256);
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("the token's key is published");
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.set_issuer(&["http://127.0.0.1:3000"]);
+    validation.set_audience(&["http://127.0.0.1:3000"]);
+    validation.validate_exp = false; // the test clock is in the future of the wall clock
+    let claims: Value =
+        jsonwebtoken::decode(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+            .unwrap()
+            .claims;
+    assert_eq!(claims["sub"], id.as_str());
+    assert_eq!(claims["client_id"], id.as_str());
+    assert_eq!(
+        claims["domain_id"],
+        app.keyport.tenancy.default_domain_id.as_str()
+    );
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
+    );
+    assert_eq!(claims["nbf"], claims["iat"]);
+    assert!(claims["jti"].as_str().unwrap().len() >= 32);
+    assert!(!response.text.contains(&secret));
+}
+
+async fn token_errors_follow_rfc_6749(app: &TestApp) {
+    let (id, secret) = admin_client(app, &["clients:read"]).await;
+    let wrong = app
+        .token_request(Some((&id, "kps_wrong")), "grant_type=client_credentials")
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        wrong.header("www-authenticate"),
+        Some("Basic realm=\"keyport\"")
+    );
+    assert_eq!(wrong.json()["error"], "invalid_client");
+    assert!(!wrong.text.contains("kps_wrong"));
+
+    let post = app
+        .token_request(
+            None,
+            &format!("grant_type=client_credentials&client_id={id}&client_secret=nope"),
+        )
+        .await;
+    assert_eq!(post.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        post.header("www-authenticate"),
+        None,
+        "no challenge when Basic was not used"
+    );
+    let unknown = app
+        .token_request(
+            Some(("no-such-client", "x")),
+            "grant_type=client_credentials",
+        )
+        .await;
+    assert_eq!(
+        (unknown.status, unknown.json()["error"].clone()),
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
+    let none = app
+        .token_request(None, "grant_type=client_credentials")
+        .await;
+    assert_eq!(none.json()["error"], "invalid_client");
+
+    for (form, status, error) in [
+        ("grant_type=password", 400, "unsupported_grant_type"),
+        ("", 400, "invalid_request"),
+        (
+            "grant_type=client_credentials&scope=clients:write",
+            400,
+            "invalid_scope",
+        ),
+        ("grant_type=client_credentials&scope=", 400, "invalid_scope"),
+        (
+            "grant_type=client_credentials&grant_type=client_credentials",
+            400,
+            "invalid_request",
+        ),
+    ] {
+        let response = app.token_request(Some((&id, &secret)), form).await;
+        assert_eq!(
+            response.status.as_u16(),
+            status,
+            "{form}: {}",
+            response.text
+        );
+        assert_eq!(response.json()["error"], error, "{form}");
+        assert!(response.json()["error_description"].is_string());
+    }
+}
+
+async fn malformed_token_requests_are_refused_with_4xx(app: &TestApp) {
+    let (id, secret) = admin_client(app, &["clients:read"]).await;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.format_basic(&id, &secret)
+    );
+    // (content type, Authorization, body, expected status)
+    type Case<'a> = (Option<&'a str>, Option<String>, Vec<u8>, u16);
+    let cases: Vec<Case> = vec![
+        (
+            Some("application/json"),
+            Some(basic.clone()),
+            br#"{"grant_type":"client_credentials"}"#.to_vec(),
+            400,
+        ),
+        (
+            None,
+            Some(basic.clone()),
+            b"grant_type=client_credentials".to_vec(),
+            400,
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            Some(basic.clone()),
+            b"grant_type=client_credentials&x=%FF%FE".to_vec(),
+            400,
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            Some(basic.clone()),
+            vec![0xC3, 0x28, b'=', b'1'],
+            400,
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            Some(basic.clone()),
+            format!(
+                "grant_type=client_credentials&pad={}",
+                "a".repeat(17 * 1024)
+            )
+            .into_bytes(),
+            413,
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            Some("Basic %%%".into()),
+            b"grant_type=client_credentials".to_vec(),
+            401,
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            Some("Bearer abc".into()),
+            b"grant_type=client_credentials".to_vec(),
+            401,
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            Some(basic.clone()),
+            format!("grant_type=client_credentials&client_id={id}&client_secret={secret}")
+                .into_bytes(),
+            400,
+        ),
+    ];
+    for (content_type, authorization, body, status) in cases {
+        let mut request = Request::builder().method(Method::POST).uri("/oauth2/token");
+        if let Some(ct) = content_type {
+            request = request.header(header::CONTENT_TYPE, ct);
+        }
+        if let Some(auth) = &authorization {
+            request = request.header(header::AUTHORIZATION, auth.as_str());
+        }
+        let response = app
+            .call(request.body(Body::from(body.clone())).unwrap())
+            .await;
+        assert_eq!(
+            response.status.as_u16(),
+            status,
+            "{content_type:?} {authorization:?}: {}",
+            response.text
+        );
+        assert!(
+            response.json()["error"].is_string(),
+            "an RFC 6749 error body: {}",
+            response.text
+        );
+    }
+}
+
+async fn the_v4_alias_takes_basic_only(app: &TestApp) {
+    let (id, secret) = admin_client(app, &["clients:read"]).await;
+    let basic = base64::engine::general_purpose::STANDARD.format_basic(&id, &secret);
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/v4/oauth2/token")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::AUTHORIZATION, format!("Basic {basic}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = app.call(request).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+    assert_eq!(response.json()["token_type"], "Bearer");
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/v4/oauth2/token")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("client_id={id}&client_secret={secret}")))
+        .unwrap();
+    let response = app.call(request).await;
+    assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.header("www-authenticate"),
+        Some("Basic realm=\"keyport\"")
+    );
+}
+
+async fn failed_client_authentication_is_rate_limited(app: &TestApp) {
+    let (id, secret) = admin_client(app, &["clients:read"]).await;
+    for _ in 0..20 {
+        let response = app
+            .token_request(Some((&id, "kps_guess")), "grant_type=client_credentials")
+            .await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+    }
+    let locked = app
+        .token_request(Some((&id, &secret)), "grant_type=client_credentials")
+        .await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        locked
+            .header("retry-after")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            <= 300
+    );
+    app.clock.advance(301);
+    assert_eq!(
+        app.token_request(Some((&id, &secret)), "grant_type=client_credentials")
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+async fn removed_clients_are_refused_at_once(app: &TestApp) {
+    let (mut admin, _) = app.signed_in("admin@example.com", Role::SuperAdmin).await;
+    let app_id = admin.register("Short-lived").await;
+    let credentials = admin
+        .rpc("applications/reveal", &[("id", &app_id)])
+        .await
+        .json();
+    let (id, secret) = (
+        credentials["client_id"].as_str().unwrap(),
+        credentials["client_secret"].as_str().unwrap(),
+    );
+    // Twice: the second is served from the verification cache.
+    token_for(app, id, secret, "grant_type=client_credentials").await;
+    let token = token_for(app, id, secret, "grant_type=client_credentials").await;
+    assert_eq!(
+        admin
+            .rpc("applications/remove", &[("ids[0]", &app_id)])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let refused = app
+        .token_request(Some((id, secret)), "grant_type=client_credentials")
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let api = app.bearer_get("/api/v1/clients", Some(&token)).await;
+    assert_eq!(
+        api.json()["error"]["code"],
+        401010,
+        "a removed client's tokens stop working"
+    );
+}
+
+async fn the_management_api_answers_with_spec_codes(app: &TestApp) {
+    let (id, secret) = admin_client(app, &["clients:read"]).await;
+    let token = token_for(app, &id, &secret, "grant_type=client_credentials").await;
+
+    let missing = app.bearer_get("/api/v1/clients", None).await;
+    assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        missing.json(),
+        serde_json::json!({"error": {"code": 401011, "messages": ["OAuth token is missing"]}})
+    );
+    assert!(missing
+        .header("www-authenticate")
+        .unwrap()
+        .starts_with("Bearer"));
+
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    let mut payload: Value = serde_json::from_slice(&engine.decode(&parts[1]).unwrap()).unwrap();
+    payload["scope"] = "clients:read clients:write audit:read".into();
+    parts[1] = engine.encode(payload.to_string());
+    let tampered = parts.join(".");
+    let none_header = engine.encode(r#"{"alg":"none","typ":"at+jwt"}"#);
+    let alg_none = format!("{none_header}.{}.", parts[1]);
+    let unknown_kid = {
+        let header: Value =
+            serde_json::from_slice(&engine.decode(token.split('.').next().unwrap()).unwrap())
+                .unwrap();
+        let mut header = header;
+        header["kid"] = "no-such-key".into();
+        let mut p: Vec<String> = token.split('.').map(str::to_owned).collect();
+        p[0] = engine.encode(header.to_string());
+        p.join(".")
+    };
+    let other = TestApp::new(common::Engine::Sqlite).await;
+    let (oid, osecret) = admin_client(&other, &["clients:read"]).await;
+    let foreign = token_for(&other, &oid, &osecret, "grant_type=client_credentials").await;
+    other.finish().await;
+    for (label, bad) in [
+        ("tampered", tampered),
+        ("alg none", alg_none),
+        ("unknown kid", unknown_kid),
+        ("other issuer", foreign),
+        ("garbage", "not.a.jwt".into()),
+    ] {
+        let response = app.bearer_get("/api/v1/clients", Some(&bad)).await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{label}");
+        assert_eq!(
+            response.json(),
+            serde_json::json!({"error": {"code": 401010, "messages": ["OAuth token is invalid"]}}),
+            "{label}"
+        );
+        assert!(
+            response
+                .header("www-authenticate")
+                .unwrap()
+                .contains("invalid_token"),
+            "{label}"
+        );
+    }
+
+    let forbidden = app.bearer_get("/api/v1/audit", Some(&token)).await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        forbidden.json(),
+        serde_json::json!({"error": {"code": 403001, "messages": ["Insufficient permissions"]}})
+    );
+    assert!(forbidden
+        .header("www-authenticate")
+        .unwrap()
+        .contains("insufficient_scope"));
+
+    app.clock.advance(3600 + 5);
+    let expired = app.bearer_get("/api/v1/clients", Some(&token)).await;
+    assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        expired.json(),
+        serde_json::json!({"error": {"code": 401009, "messages": ["OAuth token has expired"]}})
+    );
+}
+
+async fn the_management_api_manages_clients(app: &TestApp) {
+    let (id, secret) = admin_client(app, &["clients:read", "clients:write", "audit:read"]).await;
+    let token = token_for(app, &id, &secret, "grant_type=client_credentials").await;
+    let create = |body: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/clients")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap()
+    };
+    let created = app.call(create(r#"{"name":"From automation","permissions":["clients:read"],"callback_url":"https://x.example/cb"}"#)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let created = created.json();
+    let new_id = created["client_id"].as_str().unwrap().to_owned();
+    assert!(created["client_secret"]
+        .as_str()
+        .unwrap()
+        .starts_with("kps_"));
+    token_for(
+        app,
+        &new_id,
+        created["client_secret"].as_str().unwrap(),
+        "grant_type=client_credentials",
+    )
+    .await;
+
+    let bad = app
+        .call(create(
+            r#"{"name":"","permissions":[],"callback_url":"ftp://x"}"#,
+        ))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.json()["error"]["code"], 400001);
+    assert!(bad.json()["error"]["messages"].as_array().unwrap().len() >= 3);
+    let not_json = app.call(create("{nope")).await;
+    assert_eq!(not_json.status, StatusCode::BAD_REQUEST);
+
+    let list = app.bearer_get("/api/v1/clients", Some(&token)).await.json();
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["client_id"] == new_id.as_str()));
+    assert!(
+        !list.to_string().contains("kps_"),
+        "a list never holds a secret"
+    );
+
+    let delete = |client_id: &str| {
+        Request::builder()
+            .method(Method::DELETE)
+            .uri(format!("/api/v1/clients/{client_id}"))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(
+        app.call(delete(&new_id)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.call(delete(&new_id)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let audit = app
+        .bearer_get("/api/v1/audit?limit=5", Some(&token))
+        .await
+        .json();
+    assert_eq!(audit[0]["action"], "application_removed");
+    assert_eq!(audit[0]["actor"], format!("client {id}"));
+    let openapi = app.bearer_get("/api/v1/openapi.json", None).await.json();
+    assert_eq!(openapi["openapi"], "3.0.3");
+}
+
+async fn revoked_tokens_are_refused_and_introspection_says_so(app: &TestApp) {
+    let (id, secret) = admin_client(app, &["clients:read"]).await;
+    let token = token_for(app, &id, &secret, "grant_type=client_credentials").await;
+    let introspect = |token: &str| {
+        let basic = base64::engine::general_purpose::STANDARD.format_basic(&id, &secret);
+        Request::builder()
+            .method(Method::POST)
+            .uri("/oauth2/introspect")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::AUTHORIZATION, format!("Basic {basic}"))
+            .body(Body::from(format!("token={token}")))
+            .unwrap()
+    };
+    let active = app.call(introspect(&token)).await.json();
+    assert_eq!(active["active"], true);
+    assert_eq!(active["client_id"], id.as_str());
+    let revoke = Request::builder()
+        .method(Method::POST)
+        .uri("/oauth2/revoke")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!(
+            "token={token}&client_id={id}&client_secret={secret}"
+        )))
+        .unwrap();
+    assert_eq!(app.call(revoke).await.status, StatusCode::OK);
+    assert_eq!(
+        app.call(introspect(&token)).await.json(),
+        serde_json::json!({"active": false})
+    );
+    assert_eq!(
+        app.bearer_get("/api/v1/clients", Some(&token)).await.json()["error"]["code"],
+        401010
+    );
+    assert_eq!(
+        app.call(introspect("garbage")).await.json(),
+        serde_json::json!({"active": false})
+    );
+}
+
+async fn rotated_keys_overlap_until_old_tokens_expire(app: &TestApp) {
+    let (id, secret) = admin_client(app, &["clients:read"]).await;
+    let old = token_for(app, &id, &secret, "grant_type=client_credentials").await;
+    let old_kid = jsonwebtoken::decode_header(&old).unwrap().kid.unwrap();
+    let new_kid = app.keyport.rotate_signing_key().await.unwrap();
+    let jwks = app.bearer_get("/.well-known/jwks.json", None).await.json();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(
+        kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()),
+        "{kids:?}"
+    );
+    let new = token_for(app, &id, &secret, "grant_type=client_credentials").await;
+    assert_eq!(
+        jsonwebtoken::decode_header(&new).unwrap().kid.unwrap(),
+        new_kid
+    );
+    assert_eq!(
+        app.bearer_get("/api/v1/clients", Some(&old)).await.status,
+        StatusCode::OK
+    );
+
+    app.clock.advance(3600 + 6);
+    app.keyport.refresh_keys().await.unwrap();
+    let jwks = app.bearer_get("/.well-known/jwks.json", None).await.json();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kids,
+        [new_kid.as_str()],
+        "the retired key leaves once its tokens have expired"
+    );
+}
+
+async fn usage_is_recorded_in_batches(app: &TestApp) {
+    let (id, secret) = admin_client(app, &["clients:read"]).await;
+    for _ in 0..3 {
+        token_for(app, &id, &secret, "grant_type=client_credentials").await;
+    }
+    app.token_request(Some((&id, "kps_wrong")), "grant_type=client_credentials")
+        .await;
+    let before: Option<i64> =
+        sqlx::query_scalar("SELECT last_used_at FROM applications WHERE client_id = $1")
+            .bind(&id)
+            .fetch_one(&app.keyport.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(before, None, "no write per token request");
+    app.keyport.flush_usage().await.unwrap();
+    let (last_used, issued, failed): (Option<i64>, i64, i64) = sqlx::query_as(
+        "SELECT a.last_used_at, u.tokens_issued, u.auth_failures FROM applications a \
+         JOIN usage_daily u ON u.application_id = a.id WHERE a.client_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(&app.keyport.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((last_used, issued, failed), (Some(app.keyport.now()), 3, 1));
+}
+
+async fn metadata_describes_the_endpoints(app: &TestApp) {
+    let meta = app
+        .bearer_get("/.well-known/oauth-authorization-server", None)
+        .await
+        .json();
+    assert_eq!(meta["issuer"], "http://127.0.0.1:3000");
+    assert_eq!(meta["token_endpoint"], "http://127.0.0.1:3000/oauth2/token");
+    assert_eq!(
+        meta["jwks_uri"],
+        "http://127.0.0.1:3000/.well-known/jwks.json"
+    );
+    assert_eq!(
+        meta["introspection_endpoint"],
+        "http://127.0.0.1:3000/oauth2/introspect"
+    );
+    assert_eq!(
+        meta["revocation_endpoint"],
+        "http://127.0.0.1:3000/oauth2/revoke"
+    );
+    assert_eq!(
+        meta["grant_types_supported"],
+        serde_json::json!(["client_credentials"])
+    );
+    assert_eq!(
+        meta["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post"])
+    );
+    assert!(meta["scopes_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&"clients:read".into()));
+}
