@@ -11,7 +11,7 @@ WASM_BINDGEN_VERSION := 0.2.130
 # Every Rust check builds the server half with this feature set.
 SSR := -p app -p keyport --features app/ssr
 
-.PHONY: run test tools browser fmt clippy unit e2e site
+.PHONY: run test tools browser fmt clippy unit e2e site fuzz
 
 run: tools
 	cargo leptos serve --release
@@ -51,3 +51,10 @@ site:
 
 e2e: tools browser site
 	cd end2end && npx playwright test
+
+# Fuzzes token request parsing and client-credential extraction for
+# FUZZ_SECONDS (libFuzzer through cargo-fuzz, on the stable toolchain).
+FUZZ_SECONDS ?= 300
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd server && RUSTC_BOOTSTRAP=1 cargo fuzz run token_request -- -max_total_time=$(FUZZ_SECONDS)

@@ -58,7 +58,7 @@ pub struct Config {
     #[arg(long, env = "KEYPORT_TOKEN_TTL", default_value_t = 3600, global = true)]
     pub token_ttl: u64,
 
-    /// Signature algorithm of new signing keys: ES256 or EdDSA.
+    /// Signature algorithm of new signing keys: ES256, EdDSA or RS256.
     #[arg(
         long,
         env = "KEYPORT_SIGNING_ALG",

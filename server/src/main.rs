@@ -170,12 +170,7 @@ async fn admin_create(config: &Config, email: &str, role: &str) -> Result<(), St
             println!("created {} ({})", user.email, user.role.as_str());
             Ok(())
         }
-        Err(app::domain::Error::Invalid(problems)) => Err(problems
-            .iter()
-            .map(|p| format!("{}: {}", p.field, p.message))
-            .collect::<Vec<_>>()
-            .join("; ")),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(explain(e)),
     }
 }
 
@@ -217,12 +212,7 @@ async fn client_create(
             println!("{out}");
             Ok(())
         }
-        Err(app::domain::Error::Invalid(problems)) => Err(problems
-            .iter()
-            .map(|p| format!("{}: {}", p.field, p.message))
-            .collect::<Vec<_>>()
-            .join("; ")),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(explain(e)),
     }
 }
 
@@ -235,4 +225,16 @@ async fn keys_rotate(config: &Config) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!("new signing key {kid}; the previous key stays published until its tokens expire");
     Ok(())
+}
+
+/// A refusal in words for the terminal: each rejected field by name.
+fn explain(e: app::domain::Error) -> String {
+    match e {
+        app::domain::Error::Invalid(problems) => problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        e => e.to_string(),
+    }
 }

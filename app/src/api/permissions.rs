@@ -51,10 +51,19 @@ pub async fn add_permission(scope: String, description: String) -> Result<(), Ap
 
 #[server(prefix = "/rpc", endpoint = "permissions/describe")]
 pub async fn describe_permission(scope: String, description: String) -> Result<(), AppError> {
-    use super::request::{actor, keyport};
+    use super::request::{actor, keep_for_redirect, keyport};
 
-    let user = require_super_admin().await?;
-    Ok(keyport()?
-        .describe_permission(&actor(&user), &scope, &description)
-        .await?)
+    let result = async {
+        let user = require_super_admin().await?;
+        Ok::<_, AppError>(
+            keyport()?
+                .describe_permission(&actor(&user), &scope, &description)
+                .await?,
+        )
+    }
+    .await;
+    if let Err(e) = &result {
+        keep_for_redirect("permission", &[], e).await;
+    }
+    result
 }

@@ -36,7 +36,9 @@ pub fn PermissionsPage() -> impl IntoView {
                         let error = Signal::derive(move || add.value().get().and_then(Result::err).or_else(|| kept.clone()));
                         let scope = flash.as_ref().and_then(|f| f.value("scope")).unwrap_or_default();
                         let description = flash.as_ref().and_then(|f| f.value("description")).unwrap_or_default();
+                        let describe_error = Signal::derive(move || describe.value().get().and_then(Result::err));
                         view! {
+                            <ErrorBanner error=describe_error/>
                             <div class="table-wrap">
                                 <table class="permissions">
                                     <thead><tr><th>"Scope"</th><th>"Description"</th></tr></thead>
