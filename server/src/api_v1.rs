@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use app::domain::accounts::{self, User};
+use app::domain::accounts::User;
 use app::domain::applications::{self, WithPermissions};
 use app::domain::audit::Actor;
 use app::domain::secrets::Secret;
@@ -163,19 +163,7 @@ impl FromRequestParts<Keyport> for Caller {
             .await
             .map_err(ApiError::token)?;
         // The client must still exist, and its owner still be enabled.
-        let application = keyport.application_id_for_client(&claims.client_id).await?;
-        let owner_id: Option<String> = match application {
-            Some(id) => sqlx::query_scalar("SELECT owner_id FROM applications WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&keyport.db.pool)
-                .await
-                .map_err(Error::from)?,
-            None => None,
-        };
-        let owner = match owner_id {
-            Some(id) => accounts::find_user(&keyport.db, &id).await?,
-            None => None,
-        };
+        let owner = keyport.client_owner(&claims.client_id).await?;
         let owner = owner
             .filter(|u| u.disabled_at.is_none())
             .ok_or(ApiError::token(TokenError::Invalid))?;

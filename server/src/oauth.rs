@@ -380,17 +380,28 @@ async fn issue(keyport: Keyport, request: Request, compat: bool) -> Result<Respo
     }
 }
 
+/// Introspection and revocation: an authenticated client and the `token`
+/// it asks about.
+async fn client_and_token(
+    keyport: &Keyport,
+    request: Request,
+) -> Result<(Client, String), OAuthError> {
+    let (headers, address, params) = read_form(request).await?;
+    let client = ClientAuth::from_request(&headers, &params, false)?
+        .authenticate(keyport, &address)
+        .await?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    Ok((client, token.to_owned()))
+}
+
 /// `POST /oauth2/introspect` (RFC 7662): for an authenticated client, whether
 /// a token of its domain is active, and its claims if so.
 pub async fn introspect(State(keyport): State<Keyport>, request: Request) -> Response {
     async {
-        let (headers, address, params) = read_form(request).await?;
-        let client = ClientAuth::from_request(&headers, &params, false)?
-            .authenticate(&keyport, &address)
-            .await?;
-        let token = params
-            .get("token")
-            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        let (client, token) = client_and_token(&keyport, request).await?;
+        let token = token.as_str();
         let body = match keyport.verify_access_token(token).await {
             Ok(claims) if claims.domain_id == client.domain_id => json!({
                 "active": true,
@@ -418,13 +429,8 @@ pub async fn introspect(State(keyport): State<Keyport>, request: Request) -> Res
 /// answer is 200 whether or not there was anything to revoke (§2.2).
 pub async fn revoke(State(keyport): State<Keyport>, request: Request) -> Response {
     async {
-        let (headers, address, params) = read_form(request).await?;
-        let client = ClientAuth::from_request(&headers, &params, false)?
-            .authenticate(&keyport, &address)
-            .await?;
-        let token = params
-            .get("token")
-            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        let (client, token) = client_and_token(&keyport, request).await?;
+        let token = token.as_str();
         if let Ok(claims) = keyport.verify_signed(token).await {
             if claims.client_id == client.client_id {
                 keyport

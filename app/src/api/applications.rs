@@ -136,6 +136,19 @@ mod convert {
     }
 }
 
+/// The permission catalog, as the settings form shows it.
+#[cfg(feature = "ssr")]
+pub(super) async fn catalog(
+    keyport: &crate::domain::Keyport,
+) -> Result<Vec<PermissionView>, AppError> {
+    Ok(keyport
+        .permissions()
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
+}
+
 #[server(prefix = "/rpc", endpoint = "applications/list")]
 pub async fn list_applications(
     domain: Option<String>,
@@ -191,12 +204,7 @@ pub async fn registration_options(domain: Option<String>) -> Result<FormOptions,
         count: keyport.count_applications(&domain.id).await?,
         limit: domain.app_limit,
         domain: domain.into(),
-        catalog: keyport
-            .permissions()
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
+        catalog: catalog(&keyport).await?,
     })
 }
 
@@ -220,12 +228,7 @@ pub async fn application_page(id: String, reveal: bool) -> Result<AppPage, AppEr
     };
     Ok(AppPage {
         app: app.into(),
-        catalog: keyport
-            .permissions()
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
+        catalog: catalog(&keyport).await?,
         token_url: keyport
             .issuer
             .join("oauth2/token")

@@ -18,12 +18,7 @@ async fn require_super_admin() -> Result<crate::domain::accounts::User, AppError
 #[server(prefix = "/rpc", endpoint = "permissions/list")]
 pub async fn list_permissions() -> Result<Vec<PermissionView>, AppError> {
     require_super_admin().await?;
-    Ok(super::request::keyport()?
-        .permissions()
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect())
+    super::applications::catalog(&super::request::keyport()?).await
 }
 
 #[server(prefix = "/rpc", endpoint = "permissions/add")]

@@ -167,6 +167,18 @@ impl Keyport {
         )
     }
 
+    /// The user who owns the application holding `client_id`, if any: the
+    /// user a management-API token acts for.
+    pub async fn client_owner(&self, client_id: &str) -> Result<Option<User>> {
+        Ok(sqlx::query_as(
+            "SELECT u.id, u.domain_id, u.email, u.role, u.disabled_at FROM applications a \
+             JOIN users u ON u.id = a.owner_id WHERE a.client_id = $1",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.db.pool)
+        .await?)
+    }
+
     pub async fn icon_for(&self, user: &User, id: &str) -> Result<(String, Vec<u8>)> {
         let app = self.application_for(user, id).await?;
         let row = sqlx::query("SELECT icon, icon_type FROM applications WHERE id = $1")
