@@ -1,10 +1,12 @@
 //! The management API (`/api/v1`, SPEC §6): Bearer-protected REST for
-//! automation. A token acts with its scopes, on behalf of the user who owns
-//! the client it was issued to, and never beyond what that user may do.
+//! automation. A token acts with its scopes on behalf of a user, and never
+//! beyond what that user may do: a client-credentials token for the user who
+//! owns the client, a token from the authorization code flow for the user
+//! who approved it.
 
 use std::net::SocketAddr;
 
-use app::domain::accounts::User;
+use app::domain::accounts::{self, User};
 use app::domain::applications::{self, WithPermissions};
 use app::domain::audit::Actor;
 use app::domain::secrets::Secret;
@@ -118,10 +120,10 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The verified caller: the token's claims and the user the client acts for.
+/// The verified caller: the token's claims and the user it acts for.
 pub struct Caller {
     claims: AccessClaims,
-    owner: User,
+    user: User,
     address: String,
 }
 
@@ -134,10 +136,19 @@ impl Caller {
         }
     }
 
+    fn is_delegated(&self) -> bool {
+        self.claims.sub != self.claims.client_id
+    }
+
     fn actor(&self) -> Actor {
+        let client = format!("client {}", self.claims.client_id);
         Actor {
-            user_id: None,
-            label: format!("client {}", self.claims.client_id),
+            user_id: self.is_delegated().then(|| self.user.id.clone()),
+            label: if self.is_delegated() {
+                format!("{} via {client}", self.user.email)
+            } else {
+                client
+            },
             address: self.address.clone(),
         }
     }
@@ -162,9 +173,19 @@ impl FromRequestParts<Keyport> for Caller {
             .verify_access_token(token)
             .await
             .map_err(ApiError::token)?;
-        // The client must still exist, and its owner still be enabled.
-        let owner = keyport.client_owner(&claims.client_id).await?;
-        let owner = owner
+        // The client must still exist, and the user still be enabled.
+        let user = if claims.sub == claims.client_id {
+            keyport.client_owner(&claims.client_id).await?
+        } else if keyport
+            .application_id_for_client(&claims.client_id)
+            .await?
+            .is_some()
+        {
+            accounts::find_user(&keyport.db, &claims.sub).await?
+        } else {
+            None
+        };
+        let user = user
             .filter(|u| u.disabled_at.is_none())
             .ok_or(ApiError::token(TokenError::Invalid))?;
         let address = parts
@@ -174,7 +195,7 @@ impl FromRequestParts<Keyport> for Caller {
             .unwrap_or_else(|| "unknown".into());
         Ok(Self {
             claims,
-            owner,
+            user,
             address,
         })
     }
@@ -208,9 +229,9 @@ async fn list_clients(
 ) -> Result<Json<Value>, ApiError> {
     caller.require("clients:read")?;
     let domain =
-        applications::visible_domain(&keyport, &caller.owner, Some(&caller.claims.domain_id))
+        applications::visible_domain(&keyport, &caller.user, Some(&caller.claims.domain_id))
             .await?;
-    let apps = keyport.list_applications(&caller.owner, &domain).await?;
+    let apps = keyport.list_applications(&caller.user, &domain).await?;
     Ok(Json(Value::Array(
         apps.into_iter().map(client_json).collect(),
     )))
@@ -249,9 +270,9 @@ async fn create_client(
         icon: None,
     };
     let (app, credentials) = keyport
-        .register_application(&caller.actor(), &caller.owner, &domain, input)
+        .register_application(&caller.actor(), &caller.user, &domain, input)
         .await?;
-    let created = keyport.application_for(&caller.owner, &app.id).await?;
+    let created = keyport.application_for(&caller.user, &app.id).await?;
     let mut body = client_json(created);
     body["client_secret"] = json!(credentials.client_secret.expose());
     Ok((
@@ -272,12 +293,12 @@ async fn delete_client(
         .application_id_for_client(&client_id)
         .await?
         .ok_or(ApiError::not_found())?;
-    let app = keyport.application_for(&caller.owner, &id).await?;
+    let app = keyport.application_for(&caller.user, &id).await?;
     if app.app.domain_id != caller.claims.domain_id {
         return Err(ApiError::not_found());
     }
     keyport
-        .remove_applications(&caller.actor(), &caller.owner, &[id])
+        .remove_applications(&caller.actor(), &caller.user, &[id])
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -293,7 +314,7 @@ async fn audit(
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("audit:read")?;
-    if !caller.owner.role.is_admin() {
+    if !caller.user.role.is_admin() {
         return Err(ApiError::insufficient("audit:read"));
     }
     let Query(query) =

@@ -122,6 +122,9 @@ async fn upkeep(keyport: app::domain::Keyport) {
             if let Err(e) = keyport.purge_expired_revocations().await {
                 tracing::warn!(error = %e, "could not purge expired revocations");
             }
+            if let Err(e) = keyport.purge_expired_codes().await {
+                tracing::warn!(error = %e, "could not purge expired authorization codes");
+            }
         }
     }
 }

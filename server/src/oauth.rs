@@ -1,5 +1,5 @@
-//! The OAuth endpoints integrations call: token (RFC 6749 §4.4), its
-//! compatibility alias, introspection (RFC 7662), revocation (RFC 7009), the
+//! The OAuth endpoints integrations call: token (RFC 6749 §4.4, and §4.1.3
+//! for authorization codes), its compatibility alias, introspection (RFC 7662), revocation (RFC 7009), the
 //! JWK Set and the RFC 8414 metadata.
 //!
 //! These are plain axum handlers rather than server functions: the wire
@@ -9,7 +9,9 @@
 
 use std::net::SocketAddr;
 
+use app::domain::authorization::GrantError;
 use app::domain::clients::Client;
+use app::domain::form;
 use app::domain::secrets::ClientSecret;
 use app::domain::{Error, Keyport};
 use axum::body::{to_bytes, Body};
@@ -125,7 +127,7 @@ fn no_store() -> [(header::HeaderName, &'static str); 2] {
 /// A form-encoded body: each parameter at most once (RFC 6749 §3.2), all
 /// of it valid UTF-8.
 #[derive(Debug, Default)]
-pub struct Params(Vec<(String, String)>);
+pub struct Params(form::Params);
 
 impl Params {
     pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
@@ -142,42 +144,18 @@ impl Params {
                 "the body must be application/x-www-form-urlencoded",
             ));
         }
-        let mut params: Vec<(String, String)> = Vec::new();
-        for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
-            let (key, value) = match pair.iter().position(|b| *b == b'=') {
-                Some(i) => (&pair[..i], &pair[i + 1..]),
-                None => (pair, &[][..]),
-            };
-            let (key, value) = (decode(key)?, decode(value)?);
-            if params.iter().any(|(k, _)| *k == key) {
-                return Err(OAuthError::invalid_request(format!(
-                    "parameter {key} is given more than once"
-                )));
-            }
-            params.push((key, value));
-        }
-        Ok(Self(params))
+        form::Params::parse(body)
+            .map(Self)
+            .map_err(|e| OAuthError::invalid_request(format!("the body is malformed: {e}")))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.0.get(name)
     }
-}
 
-/// `application/x-www-form-urlencoded` decoding that refuses invalid UTF-8
-/// instead of replacing it.
-fn decode(raw: &[u8]) -> Result<String, OAuthError> {
-    let plus_as_space: Vec<u8> = raw
-        .iter()
-        .map(|b| if *b == b'+' { b' ' } else { *b })
-        .collect();
-    percent_encoding::percent_decode(&plus_as_space)
-        .decode_utf8()
-        .map(|s| s.into_owned())
-        .map_err(|_| OAuthError::invalid_request("the body is not valid UTF-8"))
+    fn owned(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_owned)
+    }
 }
 
 /// How the client presented its credentials.
@@ -230,8 +208,8 @@ impl ClientAuth {
         }
         let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
         let (id, secret) = decoded.split_once(':')?;
-        let id = decode(id.as_bytes()).ok()?;
-        let secret = decode(secret.as_bytes()).ok()?;
+        let id = form::decode(id.as_bytes()).ok()?;
+        let secret = form::decode(secret.as_bytes()).ok()?;
         (!id.is_empty()).then(|| Self::Basic {
             client_id: id,
             secret: ClientSecret::new(secret),
@@ -259,7 +237,16 @@ impl ClientAuth {
 /// be built.
 #[derive(Debug, PartialEq, Eq)]
 pub enum TokenRequest {
-    ClientCredentials { scope: Option<String> },
+    ClientCredentials {
+        scope: Option<String>,
+    },
+    /// RFC 6749 §4.1.3 with the RFC 7636 verifier; what is missing is
+    /// reported once the client is known.
+    AuthorizationCode {
+        code: Option<String>,
+        redirect_uri: Option<String>,
+        code_verifier: Option<String>,
+    },
 }
 
 impl TokenRequest {
@@ -271,13 +258,22 @@ impl TokenRequest {
             .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
         match grant {
             "client_credentials" => Ok(Self::ClientCredentials {
-                scope: params.get("scope").map(str::to_owned),
+                scope: params.owned("scope"),
+            }),
+            "authorization_code" if default_grant.is_none() => Ok(Self::AuthorizationCode {
+                code: params.owned("code"),
+                redirect_uri: params.owned("redirect_uri"),
+                code_verifier: params.owned("code_verifier"),
             }),
             "" => Err(OAuthError::invalid_request("grant_type is required")),
             _ => Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
-                "only client_credentials is supported",
+                if default_grant.is_none() {
+                    "only client_credentials and authorization_code are supported"
+                } else {
+                    "only client_credentials is supported here"
+                },
             )),
         }
     }
@@ -351,7 +347,7 @@ async fn issue(keyport: Keyport, request: Request, compat: bool) -> Result<Respo
     let grant = TokenRequest::parse(&params, compat.then_some("client_credentials"))?;
     let auth = ClientAuth::from_request(&headers, &params, compat)?;
     let client = auth.authenticate(&keyport, &address).await?;
-    match grant {
+    let (issued, scope) = match grant {
         TokenRequest::ClientCredentials { scope } => {
             let scope = granted_scope(scope.as_deref(), &client.permissions)?;
             let issued = keyport
@@ -362,22 +358,47 @@ async fn issue(keyport: Keyport, request: Request, compat: bool) -> Result<Respo
                     &scope,
                 )
                 .map_err(|e| OAuthError::from_domain(e, false))?;
-            keyport
-                .usage
-                .issued(&client.application_id, issued.claims.iat);
-            Ok((
-                StatusCode::OK,
-                no_store(),
-                Json(json!({
-                    "access_token": issued.access_token,
-                    "token_type": "Bearer",
-                    "expires_in": issued.expires_in,
-                    "scope": scope,
-                })),
-            )
-                .into_response())
+            (issued, scope)
         }
-    }
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => {
+            let issued = keyport
+                .exchange_code(
+                    &client,
+                    &address,
+                    code.as_deref(),
+                    redirect_uri.as_deref(),
+                    code_verifier.as_deref(),
+                )
+                .await
+                .map_err(|e| match e {
+                    GrantError::InvalidRequest(d) => OAuthError::invalid_request(d),
+                    GrantError::InvalidGrant(d) => {
+                        OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", d)
+                    }
+                    GrantError::Failed(e) => OAuthError::from_domain(e, false),
+                })?;
+            let scope = issued.claims.scope.clone();
+            (issued, scope)
+        }
+    };
+    keyport
+        .usage
+        .issued(&client.application_id, issued.claims.iat);
+    Ok((
+        StatusCode::OK,
+        no_store(),
+        Json(json!({
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+            "scope": scope,
+        })),
+    )
+        .into_response())
 }
 
 /// Introspection and revocation: an authenticated client and the `token`
@@ -475,8 +496,11 @@ pub async fn metadata(State(keyport): State<Keyport>) -> Response {
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "introspection_endpoint": format!("{base}/oauth2/introspect"),
         "revocation_endpoint": format!("{base}/oauth2/revoke"),
-        "grant_types_supported": ["client_credentials"],
-        "response_types_supported": [],
+        "authorization_endpoint": format!("{base}/oauth2/authorize"),
+        "grant_types_supported": ["client_credentials", "authorization_code"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
@@ -507,6 +531,18 @@ mod tests {
             TokenRequest::ClientCredentials {
                 scope: Some("clients:read".into())
             }
+        );
+        let p = form("grant_type=authorization_code&code=abc").unwrap();
+        assert!(matches!(
+            TokenRequest::parse(&p, None).unwrap(),
+            TokenRequest::AuthorizationCode { code: Some(c), redirect_uri: None, .. } if c == "abc"
+        ));
+        assert_eq!(
+            TokenRequest::parse(&p, Some("client_credentials"))
+                .unwrap_err()
+                .code,
+            "unsupported_grant_type",
+            "the v4 alias issues client credentials only"
         );
         let p = form("grant_type=password").unwrap();
         assert_eq!(

@@ -8,7 +8,7 @@ mod common;
 use app::domain::accounts::Role;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
-use common::{BasicCredentials as _, TestApp};
+use common::{http_client, BasicCredentials as _, TestApp};
 use jsonwebtoken::{jwk::JwkSet, Algorithm, DecodingKey, Validation};
 use oauth2::basic::BasicClient;
 use oauth2::{AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
@@ -51,31 +51,6 @@ async fn token_for(app: &TestApp, id: &str, secret: &str, form: &str) -> String 
     let response = app.token_request(Some((id, secret)), form).await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.text);
     response.json()["access_token"].as_str().unwrap().to_owned()
-}
-
-/// The router as the OAuth library's HTTP client.
-type Pending<'a> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<oauth2::HttpResponse, std::io::Error>> + 'a>,
->;
-
-fn http_client<'a>(app: &'a TestApp) -> impl Fn(oauth2::HttpRequest) -> Pending<'a> + 'a {
-    move |request: oauth2::HttpRequest| {
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let mut builder = Request::builder()
-                .method(parts.method)
-                .uri(parts.uri.path());
-            for (name, value) in &parts.headers {
-                builder = builder.header(name, value);
-            }
-            let response = app.call(builder.body(Body::from(body)).unwrap()).await;
-            let mut out = oauth2::http::Response::builder().status(response.status.as_u16());
-            for (name, value) in &response.headers {
-                out = out.header(name.as_str(), value.as_bytes());
-            }
-            Ok(out.body(response.bytes).unwrap())
-        })
-    }
 }
 
 async fn an_oauth_client_library_gets_tokens_with_basic_and_post(app: &TestApp) {
@@ -678,7 +653,19 @@ async fn metadata_describes_the_endpoints(app: &TestApp) {
     );
     assert_eq!(
         meta["grant_types_supported"],
-        serde_json::json!(["client_credentials"])
+        serde_json::json!(["client_credentials", "authorization_code"])
+    );
+    assert_eq!(
+        meta["authorization_endpoint"],
+        "http://127.0.0.1:3000/oauth2/authorize"
+    );
+    assert_eq!(
+        meta["response_types_supported"],
+        serde_json::json!(["code"])
+    );
+    assert_eq!(
+        meta["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
     );
     assert_eq!(
         meta["token_endpoint_auth_methods_supported"],

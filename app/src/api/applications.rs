@@ -77,6 +77,13 @@ pub struct FormOptions {
 /// The most applications one removal may name: far above any domain's limit.
 pub const REMOVE_MAX: usize = 1000;
 
+/// Where an application's icon is served, if it has one. The update time in
+/// the URL lets browsers keep it.
+#[cfg(feature = "ssr")]
+pub(crate) fn icon_url(id: &str, icon_type: Option<&str>, updated_at: i64) -> Option<String> {
+    icon_type.map(|_| format!("/applications/{id}/icon?v={updated_at}"))
+}
+
 #[cfg(feature = "ssr")]
 mod convert {
     use super::*;
@@ -87,10 +94,7 @@ mod convert {
 
     impl From<WithPermissions> for AppView {
         fn from(WithPermissions { app, permissions }: WithPermissions) -> Self {
-            let icon_url = app
-                .icon_type
-                .as_ref()
-                .map(|_| format!("/applications/{}/icon?v={}", app.id, app.updated_at));
+            let icon_url = icon_url(&app.id, app.icon_type.as_deref(), app.updated_at);
             Self {
                 id: app.id,
                 name: app.name,

@@ -31,6 +31,9 @@ pub enum AppError {
     NotFound,
     #[error("The request was malformed: {0}")]
     BadRequest(String),
+    /// An authorization request that cannot be answered at its callback.
+    #[error("{0}")]
+    Authorization(String),
     #[error("Something went wrong on the server. Try again; if it persists, ask your administrator to check the server log.")]
     Internal,
     #[error("Keyport could not be reached. Check your connection and try again.")]
@@ -41,7 +44,10 @@ impl AppError {
     /// The HTTP status the server answers with.
     pub fn status(&self) -> u16 {
         match self {
-            Self::Invalid(_) | Self::BadRequest(_) | Self::BadSetupToken => 400,
+            Self::Invalid(_)
+            | Self::BadRequest(_)
+            | Self::Authorization(_)
+            | Self::BadSetupToken => 400,
             Self::BadCredentials | Self::Unauthenticated => 401,
             Self::Forbidden => 403,
             Self::NotFound => 404,

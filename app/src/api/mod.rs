@@ -3,10 +3,11 @@
 
 pub mod applications;
 pub mod auth;
+pub mod authorize;
 pub mod error;
 pub mod permissions;
 #[cfg(feature = "ssr")]
-mod request;
+pub(crate) mod request;
 
 pub use error::{AppError, FieldError};
 

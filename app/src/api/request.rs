@@ -80,6 +80,28 @@ pub fn no_store() {
     }
 }
 
+/// Sets the page's Content-Security-Policy, whose nonce lets the hydration
+/// script run. Forms post to this site only, or also to `form_target` (an
+/// origin): the consent page's decision redirects the browser to the
+/// application's callback, and browsers hold that redirect to `form-action`.
+pub fn content_security_policy(form_target: Option<&str>) {
+    let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) else {
+        return;
+    };
+    let form_target = form_target.map(|t| format!(" {t}")).unwrap_or_default();
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; \
+         object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'{form_target}"
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&policy) {
+        response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
 pub fn actor(user: &User) -> Actor {
     Actor {
         user_id: Some(user.id.clone()),

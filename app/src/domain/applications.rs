@@ -55,7 +55,7 @@ impl Credentials {
     }
 }
 
-const SELECT: &str = "SELECT a.id, a.domain_id, a.owner_id, u.email AS owner_email, a.name, a.description, \
+pub(crate) const SELECT: &str = "SELECT a.id, a.domain_id, a.owner_id, u.email AS owner_email, a.name, a.description, \
      a.website_url, a.callback_url, a.icon_type, a.client_id, a.created_at, a.updated_at, a.last_used_at \
      FROM applications a JOIN users u ON u.id = a.owner_id";
 
@@ -83,6 +83,13 @@ pub fn can_manage(user: &User, app: &Application) -> bool {
         Role::DomainAdmin => app.domain_id == user.domain_id,
         Role::Member => app.owner_id == user.id,
     }
+}
+
+/// Whether `user` may give `app` access to act for them, and so see its
+/// name and icon: super admins any application, everyone else those of
+/// their own domain.
+pub fn can_authorize(user: &User, app: &Application) -> bool {
+    user.role == Role::SuperAdmin || user.domain_id == app.domain_id
 }
 
 impl Keyport {
@@ -179,10 +186,16 @@ impl Keyport {
         .await?)
     }
 
+    /// The icon, to whoever may manage the application or authorize it.
     pub async fn icon_for(&self, user: &User, id: &str) -> Result<(String, Vec<u8>)> {
-        let app = self.application_for(user, id).await?;
+        let app: Application = sqlx::query_as(&format!("{SELECT} WHERE a.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .filter(|app| can_manage(user, app) || can_authorize(user, app))
+            .ok_or(Error::NotFound)?;
         let row = sqlx::query("SELECT icon, icon_type FROM applications WHERE id = $1")
-            .bind(&app.app.id)
+            .bind(&app.id)
             .fetch_one(&self.db.pool)
             .await?;
         let icon: Option<Vec<u8>> = row.try_get(0)?;
@@ -282,7 +295,10 @@ impl Keyport {
         id: &str,
         input: ApplicationInput,
     ) -> Result<Application> {
-        let current = self.application_for(user, id).await?.app;
+        let WithPermissions {
+            app: current,
+            permissions: before,
+        } = self.application_for(user, id).await?;
         let input = validate::application(self, input).await?;
         let now = self.now();
         let mut tx = self.db.pool.begin().await?;
@@ -312,6 +328,16 @@ impl Keyport {
             .execute(&mut *tx)
             .await?;
         grant(&mut tx, &current.id, &input.permissions).await?;
+        let (mut before, mut after) = (before, input.permissions.clone());
+        before.sort_unstable();
+        after.sort_unstable();
+        if after != before {
+            // Users approved the old permissions, not these: ask them again.
+            sqlx::query("DELETE FROM consents WHERE application_id = $1")
+                .bind(&current.id)
+                .execute(&mut *tx)
+                .await?;
+        }
         audit::record(
             &mut *tx,
             audit::Entry {

@@ -17,6 +17,10 @@ pub enum Action {
     ApplicationRemoved,
     PermissionAdded,
     PermissionDescribed,
+    AuthorizationGranted,
+    AuthorizationDenied,
+    AuthorizationCodeReplayed,
+    ConsentRevoked,
 }
 
 impl Action {
@@ -32,6 +36,10 @@ impl Action {
             Self::ApplicationRemoved => "application_removed",
             Self::PermissionAdded => "permission_added",
             Self::PermissionDescribed => "permission_described",
+            Self::AuthorizationGranted => "authorization_granted",
+            Self::AuthorizationDenied => "authorization_denied",
+            Self::AuthorizationCodeReplayed => "authorization_code_replayed",
+            Self::ConsentRevoked => "consent_revoked",
         }
     }
 }

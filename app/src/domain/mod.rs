@@ -4,8 +4,10 @@
 pub mod accounts;
 pub mod applications;
 pub mod audit;
+pub mod authorization;
 pub mod clients;
 pub mod clock;
+pub mod form;
 pub mod keys;
 pub mod limiter;
 pub mod permissions;

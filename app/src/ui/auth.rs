@@ -1,6 +1,7 @@
 //! The sign-in and first-run setup pages.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -39,18 +40,23 @@ pub fn LoginPage() -> impl IntoView {
                         let error = Signal::derive(move || {
                             action.value().get().and_then(Result::err).or_else(|| kept.clone())
                         });
-                        view! {
-                            <ActionForm action=action>
-                                <ErrorBanner error/>
-                                <input type="hidden" name="next" value=next/>
-                                <Field label="Email" name="email" kind="email" value=email.unwrap_or_default()
-                                    autocomplete="username" required=true error/>
-                                <Field label="Password" name="password" kind="password"
-                                    autocomplete="current-password" required=true error/>
-                                <button type="submit" class="button primary wide" disabled=move || action.pending().get()>
-                                    "Sign in"
-                                </button>
-                            </ActionForm>
+                        let fields = move || view! {
+                            <ErrorBanner error/>
+                            <input type="hidden" name="next" value=next/>
+                            <Field label="Email" name="email" kind="email" value=email.clone().unwrap_or_default()
+                                autocomplete="username" required=true error/>
+                            <Field label="Password" name="password" kind="password"
+                                autocomplete="current-password" required=true error/>
+                            <button type="submit" class="button primary wide" disabled=move || action.pending().get()>
+                                "Sign in"
+                            </button>
+                        };
+                        // An authorization request must load as a page of its own,
+                        // with its own security policy: sign in by a plain post.
+                        if next().starts_with("/oauth2/") {
+                            view! { <form method="post" action={<SignIn as ServerFn>::PATH}>{fields()}</form> }.into_any()
+                        } else {
+                            view! { <ActionForm action=action>{fields()}</ActionForm> }.into_any()
                         }
                     })}
                 </Suspense>

@@ -56,6 +56,27 @@ pub fn ErrorBanner(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoVi
     }
 }
 
+/// An application's icon, or its initial on a tinted square.
+#[component]
+pub fn AppIcon(
+    name: String,
+    url: Option<String>,
+    #[prop(default = "icon")] class: &'static str,
+) -> impl IntoView {
+    match url {
+        Some(src) => view! { <img class=class src=src alt="" width="32" height="32"/> }.into_any(),
+        None => {
+            let initial = name
+                .chars()
+                .next()
+                .map(|c| c.to_uppercase().to_string())
+                .unwrap_or_default();
+            view! { <span class=format!("{class} placeholder") aria-hidden="true">{initial}</span> }
+                .into_any()
+        }
+    }
+}
+
 #[component]
 pub fn NotFound() -> impl IntoView {
     #[cfg(feature = "ssr")]

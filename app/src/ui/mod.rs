@@ -3,6 +3,7 @@
 
 mod applications;
 mod auth;
+mod authorize;
 mod components;
 mod permissions;
 mod portal;
@@ -17,7 +18,10 @@ use leptos_router::{path, SsrMode};
 /// script run.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
-    content_security_policy();
+    {
+        leptos::nonce::provide_nonce();
+        crate::api::request::content_security_policy(None);
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -33,25 +37,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
-    }
-}
-
-#[cfg(feature = "ssr")]
-fn content_security_policy() {
-    leptos::nonce::provide_nonce();
-    let (Some(nonce), Some(response)) = (
-        leptos::nonce::use_nonce(),
-        use_context::<leptos_axum::ResponseOptions>(),
-    ) else {
-        return;
-    };
-    let policy = format!(
-        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-         style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; \
-         object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
-    );
-    if let Ok(value) = http::HeaderValue::from_str(&policy) {
-        response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
     }
 }
 
@@ -71,6 +56,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=components::NotFound>
                 <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/setup") view=auth::SetupPage ssr=SsrMode::Async/>
+                <Route path=path!("/oauth2/authorize") view=authorize::AuthorizePage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=portal::Portal ssr=SsrMode::Async>
                     <Route path=path!("") view=|| view! { <Redirect path="/applications"/> } ssr=SsrMode::Async/>
                     <Route path=path!("applications") view=applications::ApplicationsPage ssr=SsrMode::Async/>
@@ -78,6 +64,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("applications/remove") view=applications::RemovePage ssr=SsrMode::Async/>
                     <Route path=path!("applications/:id") view=applications::ApplicationPage ssr=SsrMode::Async/>
                     <Route path=path!("permissions") view=permissions::PermissionsPage ssr=SsrMode::Async/>
+                    <Route path=path!("connected") view=authorize::ConnectionsPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, Redirect, A};
 use leptos_router::hooks::use_location;
+use leptos_router::location::Location;
 
 use crate::api::auth::{current_viewer, SignOut, Viewer};
 
@@ -16,22 +17,36 @@ pub fn Portal() -> impl IntoView {
     let location = use_location();
     view! {
         <Suspense>
-            {move || Suspend::new(async move {
+            {move || {
+                let back = sign_in_path(&here(&location));
+                Suspend::new(async move {
                 match viewer.await {
                     Ok(Some(v)) => view! { <Header viewer=v/> }.into_any(),
-                    Ok(None) => {
-                        let here = format!("{}{}", location.pathname.get_untracked(), location.search.get_untracked());
-                        let back = format!("/login?next={}", urlencode(&here));
-                        view! { <Redirect path=back/> }.into_any()
-                    }
+                    Ok(None) => view! { <Redirect path=back/> }.into_any(),
                     Err(e) => view! {
                         <div class="banner error" role="alert">{e.to_string()}</div>
                     }.into_any(),
                 }
-            })}
+            })}}
         </Suspense>
         <main class="page"><Outlet/></main>
     }
+}
+
+/// The current path with its query string.
+pub fn here(location: &Location) -> String {
+    let search = location.search.get_untracked();
+    let path = location.pathname.get_untracked();
+    if search.is_empty() {
+        path
+    } else {
+        format!("{path}?{search}")
+    }
+}
+
+/// The sign-in page, sending the user back to `here` afterwards.
+pub fn sign_in_path(here: &str) -> String {
+    format!("/login?next={}", urlencode(here))
 }
 
 fn urlencode(s: &str) -> String {
@@ -57,6 +72,7 @@ fn Header(viewer: Viewer) -> impl IntoView {
             <nav aria-label="Main">
                 <A href="/applications">"Applications"</A>
                 {viewer.is_super_admin.then(|| view! { <A href="/permissions">"Permissions"</A> })}
+                <A href="/connected">"Connected apps"</A>
             </nav>
             <div class="who">
                 <span class="email">{viewer.email.clone()}</span>

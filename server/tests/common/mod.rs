@@ -378,6 +378,17 @@ impl TestApp {
     /// Registers an application straight through the domain, as the
     /// portal does; returns (client_id, client_secret).
     pub async fn client(&self, owner: &User, name: &str, permissions: &[&str]) -> (String, String) {
+        self.client_with_callback(owner, name, permissions, "")
+            .await
+    }
+
+    pub async fn client_with_callback(
+        &self,
+        owner: &User,
+        name: &str,
+        permissions: &[&str],
+        callback_url: &str,
+    ) -> (String, String) {
         use app::domain::secrets::Secret;
         let domain = app::domain::tenancy::find_domain(&self.keyport.db, &owner.domain_id)
             .await
@@ -391,6 +402,7 @@ impl TestApp {
         let input = app::domain::validate::ApplicationInput {
             name: name.into(),
             permissions: permissions.iter().map(|p| p.to_string()).collect(),
+            callback_url: callback_url.into(),
             ..Default::default()
         };
         let (_, credentials) = self
@@ -430,6 +442,31 @@ impl TestApp {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
         self.call(request.body(Body::empty()).unwrap()).await
+    }
+}
+
+/// The router as the OAuth library's HTTP client.
+pub type Pending<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<oauth2::HttpResponse, std::io::Error>> + 'a>,
+>;
+
+pub fn http_client<'a>(app: &'a TestApp) -> impl Fn(oauth2::HttpRequest) -> Pending<'a> + 'a {
+    move |request: oauth2::HttpRequest| {
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let mut builder = Request::builder()
+                .method(parts.method)
+                .uri(parts.uri.path());
+            for (name, value) in &parts.headers {
+                builder = builder.header(name, value);
+            }
+            let response = app.call(builder.body(Body::from(body)).unwrap()).await;
+            let mut out = oauth2::http::Response::builder().status(response.status.as_u16());
+            for (name, value) in &response.headers {
+                out = out.header(name.as_str(), value.as_bytes());
+            }
+            Ok(out.body(response.bytes).unwrap())
+        })
     }
 }
 

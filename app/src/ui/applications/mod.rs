@@ -13,28 +13,9 @@ pub use remove::RemovePage;
 
 use leptos::prelude::*;
 
-use crate::api::applications::RemoveApplications;
+use super::components::AppIcon;
 
-/// An application's icon, or its initial on a tinted square.
-#[component]
-fn AppIcon(
-    name: String,
-    url: Option<String>,
-    #[prop(default = "icon")] class: &'static str,
-) -> impl IntoView {
-    match url {
-        Some(src) => view! { <img class=class src=src alt="" width="32" height="32"/> }.into_any(),
-        None => {
-            let initial = name
-                .chars()
-                .next()
-                .map(|c| c.to_uppercase().to_string())
-                .unwrap_or_default();
-            view! { <span class=format!("{class} placeholder") aria-hidden="true">{initial}</span> }
-                .into_any()
-        }
-    }
-}
+use crate::api::applications::RemoveApplications;
 
 /// Asks before removing `ids` (a dialog once hydrated) and removes them in
 /// one request. Without JavaScript the surrounding GET form leads to the

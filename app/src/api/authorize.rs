@@ -1,0 +1,198 @@
+//! The authorization code flow as the signed-in user sees it (SPEC §5): the
+//! request behind the consent page, the user's decision, and the
+//! applications they have connected.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+use super::applications::icon_url;
+use super::applications::PermissionView;
+use super::AppError;
+
+/// What the consent page shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentView {
+    pub app_name: String,
+    pub icon_url: Option<String>,
+    pub website_url: String,
+    pub domain_name: String,
+    pub owner: String,
+    pub permissions: Vec<PermissionView>,
+    /// Where the browser goes after the decision: scheme, host and port.
+    pub returns_to: String,
+    pub user_email: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Authorization {
+    /// The user decides.
+    Consent(ConsentView),
+    /// Nothing to decide: the consent is remembered, or the request goes back
+    /// to the application with an error. The browser is sent there.
+    Redirect(String),
+}
+
+/// An application the user has given access to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionView {
+    pub application_id: String,
+    pub name: String,
+    pub website_url: String,
+    pub domain_name: String,
+    pub icon_url: Option<String>,
+    pub permissions: Vec<String>,
+    pub granted_at: i64,
+}
+
+/// Checks the query string of `/oauth2/authorize` for the signed-in user.
+#[server(prefix = "/rpc", endpoint = "authorize/request")]
+pub async fn authorization_request(query: String) -> Result<Authorization, AppError> {
+    use super::request::{actor, keyport, no_store, require_user};
+
+    no_store();
+    let user = require_user().await?;
+    let keyport = keyport()?;
+    let checked = match check(&keyport, &user, &query).await? {
+        Ok(checked) => checked,
+        Err(url) => return Ok(redirect(url)),
+    };
+    if keyport.consent_covers(&user, &checked).await? {
+        let url = keyport
+            .approve_authorization(&actor(&user), &user, &checked)
+            .await?;
+        return Ok(redirect(url));
+    }
+    let returns_to = url::Url::parse(&checked.redirect_uri)
+        .map(|u| u.origin().ascii_serialization())
+        .map_err(|_| AppError::Internal)?;
+    super::request::content_security_policy(Some(&returns_to));
+    let app = &checked.app;
+    Ok(Authorization::Consent(ConsentView {
+        app_name: app.name.clone(),
+        icon_url: icon_url(&app.id, app.icon_type.as_deref(), app.updated_at),
+        website_url: app.website_url.clone(),
+        domain_name: checked.domain_name.clone(),
+        owner: app.owner_email.clone(),
+        permissions: checked
+            .permissions
+            .iter()
+            .map(|(scope, description)| PermissionView {
+                scope: scope.clone(),
+                description: description.clone(),
+            })
+            .collect(),
+        returns_to,
+        user_email: user.email,
+    }))
+}
+
+/// Approve or deny, posted by the consent page's plain form: the answer is a
+/// redirect to the application's callback.
+#[server(prefix = "/rpc", endpoint = "authorize/decide")]
+pub async fn decide_authorization(request: String, decision: String) -> Result<(), AppError> {
+    use super::request::{actor, keep_for_redirect, keyport, require_user};
+
+    let result = async {
+        let user = require_user().await?;
+        let keyport = keyport()?;
+        let checked = match check(&keyport, &user, &request).await? {
+            Ok(checked) => checked,
+            Err(url) => return Ok(url),
+        };
+        let actor = actor(&user);
+        match decision.as_str() {
+            "approve" => Ok(keyport
+                .approve_authorization(&actor, &user, &checked)
+                .await?),
+            "deny" => Ok(keyport.deny_authorization(&actor, &checked).await?),
+            _ => Err(AppError::BadRequest(
+                "decision must be approve or deny".into(),
+            )),
+        }
+    }
+    .await;
+    match result {
+        Ok(url) => {
+            leptos_axum::redirect(&url);
+            Ok(())
+        }
+        Err(e) => {
+            keep_for_redirect("authorize", &[], &e).await;
+            Err(e)
+        }
+    }
+}
+
+/// The checked request, or the callback URL carrying an error for the
+/// application. A request that cannot be answered at its callback is an
+/// error shown to the user.
+#[cfg(feature = "ssr")]
+async fn check(
+    keyport: &crate::domain::Keyport,
+    user: &crate::domain::accounts::User,
+    query: &str,
+) -> Result<Result<crate::domain::authorization::Checked, String>, AppError> {
+    use crate::domain::authorization::{AuthorizationRequest, Rejection};
+
+    let refused = |message: String| {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(http::StatusCode::BAD_REQUEST);
+        }
+        AppError::Authorization(message)
+    };
+    let request = AuthorizationRequest::parse(query).map_err(|r| refused(r.to_string()))?;
+    match keyport.check_authorization(user, &request).await {
+        Ok(checked) => Ok(Ok(checked)),
+        Err(Rejection::ToApplication(url)) => Ok(Err(url)),
+        Err(Rejection::Refused(r)) => Err(refused(r.to_string())),
+        Err(Rejection::Failed(e)) => Err(e.into()),
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn redirect(url: String) -> Authorization {
+    leptos_axum::redirect(&url);
+    Authorization::Redirect(url)
+}
+
+#[server(prefix = "/rpc", endpoint = "connections/list")]
+pub async fn list_connections() -> Result<Vec<ConnectionView>, AppError> {
+    use super::request::{keyport, require_user};
+
+    let user = require_user().await?;
+    Ok(keyport()?
+        .connections(&user)
+        .await?
+        .into_iter()
+        .map(|c| ConnectionView {
+            icon_url: icon_url(&c.application_id, c.icon_type.as_deref(), c.updated_at),
+            application_id: c.application_id,
+            name: c.name,
+            website_url: c.website_url,
+            domain_name: c.domain_name,
+            permissions: c.scope.split(' ').map(str::to_owned).collect(),
+            granted_at: c.granted_at,
+        })
+        .collect())
+}
+
+/// Takes back the access given to an application: it must ask again, and the
+/// tokens it holds for this user stop working.
+#[server(prefix = "/rpc", endpoint = "connections/disconnect")]
+pub async fn disconnect_application(application_id: String) -> Result<(), AppError> {
+    use super::request::{actor, keep_for_redirect, keyport, require_user};
+
+    let result = async {
+        let user = require_user().await?;
+        keyport()?
+            .disconnect(&actor(&user), &user, &application_id)
+            .await?;
+        Ok::<_, AppError>(())
+    }
+    .await;
+    if let Err(e) = &result {
+        keep_for_redirect("connections", &[], e).await;
+    }
+    result
+}

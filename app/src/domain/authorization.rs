@@ -1,0 +1,676 @@
+//! The authorization code grant with PKCE (RFC 6749 §4.1, RFC 7636, SPEC §5):
+//! checking a request before anything is shown, consent remembered per user
+//! and application, codes that live 60 s and are used once, and their
+//! exchange for an access token that names the user.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::accounts::User;
+use super::applications::{can_authorize, Application};
+use super::audit::{Action, Actor};
+use super::clients::Client;
+use super::clock::Timestamp;
+use super::form::Params;
+use super::secrets::random_token;
+use super::tokens::Issued;
+use super::{tenancy, Error, Keyport, Result};
+
+/// SPEC §5: a code is good for 60 seconds.
+pub const CODE_TTL: i64 = 60;
+
+/// A request that cannot be answered at the application's callback: the
+/// client or its redirect is not what was registered, or PKCE is missing.
+/// Shown to the user; never redirected (RFC 6749 §4.1.2.1, RFC 9700).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("The request is malformed: {0}.")]
+    Malformed(String),
+    #[error("No application is registered with this client ID.")]
+    UnknownClient,
+    #[error("{0} has no callback URL registered, so it cannot ask for access.")]
+    NoCallback(String),
+    #[error("The redirect URI is not the callback URL registered for {0}.")]
+    UnregisteredRedirect(String),
+    #[error("The application did not send a PKCE code challenge (code_challenge with code_challenge_method=S256).")]
+    MissingChallenge,
+    #[error("Only the PKCE method S256 is accepted, with a 43-character code challenge.")]
+    BadChallenge,
+    #[error("{0} belongs to another domain; your account cannot give it access.")]
+    OtherDomain(String),
+}
+
+/// How an authorization request ends when it cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    /// Shown on an error page.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// Sent back to the (verified) callback with an RFC 6749 error.
+    #[error("returned to the application with an error")]
+    ToApplication(String),
+    #[error(transparent)]
+    Failed(#[from] Error),
+}
+
+/// An authorization request as the application sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationRequest {
+    response_type: String,
+    client_id: String,
+    redirect_uri: String,
+    scope: Option<String>,
+    state: Option<String>,
+    code_challenge: String,
+}
+
+impl AuthorizationRequest {
+    /// Reads the query string of `/oauth2/authorize`.
+    pub fn parse(query: &str) -> Result<Self, Refusal> {
+        let params = Params::parse(query.trim_start_matches('?').as_bytes())
+            .map_err(|e| Refusal::Malformed(e.to_string()))?;
+        let required = |name: &str| {
+            params
+                .get(name)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| Refusal::Malformed(format!("{name} is missing")))
+        };
+        let client_id = required("client_id")?;
+        let redirect_uri = required("redirect_uri")?;
+        let response_type = params.get("response_type").unwrap_or_default().to_owned();
+        let code_challenge = match params.get("code_challenge") {
+            None | Some("") => return Err(Refusal::MissingChallenge),
+            Some(challenge) => challenge.to_owned(),
+        };
+        if params.get("code_challenge_method") != Some("S256")
+            || !is_s256_challenge(&code_challenge)
+        {
+            return Err(Refusal::BadChallenge);
+        }
+        Ok(Self {
+            response_type,
+            client_id,
+            redirect_uri,
+            scope: params.get("scope").map(str::to_owned),
+            state: params.get("state").map(str::to_owned),
+            code_challenge,
+        })
+    }
+}
+
+/// An S256 challenge is the unpadded base64url of a SHA-256: 43 characters.
+fn is_s256_challenge(challenge: &str) -> bool {
+    challenge.len() == 43
+        && challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// RFC 7636 §4.1: 43 to 128 unreserved characters.
+fn is_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+fn s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn hash_code(code: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(code.as_bytes()))
+}
+
+/// A request that passed every check: what the consent page shows and what
+/// an approval binds the code to.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub app: Application,
+    pub domain_name: String,
+    /// The requested permissions with their descriptions, in catalog order.
+    pub permissions: Vec<(String, String)>,
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    code_challenge: String,
+}
+
+impl Checked {
+    pub fn scope(&self) -> String {
+        self.permissions
+            .iter()
+            .map(|(scope, _)| scope.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The callback with `params` and the request's `state` added.
+    fn callback(&self, params: &[(&str, &str)]) -> String {
+        callback_url(&self.redirect_uri, params, self.state.as_deref())
+    }
+}
+
+fn callback_url(redirect_uri: &str, params: &[(&str, &str)], state: Option<&str>) -> String {
+    // The redirect URI was compared with a registered, validated URL.
+    let mut url = url::Url::parse(redirect_uri).expect("registered callback URLs parse");
+    {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in params {
+            query.append_pair(k, v);
+        }
+        if let Some(state) = state {
+            query.append_pair("state", state);
+        }
+    }
+    url.into()
+}
+
+/// An application the user has given access to.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Connection {
+    pub application_id: String,
+    pub name: String,
+    pub website_url: String,
+    pub domain_name: String,
+    pub icon_type: Option<String>,
+    pub updated_at: Timestamp,
+    pub scope: String,
+    pub granted_at: Timestamp,
+}
+
+/// Why a code exchange failed (RFC 6749 §5.2).
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    #[error("{0}")]
+    InvalidRequest(&'static str),
+    #[error("{0}")]
+    InvalidGrant(&'static str),
+    #[error(transparent)]
+    Failed(#[from] Error),
+}
+
+#[derive(sqlx::FromRow)]
+struct CodeRow {
+    application_id: String,
+    client_id: String,
+    user_id: String,
+    redirect_uri: String,
+    scope: String,
+    code_challenge: String,
+    expires_at: Timestamp,
+    used_at: Option<Timestamp>,
+    user_disabled_at: Option<Timestamp>,
+}
+
+impl Keyport {
+    /// Checks `request` for `user`: the client, the redirect URI (exactly
+    /// as registered), PKCE, who may authorize, the response type and the
+    /// scope, in the order RFC 6749 §4.1.2.1 says to.
+    pub async fn check_authorization(
+        &self,
+        user: &User,
+        request: &AuthorizationRequest,
+    ) -> Result<Checked, Rejection> {
+        let app: Application = sqlx::query_as(&format!(
+            "{} WHERE a.client_id = $1",
+            super::applications::SELECT
+        ))
+        .bind(&request.client_id)
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(Error::from)?
+        .ok_or(Refusal::UnknownClient)?;
+        if app.callback_url.is_empty() {
+            return Err(Refusal::NoCallback(app.name).into());
+        }
+        if request.redirect_uri != app.callback_url {
+            return Err(Refusal::UnregisteredRedirect(app.name).into());
+        }
+        if !can_authorize(user, &app) {
+            return Err(Refusal::OtherDomain(app.name).into());
+        }
+        let back = |error: &str, description: &str| {
+            Rejection::ToApplication(callback_url(
+                &app.callback_url,
+                &[("error", error), ("error_description", description)],
+                request.state.as_deref(),
+            ))
+        };
+        if request.response_type != "code" {
+            return Err(back(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ));
+        }
+        let granted: Vec<(String, String)> = sqlx::query_as(
+            "SELECT p.scope, c.description FROM application_permissions p \
+             JOIN permissions c ON c.scope = p.scope WHERE p.application_id = $1 ORDER BY p.scope",
+        )
+        .bind(&app.id)
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(Error::from)?;
+        let permissions = match &request.scope {
+            None => granted,
+            Some(scope) => {
+                let wanted: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+                if wanted.is_empty() {
+                    return Err(back("invalid_scope", "the scope is empty"));
+                }
+                if let Some(unknown) = wanted
+                    .iter()
+                    .find(|w| !granted.iter().any(|(s, _)| s == *w))
+                {
+                    return Err(back(
+                        "invalid_scope",
+                        &format!("{unknown} is not a permission of this application"),
+                    ));
+                }
+                granted
+                    .into_iter()
+                    .filter(|(s, _)| wanted.contains(&s.as_str()))
+                    .collect()
+            }
+        };
+        let domain_name = tenancy::find_domain(&self.db, &app.domain_id)
+            .await?
+            .map(|d| d.name)
+            .unwrap_or_default();
+        Ok(Checked {
+            app,
+            domain_name,
+            permissions,
+            redirect_uri: request.redirect_uri.clone(),
+            state: request.state.clone(),
+            code_challenge: request.code_challenge.clone(),
+        })
+    }
+
+    /// Whether `user` already approved every permission of `checked` for
+    /// its application (and the application's permissions have not changed
+    /// since: editing them forgets every consent).
+    pub async fn consent_covers(&self, user: &User, checked: &Checked) -> Result<bool> {
+        let approved: Option<String> = sqlx::query_scalar(
+            "SELECT scope FROM consents WHERE user_id = $1 AND application_id = $2",
+        )
+        .bind(&user.id)
+        .bind(&checked.app.id)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        Ok(approved.is_some_and(|approved| {
+            checked
+                .permissions
+                .iter()
+                .all(|(scope, _)| approved.split(' ').any(|a| a == scope))
+        }))
+    }
+
+    /// Approves: remembers the consent, issues a code bound to the client,
+    /// the redirect URI, the challenge and the user, and answers with the
+    /// callback URL that carries it.
+    pub async fn approve_authorization(
+        &self,
+        actor: &Actor,
+        user: &User,
+        checked: &Checked,
+    ) -> Result<String> {
+        let code = random_token(32);
+        let now = self.now();
+        let scope = checked.scope();
+        let mut tx = self.db.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO authorization_codes (code_hash, application_id, user_id, redirect_uri, \
+             scope, code_challenge, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(hash_code(&code))
+        .bind(&checked.app.id)
+        .bind(&user.id)
+        .bind(&checked.redirect_uri)
+        .bind(&scope)
+        .bind(&checked.code_challenge)
+        .bind(now)
+        .bind(now + CODE_TTL)
+        .execute(&mut *tx)
+        .await?;
+        let approved: Option<String> = sqlx::query_scalar(
+            "SELECT scope FROM consents WHERE user_id = $1 AND application_id = $2",
+        )
+        .bind(&user.id)
+        .bind(&checked.app.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let mut remembered: Vec<&str> = approved
+            .as_deref()
+            .unwrap_or_default()
+            .split(' ')
+            .chain(scope.split(' '))
+            .filter(|s| !s.is_empty())
+            .collect();
+        remembered.sort_unstable();
+        remembered.dedup();
+        sqlx::query(
+            "INSERT INTO consents (user_id, application_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, application_id) DO UPDATE SET scope = $3, granted_at = $4",
+        )
+        .bind(&user.id)
+        .bind(&checked.app.id)
+        .bind(remembered.join(" "))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        super::audit::record(
+            &mut *tx,
+            super::audit::Entry {
+                at: now,
+                domain_id: Some(&checked.app.domain_id),
+                actor,
+                action: Action::AuthorizationGranted,
+                target: Some(&target(&checked.app)),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(checked.callback(&[("code", &code)]))
+    }
+
+    /// Denies: the callback URL with `access_denied`.
+    pub async fn deny_authorization(&self, actor: &Actor, checked: &Checked) -> Result<String> {
+        self.audit(
+            Some(&checked.app.domain_id),
+            actor,
+            Action::AuthorizationDenied,
+            Some(&target(&checked.app)),
+        )
+        .await?;
+        Ok(checked.callback(&[
+            ("error", "access_denied"),
+            ("error_description", "the user denied the request"),
+        ]))
+    }
+
+    /// Exchanges a code for an access token naming its user (RFC 6749
+    /// §4.1.3, RFC 7636 §4.6). A code is used once: a second use is refused
+    /// and revokes the token the first one got.
+    pub async fn exchange_code(
+        &self,
+        client: &Client,
+        address: &str,
+        code: Option<&str>,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+    ) -> Result<Issued, GrantError> {
+        let code = code
+            .filter(|c| !c.is_empty())
+            .ok_or(GrantError::InvalidRequest("code is required"))?;
+        let redirect_uri =
+            redirect_uri.ok_or(GrantError::InvalidRequest("redirect_uri is required"))?;
+        let verifier = verifier.ok_or(GrantError::InvalidRequest("code_verifier is required"))?;
+        let code_hash = hash_code(code);
+        let row: CodeRow = sqlx::query_as(
+            "SELECT c.application_id, a.client_id, c.user_id, c.redirect_uri, c.scope, \
+             c.code_challenge, c.expires_at, c.used_at, u.disabled_at AS user_disabled_at \
+             FROM authorization_codes c JOIN applications a ON a.id = c.application_id \
+             JOIN users u ON u.id = c.user_id WHERE c.code_hash = $1",
+        )
+        .bind(&code_hash)
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(Error::from)?
+        .ok_or(GrantError::InvalidGrant(
+            "the authorization code is not valid",
+        ))?;
+        let now = self.now();
+        if row.client_id != client.client_id {
+            return Err(GrantError::InvalidGrant(
+                "the authorization code was issued to another client",
+            ));
+        }
+        if row.used_at.is_some() {
+            self.code_replayed(&code_hash, &row, address).await?;
+            return Err(GrantError::InvalidGrant(
+                "the authorization code has already been used",
+            ));
+        }
+        if row.expires_at <= now {
+            return Err(GrantError::InvalidGrant(
+                "the authorization code has expired",
+            ));
+        }
+        if row.redirect_uri != redirect_uri {
+            return Err(GrantError::InvalidGrant(
+                "redirect_uri differs from the authorization request",
+            ));
+        }
+        if !is_verifier(verifier)
+            || !bool::from(
+                s256(verifier)
+                    .as_bytes()
+                    .ct_eq(row.code_challenge.as_bytes()),
+            )
+        {
+            return Err(GrantError::InvalidGrant(
+                "the code verifier does not match the code challenge",
+            ));
+        }
+        if row.user_disabled_at.is_some() {
+            return Err(GrantError::InvalidGrant(
+                "the user who approved is disabled",
+            ));
+        }
+        // Permissions taken away from the application since the approval
+        // are not granted.
+        let scope: Vec<&str> = row
+            .scope
+            .split(' ')
+            .filter(|s| client.permissions.iter().any(|p| p == s))
+            .collect();
+        let issued = self.sign(
+            &row.user_id,
+            &client.client_id,
+            &client.domain_id,
+            &scope.join(" "),
+        )?;
+        let claimed = sqlx::query(
+            "UPDATE authorization_codes SET used_at = $1, token_id = $2, token_expires_at = $3 \
+             WHERE code_hash = $4 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(&issued.claims.jti)
+        .bind(issued.claims.exp)
+        .bind(&code_hash)
+        .execute(&self.db.pool)
+        .await
+        .map_err(Error::from)?
+        .rows_affected();
+        if claimed == 0 {
+            // Another exchange of the same code won the race: this is a replay.
+            self.code_replayed(&code_hash, &row, address).await?;
+            return Err(GrantError::InvalidGrant(
+                "the authorization code has already been used",
+            ));
+        }
+        Ok(issued)
+    }
+
+    /// Revokes the token issued for a replayed code, and audits the replay.
+    async fn code_replayed(&self, code_hash: &str, row: &CodeRow, address: &str) -> Result<()> {
+        let issued: Option<(Option<String>, Option<Timestamp>)> = sqlx::query_as(
+            "SELECT token_id, token_expires_at FROM authorization_codes WHERE code_hash = $1",
+        )
+        .bind(code_hash)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        if let Some((Some(jti), Some(expires_at))) = issued {
+            sqlx::query(
+                "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+            )
+            .bind(&jti)
+            .bind(expires_at)
+            .execute(&self.db.pool)
+            .await?;
+        }
+        let domain_id: Option<String> =
+            sqlx::query_scalar("SELECT domain_id FROM applications WHERE id = $1")
+                .bind(&row.application_id)
+                .fetch_optional(&self.db.pool)
+                .await?;
+        self.audit(
+            domain_id.as_deref(),
+            &Actor {
+                user_id: None,
+                label: format!("client {}", row.client_id),
+                address: address.to_owned(),
+            },
+            Action::AuthorizationCodeReplayed,
+            Some(&row.client_id),
+        )
+        .await
+    }
+
+    /// The applications `user` has given access to, by name.
+    pub async fn connections(&self, user: &User) -> Result<Vec<Connection>> {
+        Ok(sqlx::query_as(
+            "SELECT a.id AS application_id, a.name, a.website_url, d.name AS domain_name, \
+             a.icon_type, a.updated_at, c.scope, c.granted_at \
+             FROM consents c JOIN applications a ON a.id = c.application_id \
+             JOIN domains d ON d.id = a.domain_id WHERE c.user_id = $1 ORDER BY lower(a.name)",
+        )
+        .bind(&user.id)
+        .fetch_all(&self.db.pool)
+        .await?)
+    }
+
+    /// Forgets `user`'s consent for an application and revokes the tokens
+    /// issued to it on their behalf that are still valid.
+    pub async fn disconnect(&self, actor: &Actor, user: &User, application_id: &str) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.db.pool.begin().await?;
+        let app: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT a.name, a.client_id, a.domain_id FROM consents c \
+             JOIN applications a ON a.id = c.application_id \
+             WHERE c.user_id = $1 AND c.application_id = $2",
+        )
+        .bind(&user.id)
+        .bind(application_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (name, client_id, domain_id) = app.ok_or(Error::NotFound)?;
+        sqlx::query("DELETE FROM consents WHERE user_id = $1 AND application_id = $2")
+            .bind(&user.id)
+            .bind(application_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO revoked_tokens (jti, expires_at) SELECT token_id, token_expires_at \
+             FROM authorization_codes WHERE user_id = $1 AND application_id = $2 \
+             AND token_id IS NOT NULL AND token_expires_at > $3 ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(&user.id)
+        .bind(application_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        super::audit::record(
+            &mut *tx,
+            super::audit::Entry {
+                at: now,
+                domain_id: Some(&domain_id),
+                actor,
+                action: Action::ConsentRevoked,
+                target: Some(&format!("{name} ({client_id})")),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets codes whose tokens have expired too: a replay can no longer
+    /// revoke anything.
+    pub async fn purge_expired_codes(&self) -> Result<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM authorization_codes WHERE expires_at + $1 < $2 \
+             AND (token_expires_at IS NULL OR token_expires_at < $2)",
+        )
+        .bind(CODE_TTL)
+        .bind(self.now())
+        .execute(&self.db.pool)
+        .await?
+        .rows_affected())
+    }
+}
+
+fn target(app: &Application) -> String {
+    format!("{} ({})", app.name, app.client_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn query(extra: &str) -> String {
+        format!(
+            "response_type=code&client_id=c1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb\
+             &code_challenge={CHALLENGE}&code_challenge_method=S256{extra}"
+        )
+    }
+
+    #[test]
+    fn s256_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            CHALLENGE
+        );
+        assert!(is_verifier("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
+        assert!(!is_verifier("short"));
+        assert!(!is_verifier(&"a b".repeat(20)));
+    }
+
+    #[test]
+    fn requests_need_a_client_a_redirect_and_s256() {
+        let r = AuthorizationRequest::parse(&query("&state=xyz&scope=clients%3Aread")).unwrap();
+        assert_eq!(r.redirect_uri, "https://app.example/cb");
+        assert_eq!(r.state.as_deref(), Some("xyz"));
+        assert_eq!(r.scope.as_deref(), Some("clients:read"));
+        assert!(matches!(
+            AuthorizationRequest::parse(&query("&state=a&state=b")),
+            Err(Refusal::Malformed(_))
+        ));
+        assert!(matches!(
+            AuthorizationRequest::parse("response_type=code&redirect_uri=x"),
+            Err(Refusal::Malformed(_))
+        ));
+        let plain = query("").replace("S256", "plain");
+        assert_eq!(
+            AuthorizationRequest::parse(&plain),
+            Err(Refusal::BadChallenge)
+        );
+        let none = query("").replace(&format!("&code_challenge={CHALLENGE}"), "");
+        assert_eq!(
+            AuthorizationRequest::parse(&none),
+            Err(Refusal::MissingChallenge)
+        );
+        let short = query("").replace(CHALLENGE, "abc");
+        assert_eq!(
+            AuthorizationRequest::parse(&short),
+            Err(Refusal::BadChallenge)
+        );
+    }
+
+    #[test]
+    fn callbacks_keep_their_query_and_carry_state() {
+        assert_eq!(
+            callback_url(
+                "https://app.example/cb?tenant=1",
+                &[("code", "a b")],
+                Some("s&t")
+            ),
+            "https://app.example/cb?tenant=1&code=a+b&state=s%26t"
+        );
+    }
+}
