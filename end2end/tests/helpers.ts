@@ -6,7 +6,7 @@ import path from "node:path";
 export const ADMIN = { email: "admin@keyport.test", password: "correct horse battery staple" };
 
 function run(testInfo: TestInfo): { setupUrl: string; dir: string } {
-  const mode = testInfo.project.name.replace(/-setup$/, "");
+  const mode = testInfo.project.name.replace(/-(setup|oauth)$/, "");
   return JSON.parse(readFileSync(path.join(__dirname, "..", ".run", `${mode}.json`), "utf8"));
 }
 
@@ -14,15 +14,34 @@ export function setupUrl(testInfo: TestInfo): string {
   return run(testInfo).setupUrl;
 }
 
-/** Creates a console user with the `keyport admin create` command, as an operator would. */
-export function createUser(testInfo: TestInfo, email: string, role: string, password = ADMIN.password) {
+/** Runs a `keyport` command against the mode's database, as an operator would. */
+function keyport(testInfo: TestInfo, args: string[], input?: string): string {
   const { dir } = run(testInfo);
-  const result = spawnSync(path.join(__dirname, "..", "..", "target/release/keyport"), ["admin", "create", "--email", email, "--role", role, "--password-stdin"], {
-    input: password + "\n",
+  const result = spawnSync(path.join(__dirname, "..", "..", "target/release/keyport"), args, {
+    input,
     env: { ...process.env, KEYPORT_DATABASE_URL: `sqlite://${dir}/keyport.db`, KEYPORT_MASTER_KEY_FILE: `${dir}/master.key` },
     encoding: "utf8",
   });
-  if (result.status !== 0) throw new Error(`admin create failed: ${result.stderr}`);
+  if (result.status !== 0) throw new Error(`keyport ${args[0]} ${args[1]} failed: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** Creates a console user with `keyport admin create`. */
+export function createUser(testInfo: TestInfo, email: string, role: string, password = ADMIN.password) {
+  keyport(testInfo, ["admin", "create", "--email", email, "--role", role, "--password-stdin"], password + "\n");
+}
+
+/** Registers a client application with `keyport client create`. */
+export function createClient(
+  testInfo: TestInfo,
+  owner: string,
+  name: string,
+  permissions: string[],
+  callbackUrl = "",
+): { client_id: string; client_secret: string } {
+  const args = ["client", "create", "--email", owner, "--name", name, "--permissions", permissions.join(",")];
+  if (callbackUrl) args.push("--callback-url", callbackUrl, "--website-url", "https://gateway.example.com");
+  return JSON.parse(keyport(testInfo, args));
 }
 
 export function hydrated(testInfo: TestInfo): boolean {

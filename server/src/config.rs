@@ -114,6 +114,13 @@ pub enum ClientCommand {
         /// Comma-separated scopes from the permission catalog.
         #[arg(long, value_delimiter = ',')]
         permissions: Vec<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long, default_value = "")]
+        website_url: String,
+        /// Where the authorization code flow returns the user (SPEC §5).
+        #[arg(long, default_value = "")]
+        callback_url: String,
     },
 }
 

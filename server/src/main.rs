@@ -29,7 +29,20 @@ async fn main() -> ExitCode {
             email,
             name,
             permissions,
-        }) => client_create(&cli.config, &email, &name, permissions).await,
+            description,
+            website_url,
+            callback_url,
+        }) => {
+            let input = app::domain::validate::ApplicationInput {
+                name,
+                description,
+                permissions,
+                website_url,
+                callback_url,
+                icon: None,
+            };
+            client_create(&cli.config, &email, input).await
+        }
         Command::Keys(KeysCommand::Rotate) => keys_rotate(&cli.config).await,
     };
     match result {
@@ -180,8 +193,7 @@ async fn admin_create(config: &Config, email: &str, role: &str) -> Result<(), St
 async fn client_create(
     config: &Config,
     email: &str,
-    name: &str,
-    permissions: Vec<String>,
+    input: app::domain::validate::ApplicationInput,
 ) -> Result<(), String> {
     let state = open(config).await?;
     let keyport = &state.keyport;
@@ -197,11 +209,6 @@ async fn client_create(
         user_id: None,
         label: "cli".into(),
         address: "cli".into(),
-    };
-    let input = app::domain::validate::ApplicationInput {
-        name: name.into(),
-        permissions,
-        ..Default::default()
     };
     match keyport
         .register_application(&actor, &owner, &domain, input)

@@ -53,9 +53,18 @@ pub async fn authorization_request(query: String) -> Result<Authorization, AppEr
     no_store();
     let user = require_user().await?;
     let keyport = keyport()?;
-    let checked = match check(&keyport, &user, &query).await? {
-        Ok(checked) => checked,
-        Err(url) => return Ok(redirect(url)),
+    let checked = match check(&keyport, &user, &query).await {
+        Ok(Ok(checked)) => checked,
+        Ok(Err(url)) => return Ok(redirect(url)),
+        Err(e) => {
+            if let (AppError::Authorization(_), Some(response)) =
+                (&e, use_context::<leptos_axum::ResponseOptions>())
+            {
+                // The error page of a refused request answers 400.
+                response.set_status(http::StatusCode::BAD_REQUEST);
+            }
+            return Err(e);
+        }
     };
     if keyport.consent_covers(&user, &checked).await? {
         let url = keyport
@@ -135,17 +144,12 @@ async fn check(
 ) -> Result<Result<crate::domain::authorization::Checked, String>, AppError> {
     use crate::domain::authorization::{AuthorizationRequest, Rejection};
 
-    let refused = |message: String| {
-        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(http::StatusCode::BAD_REQUEST);
-        }
-        AppError::Authorization(message)
-    };
-    let request = AuthorizationRequest::parse(query).map_err(|r| refused(r.to_string()))?;
+    let request =
+        AuthorizationRequest::parse(query).map_err(|r| AppError::Authorization(r.to_string()))?;
     match keyport.check_authorization(user, &request).await {
         Ok(checked) => Ok(Ok(checked)),
         Err(Rejection::ToApplication(url)) => Ok(Err(url)),
-        Err(Rejection::Refused(r)) => Err(refused(r.to_string())),
+        Err(Rejection::Refused(r)) => Err(AppError::Authorization(r.to_string())),
         Err(Rejection::Failed(e)) => Err(e.into()),
     }
 }

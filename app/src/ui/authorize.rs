@@ -10,8 +10,8 @@ use leptos_router::hooks::use_location;
 use super::components::{format_time, AppIcon, ErrorBanner};
 use crate::api::auth::take_flash;
 use crate::api::authorize::{
-    authorization_request, list_connections, Authorization, ConsentView, DecideAuthorization,
-    DisconnectApplication,
+    authorization_request, list_connections, Authorization, ConnectionView, ConsentView,
+    DecideAuthorization, DisconnectApplication,
 };
 use crate::api::AppError;
 
@@ -170,30 +170,7 @@ pub fn ConnectionsPage() -> impl IntoView {
                                         <th>"Approved"</th><th><span class="visually-hidden">"Actions"</span></th>
                                     </tr></thead>
                                     <tbody>
-                                        {connections.into_iter().map(|c| view! {
-                                            <tr>
-                                                <td class="name">
-                                                    <span class="app-name">
-                                                        <AppIcon name=c.name.clone() url=c.icon_url.clone()/>
-                                                        <span>
-                                                            {c.name.clone()}
-                                                            {(!c.website_url.is_empty()).then(|| view! {
-                                                                <br/><a class="muted small" href=c.website_url.clone() target="_blank" rel="noopener noreferrer">{c.website_url.clone()}</a>
-                                                            })}
-                                                        </span>
-                                                    </span>
-                                                </td>
-                                                <td>{c.domain_name.clone()}</td>
-                                                <td><ul class="tags">{c.permissions.iter().map(|p| view! { <li>{p.clone()}</li> }).collect_view()}</ul></td>
-                                                <td class="nowrap">{format_time(c.granted_at)}</td>
-                                                <td>
-                                                    <ActionForm action=disconnect>
-                                                        <input type="hidden" name="application_id" value=c.application_id.clone()/>
-                                                        <button type="submit" class="button small" aria-label=format!("Disconnect {}", c.name)>"Disconnect"</button>
-                                                    </ActionForm>
-                                                </td>
-                                            </tr>
-                                        }).collect_view()}
+                                        {connections.into_iter().map(|c| view! { <ConnectionRow c disconnect/> }).collect_view()}
                                     </tbody>
                                 </table>
                             </div>
@@ -204,4 +181,36 @@ pub fn ConnectionsPage() -> impl IntoView {
             })}
         </Suspense>
     }
+}
+
+#[component]
+fn ConnectionRow(
+    c: ConnectionView,
+    disconnect: ServerAction<DisconnectApplication>,
+) -> impl IntoView {
+    view! {
+        <tr>
+            <td class="name">
+                <span class="app-name">
+                    <AppIcon name=c.name.clone() url=c.icon_url.clone()/>
+                    <span>
+                        {c.name.clone()}
+                        {(!c.website_url.is_empty()).then(|| view! {
+                            <br/><a class="muted small" href=c.website_url.clone() target="_blank" rel="noopener noreferrer">{c.website_url.clone()}</a>
+                        })}
+                    </span>
+                </span>
+            </td>
+            <td>{c.domain_name.clone()}</td>
+            <td><ul class="tags">{c.permissions.iter().map(|p| view! { <li>{p.clone()}</li> }).collect_view()}</ul></td>
+            <td class="nowrap">{format_time(c.granted_at)}</td>
+            <td>
+                <ActionForm action=disconnect>
+                    <input type="hidden" name="application_id" value=c.application_id.clone()/>
+                    <button type="submit" class="button small" aria-label=format!("Disconnect {}", c.name)>"Disconnect"</button>
+                </ActionForm>
+            </td>
+        </tr>
+    }
+    .into_any()
 }
