@@ -11,12 +11,12 @@ WASM_BINDGEN_VERSION := 0.2.130
 # Every Rust check builds the server half with this feature set.
 SSR := -p app -p keyport --features app/ssr
 
-.PHONY: run test tools browser fmt clippy unit e2e site fuzz
+.PHONY: run test tools browser fmt clippy unit e2e site budget bench fuzz
 
 run: tools
 	cargo leptos serve --release
 
-test: tools browser fmt clippy unit e2e
+test: tools browser fmt clippy unit e2e budget
 
 tools: end2end/node_modules/.installed
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
@@ -37,7 +37,7 @@ fmt:
 	cargo fmt --all -- --check
 
 clippy:
-	cargo clippy $(SSR) --all-targets -- -D warnings
+	cargo clippy $(SSR),keyport/bench --all-targets -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 # Unit and integration tests; each integration test runs on SQLite and on
@@ -51,6 +51,21 @@ site:
 
 e2e: tools browser site
 	cd end2end && npx playwright test
+
+# The browser bundle may not grow unseen: its gzip size has a budget.
+WASM_BUDGET_KIB := 432
+budget: site
+	@wasm=target/site/pkg/keyport.wasm; raw=$$(stat -c %s $$wasm); gz=$$(gzip -9 -c $$wasm | wc -c); \
+	echo "release .wasm: $$((raw / 1024)) KiB, $$((gz / 1024)) KiB gzipped (budget $(WASM_BUDGET_KIB) KiB)"; \
+	[ $$gz -le $$(( $(WASM_BUDGET_KIB) * 1024 )) ] || { echo "the .wasm is over its budget"; exit 1; }
+
+# Measures the server against its own limits (see server/src/bench.rs) and
+# prints one table, also written to target/bench/report.md. A benchmark, not a
+# test: it never fails for a slow machine. BENCH_SECONDS per run (default 5).
+# (RUSTFLAGS as cargo-leptos sets them for the server: the build reuses the site's.)
+bench: tools site
+	RUSTFLAGS="--cfg erase_components" cargo build --release -p keyport --features bench --bin keyport-bench
+	target/release/keyport-bench measure
 
 # Fuzzes token request parsing and client-credential extraction for
 # FUZZ_SECONDS (libFuzzer through cargo-fuzz, on the stable toolchain).

@@ -2,6 +2,9 @@
 //! HTTP protections around the portal.
 
 pub mod api_v1;
+#[cfg(feature = "bench")]
+pub mod bench;
+pub mod cli;
 pub mod config;
 mod headers;
 pub mod oauth;
@@ -84,7 +87,7 @@ fn leptos_options() -> LeptosOptions {
 }
 
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(app::ui::App);
+    let pages = generate_route_list(app::ui::App);
     let keyport = state.keyport.clone();
     let options = state.leptos_options.clone();
     let allowed = AllowedOrigin(state.public_url.origin().ascii_serialization());
@@ -95,7 +98,7 @@ pub fn router(state: AppState) -> Router {
         .with_secure(state.public_url.scheme() == "https")
         .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
 
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/applications/{id}/icon", get(icon))
         .route("/oauth2/token", post(oauth::token))
@@ -107,10 +110,15 @@ pub fn router(state: AppState) -> Router {
             "/.well-known/oauth-authorization-server",
             get(oauth::metadata),
         )
-        .merge(api_v1::routes().with_state(state.keyport.clone()))
+        .merge(api_v1::routes().with_state(state.keyport.clone()));
+    // Routes that only `keyport-bench` has (`make bench`), behind the same
+    // middleware as everything else.
+    #[cfg(feature = "bench")]
+    let routes = routes.merge(bench::routes());
+    routes
         .leptos_routes_with_context(
             &state,
-            routes,
+            pages,
             move || provide_context(keyport.clone()),
             move || app::ui::shell(options.clone()),
         )

@@ -26,6 +26,7 @@ pub struct Client {
     pub permissions: Vec<String>,
 }
 
+/// The client's row, once per granted scope (none: one row, `scope` NULL).
 #[derive(sqlx::FromRow)]
 struct Row {
     id: String,
@@ -33,6 +34,7 @@ struct Row {
     domain_id: String,
     owner_id: String,
     secret_hash: String,
+    scope: Option<String>,
 }
 
 /// Verified secrets: client ID → (stored hash it matched, HMAC of the secret
@@ -137,12 +139,17 @@ impl Keyport {
         if let Some(retry_after) = self.client_limiter.retry_after(client_id, address, now) {
             return Err(Error::RateLimited { retry_after });
         }
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT id, client_id, domain_id, owner_id, secret_hash FROM applications WHERE client_id = $1",
+        // One round trip: the client and its permissions together.
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT a.id, a.client_id, a.domain_id, a.owner_id, a.secret_hash, p.scope \
+             FROM applications a LEFT JOIN application_permissions p ON p.application_id = a.id \
+             WHERE a.client_id = $1 ORDER BY p.scope",
         )
         .bind(client_id)
-        .fetch_optional(&self.db.pool)
+        .fetch_all(&self.db.pool)
         .await?;
+        let permissions: Vec<String> = rows.iter().filter_map(|r| r.scope.clone()).collect();
+        let row = rows.into_iter().next();
         let digest = self.verified_secrets.digest(secret);
         let verified = match &row {
             Some(row)
@@ -169,12 +176,6 @@ impl Keyport {
         match row {
             Some(row) if verified => {
                 self.client_limiter.record_success(client_id);
-                let permissions = sqlx::query_scalar(
-                    "SELECT scope FROM application_permissions WHERE application_id = $1 ORDER BY scope",
-                )
-                .bind(&row.id)
-                .fetch_all(&self.db.pool)
-                .await?;
                 Ok(Client {
                     application_id: row.id,
                     client_id: row.client_id,

@@ -1,0 +1,251 @@
+//! The `keyport` command line: serve the portal and endpoints, migrate, or
+//! manage users, clients and keys.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use crate::config::{AdminCommand, Cli, ClientCommand, Command, Config, KeysCommand, LogFormat};
+use crate::sessions::DbSessionStore;
+use crate::AppState;
+use app::domain::accounts::NewUser;
+use app::domain::secrets::{Password, Secret};
+use clap::Parser;
+use tower_sessions::ExpiredDeletion;
+use tracing_subscriber::EnvFilter;
+
+/// Runs the command the arguments name (`serve` when none).
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.config.log_format);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&cli.config).await,
+        Command::Migrate => migrate(&cli.config).await,
+        Command::Admin(AdminCommand::Create {
+            email,
+            role,
+            password_stdin: _,
+        }) => admin_create(&cli.config, &email, &role).await,
+        Command::Client(ClientCommand::Create {
+            email,
+            name,
+            permissions,
+            description,
+            website_url,
+            callback_url,
+        }) => {
+            let input = app::domain::validate::ApplicationInput {
+                name,
+                description,
+                permissions,
+                website_url,
+                callback_url,
+                icon: None,
+            };
+            client_create(&cli.config, &email, input).await
+        }
+        Command::Keys(KeysCommand::Rotate) => keys_rotate(&cli.config).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("keyport: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("KEYPORT_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn open(config: &Config) -> Result<AppState, String> {
+    tracing::info!(database = %config.database_url_for_logs(), "opening database");
+    AppState::open_with_system_clock(config)
+        .await
+        .map_err(|e| format!("cannot start: {e}"))
+}
+
+async fn migrate(config: &Config) -> Result<(), String> {
+    open(config).await?;
+    tracing::info!("database is up to date");
+    Ok(())
+}
+
+async fn serve(config: &Config) -> Result<(), String> {
+    let state = open(config).await?;
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+    let public_url = config.public_url();
+    tracing::info!(url = %public_url, "Keyport is listening");
+    println!("Keyport is running at {public_url}");
+    if let Some(token) = state.keyport.pending_setup_token() {
+        // The one secret that belongs in the log: whoever reads it may create
+        // the first administrator, once, while no user exists.
+        let link = public_url
+            .join(&format!("setup?token={}", token.expose()))
+            .map_err(|e| e.to_string())?;
+        tracing::info!(%link, "no user exists yet: open the setup link to create the first administrator");
+        println!("First run: create the first administrator at {link}");
+    }
+
+    let services = state.keyport.clone();
+    let upkeep = tokio::spawn(upkeep(services.clone()));
+    let app = crate::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    upkeep.abort();
+    if let Err(e) = services.flush_usage().await {
+        tracing::warn!(error = %e, "could not record the last usage counts");
+    }
+    served.map_err(|e| format!("server failed: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Background work of a serving node: pick up signing keys rotated
+/// elsewhere, write usage counts, and sweep expired sessions and revocations.
+async fn upkeep(keyport: app::domain::Keyport) {
+    let sessions = DbSessionStore::new(keyport.db.clone());
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
+    for tick in 0u64.. {
+        every.tick().await;
+        if let Err(e) = keyport.flush_usage().await {
+            tracing::warn!(error = %e, "could not record usage counts");
+        }
+        if tick % 3 == 0 {
+            if let Err(e) = keyport.refresh_keys().await {
+                tracing::warn!(error = %e, "could not reload signing keys");
+            }
+        }
+        if tick % 60 == 0 {
+            if let Err(e) = sessions.delete_expired().await {
+                tracing::warn!(error = %e, "could not delete expired sessions");
+            }
+            if let Err(e) = keyport.purge_expired_revocations().await {
+                tracing::warn!(error = %e, "could not purge expired revocations");
+            }
+            if let Err(e) = keyport.purge_expired_codes().await {
+                tracing::warn!(error = %e, "could not purge expired authorization codes");
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn admin_create(config: &Config, email: &str, role: &str) -> Result<(), String> {
+    let role = role
+        .parse()
+        .map_err(|_| format!("unknown role {role:?}: use super_admin, domain_admin or member"))?;
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = Password::new(input.trim_end_matches(['\r', '\n']));
+    let state = open(config).await?;
+    let keyport = &state.keyport;
+    let new = NewUser {
+        domain_id: keyport.tenancy.default_domain_id.clone(),
+        email: app::domain::accounts::normalize_email(email),
+        role,
+        password,
+    };
+    match keyport.insert_user(new, None, "cli", None).await {
+        Ok(user) => {
+            println!("created {} ({})", user.email, user.role.as_str());
+            Ok(())
+        }
+        Err(e) => Err(explain(e)),
+    }
+}
+
+async fn client_create(
+    config: &Config,
+    email: &str,
+    input: app::domain::validate::ApplicationInput,
+) -> Result<(), String> {
+    let state = open(config).await?;
+    let keyport = &state.keyport;
+    let owner = app::domain::accounts::find_user_by_email(&keyport.db, email)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no user with email {email}"))?;
+    let domain = app::domain::tenancy::find_domain(&keyport.db, &owner.domain_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the owner's domain is missing")?;
+    let actor = app::domain::audit::Actor {
+        user_id: None,
+        label: "cli".into(),
+        address: "cli".into(),
+    };
+    match keyport
+        .register_application(&actor, &owner, &domain, input)
+        .await
+    {
+        Ok((_, credentials)) => {
+            let out = serde_json::json!({
+                "client_id": credentials.client_id,
+                "client_secret": credentials.client_secret.expose(),
+            });
+            println!("{out}");
+            Ok(())
+        }
+        Err(e) => Err(explain(e)),
+    }
+}
+
+async fn keys_rotate(config: &Config) -> Result<(), String> {
+    let state = open(config).await?;
+    let kid = state
+        .keyport
+        .rotate_signing_key()
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("new signing key {kid}; the previous key stays published until its tokens expire");
+    Ok(())
+}
+
+/// A refusal in words for the terminal: each rejected field by name.
+fn explain(e: app::domain::Error) -> String {
+    match e {
+        app::domain::Error::Invalid(problems) => problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        e => e.to_string(),
+    }
+}
