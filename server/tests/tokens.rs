@@ -22,6 +22,7 @@ on_both_engines!(
     the_v4_alias_takes_basic_only,
     failed_client_authentication_is_rate_limited,
     removed_clients_are_refused_at_once,
+    clients_removed_by_another_node_are_refused_within_a_second,
     the_management_api_answers_with_spec_codes,
     the_management_api_manages_clients,
     revoked_tokens_are_refused_and_introspection_says_so,
@@ -333,6 +334,25 @@ async fn failed_client_authentication_is_rate_limited(app: &TestApp) {
             .status,
         StatusCode::OK
     );
+}
+
+async fn clients_removed_by_another_node_are_refused_within_a_second(app: &TestApp) {
+    let (id, secret) = admin_client(app, &["clients:read"]).await;
+    token_for(app, &id, &secret, "grant_type=client_credentials").await;
+    // Another node removes it: this node holds the row for CLIENT_ROWS_TTL.
+    sqlx::query("DELETE FROM applications WHERE client_id = $1")
+        .bind(&id)
+        .execute(&app.keyport.db.pool)
+        .await
+        .unwrap();
+    tokio::time::sleep(
+        app::domain::clients::CLIENT_ROWS_TTL + std::time::Duration::from_millis(50),
+    )
+    .await;
+    let refused = app
+        .token_request(Some((&id, &secret)), "grant_type=client_credentials")
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
 }
 
 async fn removed_clients_are_refused_at_once(app: &TestApp) {

@@ -350,6 +350,7 @@ impl Keyport {
         )
         .await?;
         tx.commit().await?;
+        self.client_rows.forget(&current.client_id);
         Ok(self.application_for(user, id).await?.app)
     }
 
@@ -424,6 +425,7 @@ impl Keyport {
         tx.commit().await?;
         for app in &apps {
             self.verified_secrets.forget(&app.client_id);
+            self.client_rows.forget(&app.client_id);
         }
         Ok(apps.len())
     }

@@ -27,8 +27,8 @@ pub struct Client {
 }
 
 /// The client's row, once per granted scope (none: one row, `scope` NULL).
-#[derive(sqlx::FromRow)]
-struct Row {
+#[derive(Clone, sqlx::FromRow)]
+pub struct Row {
     id: String,
     client_id: String,
     domain_id: String,
@@ -45,6 +45,43 @@ pub struct VerifiedSecrets {
 }
 
 const CACHE_MAX: usize = 100_000;
+
+/// How long a node may answer from a client row it read: a burst of token
+/// requests costs one database read per client per interval. A removal or
+/// an edit on this node takes effect at once; on other nodes within this.
+pub const CLIENT_ROWS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// When a client's rows were read, and the rows.
+type ReadRows = (std::time::Instant, std::sync::Arc<Vec<Row>>);
+
+/// Client rows (with their permissions) as last read, by client ID.
+#[derive(Default)]
+pub struct ClientRows(Mutex<HashMap<String, ReadRows>>);
+
+impl ClientRows {
+    fn get(&self, client_id: &str) -> Option<std::sync::Arc<Vec<Row>>> {
+        let entries = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(client_id)
+            .filter(|(read, _)| read.elapsed() < CLIENT_ROWS_TTL)
+            .map(|(_, rows)| rows.clone())
+    }
+
+    fn remember(&self, client_id: &str, rows: std::sync::Arc<Vec<Row>>) {
+        let mut entries = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(client_id.to_owned(), (std::time::Instant::now(), rows));
+    }
+
+    pub fn forget(&self, client_id: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(client_id);
+    }
+}
 
 impl VerifiedSecrets {
     pub fn new() -> Self {
@@ -139,17 +176,27 @@ impl Keyport {
         if let Some(retry_after) = self.client_limiter.retry_after(client_id, address, now) {
             return Err(Error::RateLimited { retry_after });
         }
-        // One round trip: the client and its permissions together.
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT a.id, a.client_id, a.domain_id, a.owner_id, a.secret_hash, p.scope \
-             FROM applications a LEFT JOIN application_permissions p ON p.application_id = a.id \
-             WHERE a.client_id = $1 ORDER BY p.scope",
-        )
-        .bind(client_id)
-        .fetch_all(&self.db.pool)
-        .await?;
+        let rows = match self.client_rows.get(client_id) {
+            Some(rows) => rows,
+            None => {
+                // One round trip: the client and its permissions together.
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT a.id, a.client_id, a.domain_id, a.owner_id, a.secret_hash, p.scope \
+                     FROM applications a LEFT JOIN application_permissions p ON p.application_id = a.id \
+                     WHERE a.client_id = $1 ORDER BY p.scope",
+                )
+                .bind(client_id)
+                .fetch_all(&self.db.pool)
+                .await?;
+                let rows = std::sync::Arc::new(rows);
+                if !rows.is_empty() {
+                    self.client_rows.remember(client_id, rows.clone());
+                }
+                rows
+            }
+        };
         let permissions: Vec<String> = rows.iter().filter_map(|r| r.scope.clone()).collect();
-        let row = rows.into_iter().next();
+        let row = rows.first().cloned();
         let digest = self.verified_secrets.digest(secret);
         let verified = match &row {
             Some(row)

@@ -60,7 +60,47 @@ impl std::str::FromStr for SigningAlg {
 pub struct CurrentKey {
     pub kid: String,
     pub algorithm: Algorithm,
-    pub encoding: EncodingKey,
+    pub signer: Signer,
+}
+
+/// A private key parsed once, when the key ring loads: signing a token then
+/// costs one signature, not a PKCS#8 parse and a public-key derivation too.
+#[derive(Clone)]
+pub enum Signer {
+    Es256(p256::ecdsa::SigningKey),
+    EdDsa(ed25519_dalek::SigningKey),
+    Rs256(EncodingKey),
+}
+
+impl Signer {
+    fn from_der(alg: SigningAlg, der: &[u8]) -> Result<Self> {
+        use p256::pkcs8::DecodePrivateKey as _;
+        let invalid = |e: &dyn std::fmt::Display| Error::Config(format!("stored signing key: {e}"));
+        Ok(match alg {
+            SigningAlg::Es256 => {
+                Self::Es256(p256::ecdsa::SigningKey::from_pkcs8_der(der).map_err(|e| invalid(&e))?)
+            }
+            SigningAlg::EdDsa => Self::EdDsa(
+                ed25519_dalek::SigningKey::from_pkcs8_der(der).map_err(|e| invalid(&e))?,
+            ),
+            SigningAlg::Rs256 => Self::Rs256(EncodingKey::from_rsa_der(der)),
+        })
+    }
+
+    /// The JWS signature of `input` (RFC 7515 §5.1), base64url-encoded.
+    pub fn sign(&self, input: &[u8]) -> Result<String> {
+        use ed25519_dalek::Signer as _;
+        Ok(match self {
+            Self::Es256(key) => {
+                let signature: p256::ecdsa::Signature =
+                    p256::ecdsa::signature::Signer::sign(key, input);
+                URL_SAFE_NO_PAD.encode(signature.to_bytes())
+            }
+            Self::EdDsa(key) => URL_SAFE_NO_PAD.encode(key.sign(input).to_bytes()),
+            Self::Rs256(key) => jsonwebtoken::crypto::sign(input, key, Algorithm::RS256)
+                .map_err(|e| Error::Config(format!("signing failed: {e}")))?,
+        })
+    }
 }
 
 /// What one node knows of the signing keys at a moment.
@@ -211,15 +251,10 @@ impl Keyport {
             if current.is_none() && retired.is_none() {
                 let sealed: Vec<u8> = row.try_get("private_sealed")?;
                 let der = self.master_key.open(&sealed, kid.as_bytes())?;
-                let encoding = match alg {
-                    SigningAlg::Es256 => EncodingKey::from_ec_der(&der),
-                    SigningAlg::EdDsa => EncodingKey::from_ed_der(&der),
-                    SigningAlg::Rs256 => EncodingKey::from_rsa_der(&der),
-                };
                 current = Some(CurrentKey {
                     kid,
                     algorithm: alg.algorithm(),
-                    encoding,
+                    signer: Signer::from_der(alg, &der)?,
                 });
             }
         }
@@ -253,24 +288,21 @@ mod tests {
         exp: i64,
     }
 
-    /// Each algorithm's generated key signs, and its published JWK verifies.
+    /// Each algorithm's generated key signs, and its published JWK verifies
+    /// with an independent implementation.
     #[test]
     fn every_algorithm_round_trips_through_its_jwk() {
         for alg in [SigningAlg::Es256, SigningAlg::EdDsa, SigningAlg::Rs256] {
             let key = generate(alg).unwrap();
-            let encoding = match alg {
-                SigningAlg::Es256 => EncodingKey::from_ec_der(&key.pkcs8),
-                SigningAlg::EdDsa => EncodingKey::from_ed_der(&key.pkcs8),
-                SigningAlg::Rs256 => EncodingKey::from_rsa_der(&key.pkcs8),
-            };
+            let signer = Signer::from_der(alg, &key.pkcs8).unwrap();
             let claims = Claims {
                 sub: "x".into(),
                 exp: 4_000_000_000,
             };
-            let token = jsonwebtoken::encode(
+            let token = crate::domain::tokens::encode(
                 &jsonwebtoken::Header::new(alg.algorithm()),
                 &claims,
-                &encoding,
+                &signer,
             )
             .unwrap();
             let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(key.jwk.clone()).unwrap();

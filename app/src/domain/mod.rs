@@ -114,6 +114,8 @@ pub struct Inner {
     pub sign_in_limiter: Limiter,
     pub client_limiter: Limiter,
     pub verified_secrets: clients::VerifiedSecrets,
+    pub client_rows: clients::ClientRows,
+    pub verified_tokens: tokens::VerifiedTokens,
     pub usage: clients::Usage,
     keys: std::sync::RwLock<Option<Arc<keys::KeyRing>>>,
     /// Present only while no user exists; taken by the first-run setup.
@@ -153,6 +155,8 @@ impl Keyport {
             sign_in_limiter: Limiter::sign_in(),
             client_limiter: Limiter::client_auth(),
             verified_secrets: clients::VerifiedSecrets::new(),
+            client_rows: clients::ClientRows::default(),
+            verified_tokens: tokens::VerifiedTokens::default(),
             usage: clients::Usage::default(),
             keys: std::sync::RwLock::new(None),
             setup_token: Mutex::new(setup_token),

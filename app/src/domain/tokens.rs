@@ -5,6 +5,7 @@ use jsonwebtoken::{Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::clock::Timestamp;
+use super::keys::Signer;
 use super::{Error, Keyport, Result};
 
 /// Clock leeway when checking `exp` and `nbf` (SPEC §4: at most 5 s).
@@ -41,11 +42,70 @@ pub enum TokenError {
     Invalid,
 }
 
+/// Tokens whose signature and claims already checked out, by SHA-256 of the
+/// token: an integration presents the same token for up to an hour, and a
+/// signature check costs far more than a hash. Expiry and revocation are
+/// still checked on every request.
+#[derive(Default)]
+pub struct VerifiedTokens(std::sync::Mutex<std::collections::HashMap<[u8; 32], AccessClaims>>);
+
+const VERIFIED_TOKENS_MAX: usize = 100_000;
+
+impl VerifiedTokens {
+    fn digest(token: &str) -> [u8; 32] {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(token.as_bytes()).into()
+    }
+
+    fn get(&self, digest: &[u8; 32]) -> Option<AccessClaims> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(digest)
+            .cloned()
+    }
+
+    fn remember(&self, digest: [u8; 32], claims: &AccessClaims) {
+        let mut entries = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= VERIFIED_TOKENS_MAX {
+            entries.clear();
+        }
+        entries.insert(digest, claims.clone());
+    }
+
+    /// Forgets tokens that have expired.
+    pub fn purge(&self, now: Timestamp) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, claims| claims.exp + LEEWAY > now);
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Issued {
     pub access_token: String,
     pub expires_in: i64,
     pub claims: AccessClaims,
+}
+
+/// A compact JWS (RFC 7515 §7.1): header and claims as base64url JSON, and
+/// the signature over both.
+pub fn encode(header: &Header, claims: &impl Serialize, signer: &Signer) -> Result<String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    let json = |value: serde_json::Result<Vec<u8>>| {
+        value
+            .map(|bytes| URL_SAFE_NO_PAD.encode(bytes))
+            .map_err(|e| Error::Config(format!("token encoding: {e}")))
+    };
+    let input = format!(
+        "{}.{}",
+        json(serde_json::to_vec(header))?,
+        json(serde_json::to_vec(claims))?
+    );
+    let signature = signer.sign(input.as_bytes())?;
+    Ok(format!("{input}.{signature}"))
 }
 
 impl Keyport {
@@ -76,8 +136,7 @@ impl Keyport {
         let mut header = Header::new(ring.current.algorithm);
         header.typ = Some(ACCESS_TOKEN_TYPE.into());
         header.kid = Some(ring.current.kid.clone());
-        let access_token = jsonwebtoken::encode(&header, &claims, &ring.current.encoding)
-            .map_err(|e| Error::Config(format!("signing failed: {e}")))?;
+        let access_token = encode(&header, &claims, &ring.current.signer)?;
         Ok(Issued {
             access_token,
             expires_in: self.token_ttl,
@@ -91,7 +150,15 @@ impl Keyport {
         &self,
         token: &str,
     ) -> std::result::Result<AccessClaims, TokenError> {
-        let claims = self.verify_signed(token).await?;
+        let digest = VerifiedTokens::digest(token);
+        let claims = match self.verified_tokens.get(&digest) {
+            Some(claims) => claims,
+            None => {
+                let claims = self.verify_signed(token).await?;
+                self.verified_tokens.remember(digest, &claims);
+                claims
+            }
+        };
         let now = self.now();
         if claims.exp + LEEWAY <= now {
             return Err(TokenError::Expired);
