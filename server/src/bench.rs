@@ -525,14 +525,21 @@ impl Scratch {
     }
 }
 
-/// The release `.wasm`, raw and gzipped (level 9), in bytes.
+/// The release `.wasm`, raw and as `gzip -9` compresses it (the measure
+/// `make test` holds to its budget), in bytes.
 fn wasm_size() -> Option<(usize, usize)> {
-    use std::io::Write;
     let root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into());
-    let bytes = std::fs::read(Path::new(&root).join("pkg/keyport.wasm")).ok()?;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    gz.write_all(&bytes).ok()?;
-    Some((bytes.len(), gz.finish().ok()?.len()))
+    let path = Path::new(&root).join("pkg/keyport.wasm");
+    let raw = std::fs::metadata(&path).ok()?.len();
+    let gzipped = std::process::Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(&path)
+        .output()
+        .ok()
+        .filter(|out| out.status.success())?
+        .stdout
+        .len();
+    Some((usize::try_from(raw).ok()?, gzipped))
 }
 
 struct Row {

@@ -293,13 +293,7 @@ impl Keyport {
     /// its application (and the application's permissions have not changed
     /// since: editing them forgets every consent).
     pub async fn consent_covers(&self, user: &User, checked: &Checked) -> Result<bool> {
-        let approved: Option<String> = sqlx::query_scalar(
-            "SELECT scope FROM consents WHERE user_id = $1 AND application_id = $2",
-        )
-        .bind(&user.id)
-        .bind(&checked.app.id)
-        .fetch_optional(&self.db.pool)
-        .await?;
+        let approved = approved_scope(&self.db.pool, user, &checked.app).await?;
         Ok(approved.is_some_and(|approved| {
             checked
                 .permissions
@@ -335,13 +329,7 @@ impl Keyport {
         .bind(now + CODE_TTL)
         .execute(&mut *tx)
         .await?;
-        let approved: Option<String> = sqlx::query_scalar(
-            "SELECT scope FROM consents WHERE user_id = $1 AND application_id = $2",
-        )
-        .bind(&user.id)
-        .bind(&checked.app.id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let approved = approved_scope(&mut *tx, user, &checked.app).await?;
         let mut remembered: Vec<&str> = approved
             .as_deref()
             .unwrap_or_default()
@@ -601,6 +589,24 @@ impl Keyport {
         .await?
         .rows_affected())
     }
+}
+
+/// The permissions `user` approved for `app`, space-separated, if any.
+async fn approved_scope<'c, E>(
+    executor: E,
+    user: &User,
+    app: &Application,
+) -> Result<Option<String>>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    Ok(
+        sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = $1 AND application_id = $2")
+            .bind(&user.id)
+            .bind(&app.id)
+            .fetch_optional(executor)
+            .await?,
+    )
 }
 
 fn target(app: &Application) -> String {

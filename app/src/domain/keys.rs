@@ -67,7 +67,8 @@ pub struct CurrentKey {
 /// costs one signature, not a PKCS#8 parse and a public-key derivation too.
 #[derive(Clone)]
 pub enum Signer {
-    Es256(p256::ecdsa::SigningKey),
+    /// ring's P-256, several times faster than a portable implementation.
+    Es256(std::sync::Arc<ring::signature::EcdsaKeyPair>),
     EdDsa(ed25519_dalek::SigningKey),
     Rs256(EncodingKey),
 }
@@ -77,9 +78,14 @@ impl Signer {
         use p256::pkcs8::DecodePrivateKey as _;
         let invalid = |e: &dyn std::fmt::Display| Error::Config(format!("stored signing key: {e}"));
         Ok(match alg {
-            SigningAlg::Es256 => {
-                Self::Es256(p256::ecdsa::SigningKey::from_pkcs8_der(der).map_err(|e| invalid(&e))?)
-            }
+            SigningAlg::Es256 => Self::Es256(std::sync::Arc::new(
+                ring::signature::EcdsaKeyPair::from_pkcs8(
+                    &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    der,
+                    &ring::rand::SystemRandom::new(),
+                )
+                .map_err(|e| invalid(&e))?,
+            )),
             SigningAlg::EdDsa => Self::EdDsa(
                 ed25519_dalek::SigningKey::from_pkcs8_der(der).map_err(|e| invalid(&e))?,
             ),
@@ -91,11 +97,10 @@ impl Signer {
     pub fn sign(&self, input: &[u8]) -> Result<String> {
         use ed25519_dalek::Signer as _;
         Ok(match self {
-            Self::Es256(key) => {
-                let signature: p256::ecdsa::Signature =
-                    p256::ecdsa::signature::Signer::sign(key, input);
-                URL_SAFE_NO_PAD.encode(signature.to_bytes())
-            }
+            Self::Es256(key) => URL_SAFE_NO_PAD.encode(
+                key.sign(&ring::rand::SystemRandom::new(), input)
+                    .map_err(|_| Error::Config("signing failed".into()))?,
+            ),
             Self::EdDsa(key) => URL_SAFE_NO_PAD.encode(key.sign(input).to_bytes()),
             Self::Rs256(key) => jsonwebtoken::crypto::sign(input, key, Algorithm::RS256)
                 .map_err(|e| Error::Config(format!("signing failed: {e}")))?,
