@@ -210,9 +210,8 @@ async fn connection(
                     let status = response.status();
                     response.into_body().collect().await.map(|_| status)
                 }
-                Err(e) => {
+                Err(_) => {
                     done.errors += 1;
-                    let _ = e;
                     break; // reconnect
                 }
             };
