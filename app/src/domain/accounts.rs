@@ -86,24 +86,9 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// Runs an argon2 computation off the async runtime, at most one per core
-/// at a time: a flood of sign-ins or new secrets queues here instead of
-/// taking every thread and 19 MiB per computation.
-async fn argon2_slot<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
-    let slots = SLOTS.get_or_init(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-    });
-    let _permit = slots
-        .acquire()
-        .await
-        .map_err(|_| Error::Config("argon2 slots closed".into()))?;
-    Ok(tokio::task::spawn_blocking(work).await?)
-}
-
 /// Hashes off the async runtime: one hash costs tens of milliseconds of CPU.
 pub async fn hash_password(password: impl Secret) -> Result<String> {
-    argon2_slot(move || {
+    tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         argon2()
             .hash_password(password.expose().as_bytes(), &salt)
@@ -114,7 +99,7 @@ pub async fn hash_password(password: impl Secret) -> Result<String> {
 }
 
 pub async fn verify_password(hash: String, password: impl Secret) -> Result<bool> {
-    argon2_slot(move || {
+    Ok(tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
             .map(|parsed| {
                 argon2()
@@ -123,7 +108,7 @@ pub async fn verify_password(hash: String, password: impl Secret) -> Result<bool
             })
             .unwrap_or(false)
     })
-    .await
+    .await?)
 }
 
 /// A hash of nothing anyone knows, verified against when the email is
