@@ -33,6 +33,8 @@ function start(name: string, port: number): Promise<{ child: ChildProcess; dir: 
       KEYPORT_BIND: `127.0.0.1:${port}`,
       KEYPORT_DATABASE_URL: `sqlite://${dir}/keyport.db`,
       KEYPORT_MASTER_KEY_FILE: `${dir}/master.key`,
+      // The shortest lifetime, so that a test can see a token expire.
+      KEYPORT_TOKEN_TTL: "60",
       LEPTOS_SITE_ROOT: path.join(root, "target/site"),
       LEPTOS_OUTPUT_NAME: "keyport",
     },

@@ -42,15 +42,16 @@ export default defineConfig({
     },
     {
       name: mode.name,
-      testIgnore: /(first-run|authorize)\.spec\.ts/,
+      testIgnore: /(first-run|authorize|operations)\.spec\.ts/,
       dependencies: [`${mode.name}-setup`],
       use: { baseURL: `http://127.0.0.1:${mode.port}`, javaScriptEnabled: mode.javaScriptEnabled },
     },
-    // The authorization code flow registers applications of its own: it runs
-    // after the portal tests, whose counts it would otherwise change.
+    // The authorization code flow and the admin operations register
+    // applications of their own: they run after the portal tests, whose
+    // counts they would otherwise change.
     {
-      name: `${mode.name}-oauth`,
-      testMatch: /authorize\.spec\.ts/,
+      name: `${mode.name}-more`,
+      testMatch: /(authorize|operations)\.spec\.ts/,
       dependencies: [mode.name],
       use: { baseURL: `http://127.0.0.1:${mode.port}`, javaScriptEnabled: mode.javaScriptEnabled },
     },

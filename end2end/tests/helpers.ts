@@ -6,7 +6,7 @@ import path from "node:path";
 export const ADMIN = { email: "admin@keyport.test", password: "correct horse battery staple" };
 
 function run(testInfo: TestInfo): { setupUrl: string; dir: string } {
-  const mode = testInfo.project.name.replace(/-(setup|oauth)$/, "");
+  const mode = testInfo.project.name.replace(/-(setup|more)$/, "");
   return JSON.parse(readFileSync(path.join(__dirname, "..", ".run", `${mode}.json`), "utf8"));
 }
 

@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 
-use app::domain::accounts::{self, User};
+use app::domain::accounts::User;
 use app::domain::applications::{self, WithPermissions};
 use app::domain::audit::Actor;
 use app::domain::secrets::Secret;
@@ -18,7 +18,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -173,20 +173,10 @@ impl FromRequestParts<Keyport> for Caller {
             .verify_access_token(token)
             .await
             .map_err(ApiError::token)?;
-        // The client must still exist, and the user still be enabled.
-        let user = if claims.sub == claims.client_id {
-            keyport.client_owner(&claims.client_id).await?
-        } else if keyport
-            .application_id_for_client(&claims.client_id)
+        // The client must still be in use, and the user still enabled.
+        let user = keyport
+            .token_user(&claims)
             .await?
-            .is_some()
-        {
-            accounts::find_user(&keyport.db, &claims.sub).await?
-        } else {
-            None
-        };
-        let user = user
-            .filter(|u| u.disabled_at.is_none())
             .ok_or(ApiError::token(TokenError::Invalid))?;
         let address = parts
             .extensions
@@ -205,6 +195,7 @@ pub fn routes() -> Router<Keyport> {
     Router::new()
         .route("/api/v1/clients", get(list_clients).post(create_client))
         .route("/api/v1/clients/{client_id}", delete(delete_client))
+        .route("/api/v1/clients/{client_id}/secret", post(rotate_secret))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/openapi.json", get(openapi))
 }
@@ -289,45 +280,155 @@ async fn delete_client(
     Path(client_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require("clients:write")?;
+    let app = managed_client(&keyport, &caller, &client_id).await?;
+    keyport
+        .remove_applications(&caller.actor(), &caller.user, &[app.app.id])
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The application of `client_id` in the caller's domain, if they may
+/// manage it.
+async fn managed_client(
+    keyport: &Keyport,
+    caller: &Caller,
+    client_id: &str,
+) -> Result<WithPermissions, ApiError> {
     let id = keyport
-        .application_id_for_client(&client_id)
+        .application_id_for_client(client_id)
         .await?
         .ok_or(ApiError::not_found())?;
     let app = keyport.application_for(&caller.user, &id).await?;
     if app.app.domain_id != caller.claims.domain_id {
         return Err(ApiError::not_found());
     }
-    keyport
-        .remove_applications(&caller.actor(), &caller.user, &[id])
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(app)
 }
 
 #[derive(Debug, Deserialize)]
-struct AuditQuery {
-    limit: Option<i64>,
+#[serde(deny_unknown_fields)]
+struct Rotation {
+    grace_seconds: i64,
 }
 
+/// Issues a new secret; the old one works for `grace_seconds` more (default
+/// 24 h; 0 retires it at once).
+async fn rotate_secret(
+    State(keyport): State<Keyport>,
+    caller: Caller,
+    Path(client_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.require("clients:write")?;
+    let grace = if body.iter().all(u8::is_ascii_whitespace) {
+        app::domain::rotation::GRACE_DEFAULT
+    } else {
+        serde_json::from_slice::<Rotation>(&body)
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    400001,
+                    format!("invalid JSON body: {e}"),
+                )
+            })?
+            .grace_seconds
+    };
+    let app = managed_client(&keyport, &caller, &client_id).await?;
+    let rotated = keyport
+        .rotate_secret(&caller.actor(), &caller.user, &app.app.id, grace)
+        .await?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({
+            "client_id": rotated.credentials.client_id,
+            "client_secret": rotated.credentials.client_secret.expose(),
+            "previous_secret_expires_at": rotated.previous_expires_at,
+        })),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditParams {
+    limit: Option<i64>,
+    actor: Option<String>,
+    action: Option<String>,
+    client_id: Option<String>,
+    from: Option<String>,
+    until: Option<String>,
+    before: Option<i64>,
+}
+
+/// Audit entries of the token's domain, newest first. A full page carries a
+/// `Link` to the next (older) one.
 async fn audit(
     State(keyport): State<Keyport>,
     caller: Caller,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+    query: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
     caller.require("audit:read")?;
     if !caller.user.role.is_admin() {
         return Err(ApiError::insufficient("audit:read"));
     }
-    let Query(query) =
+    let Query(params) =
         query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, 400001, e.body_text()))?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 500);
-    let entries =
-        app::domain::audit::recent(&keyport.db, Some(&caller.claims.domain_id), limit).await?;
-    Ok(Json(Value::Array(
-        entries
-            .into_iter()
-            .map(|e| json!({"id": e.id, "at": e.at, "actor": e.actor, "action": e.action, "target": e.target, "address": e.address}))
-            .collect(),
-    )))
+    let limit = params.limit.unwrap_or(100).clamp(1, 500);
+    let typed = app::domain::audit::Typed {
+        actor: params.actor.as_deref(),
+        action: params.action.as_deref(),
+        client_id: params.client_id.as_deref(),
+        from: params.from.as_deref(),
+        until: params.until.as_deref(),
+    };
+    let filter = app::domain::audit::Filter::parse(
+        Some(caller.claims.domain_id.clone()),
+        typed,
+        params.before,
+    )?;
+    let entries = app::domain::audit::search(&keyport.db, &filter, limit).await?;
+    let next = (entries.len() as i64 == limit)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten()
+        .and_then(|before| {
+            let mut url = url::Url::parse("http://keyport/api/v1/audit").ok()?;
+            {
+                let mut pairs = url.query_pairs_mut();
+                for (k, v) in [
+                    ("actor", &params.actor),
+                    ("action", &params.action),
+                    ("client_id", &params.client_id),
+                    ("from", &params.from),
+                    ("until", &params.until),
+                ] {
+                    if let Some(v) = v {
+                        pairs.append_pair(k, v);
+                    }
+                }
+                pairs.append_pair("limit", &limit.to_string());
+                pairs.append_pair("before", &before.to_string());
+            }
+            HeaderValue::from_str(&format!("<{}?{}>; rel=\"next\"", url.path(), url.query()?)).ok()
+        });
+    let body = Json(Value::Array(entries.into_iter().map(audit_json).collect()));
+    let mut response = body.into_response();
+    if let Some(link) = next {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    Ok(response)
+}
+
+fn audit_json(e: app::domain::audit::Record) -> Value {
+    json!({
+        "id": e.id,
+        "at": e.at,
+        "actor": e.actor,
+        "action": e.action,
+        "target": e.target,
+        "client_id": e.client_id,
+        "detail": e.detail,
+        "address": e.address,
+    })
 }
 
 async fn openapi() -> Json<Value> {

@@ -129,7 +129,9 @@ async fn serve(config: &Config) -> Result<(), String> {
 }
 
 /// Background work of a serving node: pick up signing keys rotated
-/// elsewhere, write usage counts, and sweep expired sessions and revocations.
+/// elsewhere, write usage counts, retire secrets past their grace period,
+/// and sweep expired sessions, revocations, codes and applications removed
+/// more than 30 days ago.
 async fn upkeep(keyport: app::domain::Keyport) {
     let sessions = DbSessionStore::new(keyport.db.clone());
     let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
@@ -137,6 +139,9 @@ async fn upkeep(keyport: app::domain::Keyport) {
         every.tick().await;
         if let Err(e) = keyport.flush_usage().await {
             tracing::warn!(error = %e, "could not record usage counts");
+        }
+        if let Err(e) = keyport.retire_expired_secrets().await {
+            tracing::warn!(error = %e, "could not retire secrets past their grace period");
         }
         if tick % 3 == 0 {
             if let Err(e) = keyport.refresh_keys().await {
@@ -150,6 +155,9 @@ async fn upkeep(keyport: app::domain::Keyport) {
             keyport.verified_tokens.purge(keyport.now());
             if let Err(e) = keyport.purge_expired_revocations().await {
                 tracing::warn!(error = %e, "could not purge expired revocations");
+            }
+            if let Err(e) = keyport.purge_removed_applications().await {
+                tracing::warn!(error = %e, "could not purge removed applications");
             }
             if let Err(e) = keyport.purge_expired_codes().await {
                 tracing::warn!(error = %e, "could not purge expired authorization codes");

@@ -58,6 +58,11 @@ pub struct Config {
     #[arg(long, env = "KEYPORT_TOKEN_TTL", default_value_t = 3600, global = true)]
     pub token_ttl: u64,
 
+    /// An application not used for this many days is listed under "Not
+    /// used for N days", the view admins check before removing clients.
+    #[arg(long, env = "KEYPORT_UNUSED_DAYS", default_value_t = 90, global = true)]
+    pub unused_days: u32,
+
     /// Signature algorithm of new signing keys: ES256, EdDSA or RS256.
     #[arg(
         long,

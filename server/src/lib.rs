@@ -2,6 +2,7 @@
 //! HTTP protections around the portal.
 
 pub mod api_v1;
+mod audit_csv;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod cli;
@@ -61,6 +62,11 @@ impl AppState {
                     )
                 })?,
             signing_alg: config.signing_alg.parse()?,
+            unused_days: Some(i64::from(config.unused_days))
+                .filter(|days| (1..=3650).contains(days))
+                .ok_or_else(|| {
+                    app::domain::Error::Config("KEYPORT_UNUSED_DAYS must be 1 to 3650".into())
+                })?,
         })
         .await?;
         Ok(Self {
@@ -101,6 +107,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/applications/{id}/icon", get(icon))
+        .route("/audit.csv", get(audit_csv::export))
         .route("/oauth2/token", post(oauth::token))
         .route("/v4/oauth2/token", post(oauth::token_v4))
         .route("/oauth2/introspect", post(oauth::introspect))
@@ -136,6 +143,19 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The enabled user a console session belongs to, if any.
+pub(crate) async fn session_user(
+    keyport: &Keyport,
+    session: &tower_sessions::Session,
+) -> Option<app::domain::accounts::User> {
+    let id: String = session.get(app::api::USER_ID_KEY).await.ok().flatten()?;
+    app::domain::accounts::find_user(&keyport.db, &id)
+        .await
+        .ok()
+        .flatten()
+        .filter(|u| u.disabled_at.is_none())
+}
+
 /// An application's icon, from the database, to whoever may see the
 /// application. The URL carries the application's update time, so the
 /// browser may keep it.
@@ -147,15 +167,7 @@ async fn icon(
     use axum::http::header;
     use axum::response::IntoResponse;
 
-    let user_id: Option<String> = session.get(app::api::USER_ID_KEY).await.ok().flatten();
-    let user = match user_id {
-        Some(id) => app::domain::accounts::find_user(&keyport.db, &id)
-            .await
-            .ok()
-            .flatten(),
-        None => None,
-    };
-    let Some(user) = user.filter(|u| u.disabled_at.is_none()) else {
+    let Some(user) = session_user(&keyport, &session).await else {
         return StatusCode::NOT_FOUND.into_response();
     };
     match keyport.icon_for(&user, &id).await {

@@ -385,9 +385,7 @@ async fn issue(keyport: Keyport, request: Request, compat: bool) -> Result<Respo
             (issued, scope)
         }
     };
-    keyport
-        .usage
-        .issued(&client.application_id, issued.claims.iat);
+    keyport.usage.issued(&client, issued.claims.iat);
     Ok((
         StatusCode::OK,
         no_store(),
@@ -423,8 +421,21 @@ pub async fn introspect(State(keyport): State<Keyport>, request: Request) -> Res
     async {
         let (client, token) = client_and_token(&keyport, request).await?;
         let token = token.as_str();
-        let body = match keyport.verify_access_token(token).await {
-            Ok(claims) if claims.domain_id == client.domain_id => json!({
+        let claims = match keyport.verify_access_token(token).await {
+            // Active only while its application is in use and its user enabled.
+            Ok(claims)
+                if keyport
+                    .token_user(&claims)
+                    .await
+                    .map_err(|e| OAuthError::from_domain(e, false))?
+                    .is_some() =>
+            {
+                Some(claims)
+            }
+            _ => None,
+        };
+        let body = match claims {
+            Some(claims) if claims.domain_id == client.domain_id => json!({
                 "active": true,
                 "scope": claims.scope,
                 "client_id": claims.client_id,

@@ -54,7 +54,18 @@ pub fn document() -> Value {
                 "AuditEntry": {
                     "type": "object", "required": ["id", "at", "actor", "action", "address"],
                     "properties": {"id": {"type": "integer"}, "at": {"type": "integer"}, "actor": {"type": "string"},
-                        "action": {"type": "string"}, "target": {"type": "string", "nullable": true}, "address": {"type": "string"}}
+                        "action": {"type": "string"}, "target": {"type": "string", "nullable": true},
+                        "client_id": {"type": "string", "nullable": true}, "detail": {"type": "string", "nullable": true},
+                        "address": {"type": "string"}}
+                },
+                "Rotation": {
+                    "type": "object", "additionalProperties": false,
+                    "properties": {"grace_seconds": {"type": "integer", "minimum": 0, "maximum": 604800, "default": 86400}}
+                },
+                "Rotated": {
+                    "type": "object", "required": ["client_id", "client_secret", "previous_secret_expires_at"],
+                    "properties": {"client_id": {"type": "string"}, "client_secret": {"type": "string"},
+                        "previous_secret_expires_at": {"type": "integer", "nullable": true}}
                 }
             }
         },
@@ -78,10 +89,26 @@ pub fn document() -> Value {
                     "responses": with(json!({"204": {"description": "Removed"}}), &["401", "403", "404"])
                 }
             },
+            "/api/v1/clients/{client_id}/secret": {
+                "post": {
+                    "summary": "Rotate the client secret; the previous one works for grace_seconds more (clients:write)",
+                    "parameters": [{"name": "client_id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Rotation"}}}},
+                    "responses": with(json!({"200": {"description": "The new secret, returned once", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Rotated"}}}}}), &["400", "401", "403", "404"])
+                }
+            },
             "/api/v1/audit": {
                 "get": {
-                    "summary": "Audit entries of the token's domain, newest first (audit:read)",
-                    "parameters": [{"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
+                    "summary": "Audit entries of the token's domain, newest first; a full page has a Link header to the next (audit:read)",
+                    "parameters": [
+                        {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                        {"name": "actor", "in": "query", "required": false, "schema": {"type": "string"}},
+                        {"name": "action", "in": "query", "required": false, "schema": {"type": "string"}},
+                        {"name": "client_id", "in": "query", "required": false, "schema": {"type": "string"}},
+                        {"name": "from", "in": "query", "required": false, "schema": {"type": "string", "format": "date"}},
+                        {"name": "until", "in": "query", "required": false, "schema": {"type": "string", "format": "date"}},
+                        {"name": "before", "in": "query", "required": false, "schema": {"type": "integer"}}
+                    ],
                     "responses": with(json!({"200": {"description": "Entries", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}}}}}}), &["400", "401", "403"])
                 }
             }

@@ -533,16 +533,20 @@ async fn removal_takes_every_ticked_application_or_none(app: &TestApp) {
     assert_eq!(response.status, StatusCode::OK, "{}", response.text);
     assert_eq!(response.json(), 2);
     assert_eq!(response.header("location"), Some("/applications?removed=2"));
-    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM applications ORDER BY name")
-        .fetch_all(&app.keyport.db.pool)
-        .await
-        .unwrap();
+    // The removed ones wait under Recently removed; the rest are untouched.
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM applications WHERE removed_at IS NULL ORDER BY name")
+            .fetch_all(&app.keyport.db.pool)
+            .await
+            .unwrap();
     assert_eq!(names, ["Bob's", "Three"]);
-    let grants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM application_permissions")
-        .fetch_one(&app.keyport.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(grants, 2);
+    let removed: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM applications WHERE removed_at IS NOT NULL ORDER BY name",
+    )
+    .fetch_all(&app.keyport.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(removed, ["One", "Two"]);
     let _ = a3;
 
     let empty = alice.rpc("applications/remove", &[]).await;

@@ -190,7 +190,7 @@ async fn a_user_approves_and_the_application_gets_a_token_for_them(app: &TestApp
         "Gateway",
         "the user's view of the domain"
     );
-    let audit = app::domain::audit::recent(&app.keyport.db, None, 10)
+    let audit = app::domain::audit::search(&app.keyport.db, &Default::default(), 10)
         .await
         .unwrap();
     assert!(audit

@@ -29,6 +29,44 @@ pub struct AppView {
     pub owner: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// Tokens issued on each of the last 30 days, oldest first (the list's
+    /// sparkline); empty where the page does not draw it.
+    pub usage: Vec<i64>,
+}
+
+/// An application's secrets, without the secrets: when each was last used,
+/// and until when the previous one works.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretsView {
+    pub rotated_at: Option<i64>,
+    pub current_last_used: Option<i64>,
+    pub previous_expires_at: Option<i64>,
+    pub previous_last_used: Option<i64>,
+}
+
+/// One day of usage, for the application page's chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageDay {
+    pub day: i64,
+    pub issued: i64,
+    pub failures: i64,
+}
+
+/// An application in "Recently removed".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovedView {
+    pub id: String,
+    pub name: String,
+    pub client_id: String,
+    pub owner: String,
+    pub removed_at: i64,
+    pub purged_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovedList {
+    pub domain: DomainView,
+    pub apps: Vec<RemovedView>,
 }
 
 /// The plaintext credentials: only in the answer to a reveal.
@@ -50,6 +88,11 @@ pub struct AppList {
     /// The application whose secret was asked for with `?reveal=` (pages
     /// without JavaScript reveal by a round-trip).
     pub revealed: Option<(String, CredentialsView)>,
+    /// Only applications not used for `unused_days` are listed.
+    pub unused_only: bool,
+    pub unused_days: i64,
+    /// How many applications can still be restored.
+    pub removed: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +107,9 @@ pub struct AppPage {
     pub catalog: Vec<PermissionView>,
     pub token_url: String,
     pub credentials: Option<CredentialsView>,
+    pub secrets: SecretsView,
+    /// The last 30 days, oldest first.
+    pub usage: Vec<UsageDay>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +153,42 @@ mod convert {
                 owner: app.owner_email,
                 created_at: app.created_at,
                 last_used_at: app.last_used_at,
+                usage: Vec::new(),
+            }
+        }
+    }
+
+    impl From<&crate::domain::applications::Application> for SecretsView {
+        fn from(app: &crate::domain::applications::Application) -> Self {
+            Self {
+                rotated_at: app.rotated_at,
+                current_last_used: app.secret_last_used_at,
+                previous_expires_at: app.previous_secret_expires_at,
+                previous_last_used: app.previous_last_used_at,
+            }
+        }
+    }
+
+    impl From<crate::domain::usage::Day> for UsageDay {
+        fn from(d: crate::domain::usage::Day) -> Self {
+            Self {
+                day: d.day,
+                issued: d.issued,
+                failures: d.failures,
+            }
+        }
+    }
+
+    impl From<crate::domain::applications::Application> for RemovedView {
+        fn from(app: crate::domain::applications::Application) -> Self {
+            let removed_at = app.removed_at.unwrap_or_default();
+            Self {
+                id: app.id,
+                name: app.name,
+                client_id: app.client_id,
+                owner: app.owner_email,
+                removed_at,
+                purged_at: removed_at + crate::domain::removal::KEPT_FOR,
             }
         }
     }
@@ -157,6 +239,7 @@ pub(super) async fn catalog(
 pub async fn list_applications(
     domain: Option<String>,
     reveal: Option<String>,
+    unused: Option<String>,
 ) -> Result<AppList, AppError> {
     use super::request::{actor, keyport, require_user};
     use crate::domain::accounts::Role;
@@ -165,8 +248,15 @@ pub async fn list_applications(
     let user = require_user().await?;
     let keyport = keyport()?;
     let domain = applications::visible_domain(&keyport, &user, domain.as_deref()).await?;
-    let apps = keyport.list_applications(&user, &domain).await?;
+    let unused_only = unused.is_some();
+    let since = keyport.unused_since();
+    let mut apps = keyport.list_applications(&user, &domain).await?;
+    if unused_only {
+        apps.retain(|a| a.app.last_used_at.is_none_or(|at| at < since));
+    }
     let count = keyport.count_applications(&domain.id).await?;
+    let removed = keyport.removed_applications(&user, &domain).await?.len();
+    let mut usage = keyport.issued_by_application(&domain.id).await?;
     let revealed = match reveal.filter(|id| apps.iter().any(|a| a.app.id == *id)) {
         Some(id) => {
             let credentials = keyport
@@ -191,8 +281,19 @@ pub async fn list_applications(
         domain: domain.into(),
         domains,
         count,
-        apps: apps.into_iter().map(Into::into).collect(),
+        apps: apps
+            .into_iter()
+            .map(|a| {
+                let series = usage.remove(&a.app.id);
+                let mut view = AppView::from(a);
+                view.usage = series.map(|s| s.to_vec()).unwrap_or_else(|| vec![0; 30]);
+                view
+            })
+            .collect(),
         revealed,
+        unused_only,
+        unused_days: keyport.unused_days,
+        removed,
     })
 }
 
@@ -218,7 +319,16 @@ pub async fn application_page(id: String, reveal: bool) -> Result<AppPage, AppEr
 
     let user = require_user().await?;
     let keyport = keyport()?;
+    // What this node counted is written first, so the chart is current.
+    keyport.flush_usage().await?;
     let app = keyport.application_for(&user, &id).await?;
+    let secrets = SecretsView::from(&app.app);
+    let usage = keyport
+        .usage_days(&app.app.id)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
     let credentials = if reveal {
         no_store();
         Some(
@@ -239,6 +349,8 @@ pub async fn application_page(id: String, reveal: bool) -> Result<AppPage, AppEr
             .map(|u| u.to_string())
             .unwrap_or_default(),
         credentials,
+        secrets,
+        usage,
     })
 }
 
@@ -351,6 +463,82 @@ pub async fn remove_applications(ids: Vec<String>) -> Result<usize, AppError> {
         .await?;
     leptos_axum::redirect(&format!("/applications?removed={removed}"));
     Ok(removed)
+}
+
+/// Issues a new secret; the current one keeps working for `grace_seconds`.
+#[server(prefix = "/rpc", endpoint = "applications/rotate")]
+pub async fn rotate_secret(id: String, grace_seconds: i64) -> Result<(), AppError> {
+    use super::request::{actor, keep_for_redirect, keyport, require_user};
+
+    let result = async {
+        let user = require_user().await?;
+        keyport()?
+            .rotate_secret(&actor(&user), &user, &id, grace_seconds)
+            .await?;
+        Ok::<_, AppError>(())
+    }
+    .await;
+    match &result {
+        Ok(()) => leptos_axum::redirect(&format!("/applications/{id}?rotated=1")),
+        Err(e) => keep_for_redirect("rotate", &[], e).await,
+    }
+    result
+}
+
+/// Retires the previous secret before its grace period ends.
+#[server(prefix = "/rpc", endpoint = "applications/retire")]
+pub async fn retire_secret(id: String) -> Result<(), AppError> {
+    use super::request::{actor, keep_for_redirect, keyport, require_user};
+
+    let result = async {
+        let user = require_user().await?;
+        keyport()?
+            .retire_previous_secret(&actor(&user), &user, &id)
+            .await?;
+        Ok::<_, AppError>(())
+    }
+    .await;
+    match &result {
+        Ok(()) => leptos_axum::redirect(&format!("/applications/{id}?retired=1")),
+        Err(e) => keep_for_redirect("rotate", &[], e).await,
+    }
+    result
+}
+
+#[server(prefix = "/rpc", endpoint = "applications/removed")]
+pub async fn removed_applications(domain: Option<String>) -> Result<RemovedList, AppError> {
+    use super::request::{keyport, require_user};
+    use crate::domain::applications;
+
+    let user = require_user().await?;
+    let keyport = keyport()?;
+    let domain = applications::visible_domain(&keyport, &user, domain.as_deref()).await?;
+    let apps = keyport.removed_applications(&user, &domain).await?;
+    Ok(RemovedList {
+        domain: domain.into(),
+        apps: apps.into_iter().map(Into::into).collect(),
+    })
+}
+
+/// Restores a removed application with the same client ID and a fresh
+/// secret, and lands on its page.
+#[server(prefix = "/rpc", endpoint = "applications/restore")]
+pub async fn restore_application(id: String) -> Result<(), AppError> {
+    use super::request::{actor, keep_for_redirect, keyport, require_user};
+
+    let result = async {
+        let user = require_user().await?;
+        keyport()?
+            .restore_application(&actor(&user), &user, &id)
+            .await?;
+        Ok::<_, AppError>(())
+    }
+    .await;
+    match &result {
+        Ok(()) => leptos_axum::redirect(&format!("/applications/{id}?restored=1")),
+        Err(e) => keep_for_redirect("restore", &[("id", &id)], e).await,
+    }
+    result
 }
 
 #[cfg(feature = "ssr")]

@@ -2,12 +2,15 @@
 //! view type. Each one authorises the caller itself.
 
 pub mod applications;
+pub mod audit;
 pub mod auth;
 pub mod authorize;
 pub mod error;
 pub mod permissions;
 #[cfg(feature = "ssr")]
 pub(crate) mod request;
+pub mod tools;
+pub mod users;
 
 pub use error::{AppError, FieldError};
 

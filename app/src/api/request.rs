@@ -156,6 +156,41 @@ pub async fn take_flash(form: &str) -> Result<Option<Flash>, AppError> {
     }
 }
 
+const RESULT: &str = "result";
+
+/// Keeps what a plain form post produced (a password link, an inspection)
+/// for the page the browser is sent back to, which shows it once; with
+/// JavaScript the page has the server function's answer already.
+pub async fn keep_result<T: serde::Serialize>(form: &str, result: &T) {
+    if !is_plain_form_post() {
+        return;
+    }
+    if let Ok(session) = session().await {
+        if let Err(e) = session.insert(RESULT, (form, result)).await {
+            tracing::warn!(error = %e, "could not keep a result for the redirect");
+        }
+    }
+}
+
+/// The result `form` left for this page, taken so that it shows once.
+pub async fn take_result<T: serde::de::DeserializeOwned>(
+    form: &str,
+) -> Result<Option<T>, AppError> {
+    let session = session().await?;
+    let kept: Option<(String, serde_json::Value)> =
+        session.get(RESULT).await.map_err(session_error)?;
+    match kept {
+        Some((kept_form, value)) if kept_form == form => {
+            session
+                .remove::<serde_json::Value>(RESULT)
+                .await
+                .map_err(session_error)?;
+            Ok(serde_json::from_value(value).ok())
+        }
+        _ => Ok(None),
+    }
+}
+
 pub fn session_error(e: tower_sessions::session::Error) -> AppError {
     tracing::error!(error = %e, "session store failed");
     AppError::Internal

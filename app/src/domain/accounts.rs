@@ -300,6 +300,8 @@ impl Keyport {
                 actor,
                 action: Action::UserCreated,
                 target: Some(&user.email),
+                client_id: None,
+                detail: None,
             },
         )
         .await?;
@@ -367,6 +369,8 @@ impl Keyport {
                 actor,
                 action,
                 target,
+                client_id: None,
+                detail: None,
             },
         )
         .await

@@ -3,13 +3,14 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, FromRow, Row, Transaction};
 use uuid::Uuid;
 
 use super::accounts::{self, Role, User};
 use super::audit::{self, Action, Actor};
 use super::secrets::{ClientSecret, Secret};
 use super::tenancy::{self, Domain};
+use super::tokens::AccessClaims;
 use super::validate::{self, ApplicationInput, Icon};
 use super::{Error, Keyport, Result};
 
@@ -28,7 +29,21 @@ pub struct Application {
     pub client_id: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The last use of any of its secrets.
     pub last_used_at: Option<i64>,
+    pub secret_last_used_at: Option<i64>,
+    /// Set while a rotated-out secret still works, until this time.
+    pub previous_secret_expires_at: Option<i64>,
+    pub previous_last_used_at: Option<i64>,
+    pub rotated_at: Option<i64>,
+    pub removed_at: Option<i64>,
+}
+
+impl Application {
+    /// How the audit log names it: "name (client ID)".
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.name, self.client_id)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -56,7 +71,8 @@ impl Credentials {
 }
 
 pub(crate) const SELECT: &str = "SELECT a.id, a.domain_id, a.owner_id, u.email AS owner_email, a.name, a.description, \
-     a.website_url, a.callback_url, a.icon_type, a.client_id, a.created_at, a.updated_at, a.last_used_at \
+     a.website_url, a.callback_url, a.icon_type, a.client_id, a.created_at, a.updated_at, a.last_used_at, a.secret_last_used_at, \
+     a.previous_secret_expires_at, a.previous_last_used_at, a.rotated_at, a.removed_at \
      FROM applications a JOIN users u ON u.id = a.owner_id";
 
 /// Which domain a user is looking at: their own, or for a super admin any
@@ -93,6 +109,36 @@ pub fn can_authorize(user: &User, app: &Application) -> bool {
 }
 
 impl Keyport {
+    /// A new client secret with its argon2id hash (for verification) and
+    /// its sealed copy (for reveal).
+    pub(crate) async fn fresh_secret(
+        &self,
+        client_id: &str,
+    ) -> Result<(ClientSecret, String, Vec<u8>)> {
+        let secret = ClientSecret::generate();
+        let hash = accounts::hash_password(secret.clone()).await?;
+        let sealed = self
+            .master_key
+            .seal(secret.expose().as_bytes(), client_id.as_bytes());
+        Ok((secret, hash, sealed))
+    }
+
+    /// Writes an audit entry about `app`.
+    pub async fn audit_application(
+        &self,
+        actor: &Actor,
+        app: &Application,
+        action: Action,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        let target = app.label();
+        audit::record(
+            &self.db.pool,
+            app_entry(self.now(), actor, app, &target, action, detail),
+        )
+        .await
+    }
+
     pub async fn list_applications(
         &self,
         user: &User,
@@ -101,7 +147,7 @@ impl Keyport {
         let rows: Vec<Application> = match user.role {
             Role::Member => {
                 sqlx::query_as(&format!(
-                    "{SELECT} WHERE a.domain_id = $1 AND a.owner_id = $2 ORDER BY lower(a.name)"
+                    "{SELECT} WHERE a.domain_id = $1 AND a.owner_id = $2 AND a.removed_at IS NULL ORDER BY lower(a.name)"
                 ))
                 .bind(&domain.id)
                 .bind(&user.id)
@@ -110,7 +156,7 @@ impl Keyport {
             }
             _ => {
                 sqlx::query_as(&format!(
-                    "{SELECT} WHERE a.domain_id = $1 ORDER BY lower(a.name)"
+                    "{SELECT} WHERE a.domain_id = $1 AND a.removed_at IS NULL ORDER BY lower(a.name)"
                 ))
                 .bind(&domain.id)
                 .fetch_all(&self.db.pool)
@@ -119,7 +165,8 @@ impl Keyport {
         };
         let grants: Vec<(String, String)> = sqlx::query_as(
             "SELECT p.application_id, p.scope FROM application_permissions p \
-             JOIN applications a ON a.id = p.application_id WHERE a.domain_id = $1 ORDER BY p.scope",
+             JOIN applications a ON a.id = p.application_id \
+             WHERE a.domain_id = $1 AND a.removed_at IS NULL ORDER BY p.scope",
         )
         .bind(&domain.id)
         .fetch_all(&self.db.pool)
@@ -138,23 +185,23 @@ impl Keyport {
     }
 
     pub async fn count_applications(&self, domain_id: &str) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE domain_id = $1")
-                .bind(domain_id)
-                .fetch_one(&self.db.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar(COUNT_IN_USE)
+            .bind(domain_id)
+            .fetch_one(&self.db.pool)
+            .await?)
     }
 
     /// The application, if `user` may see it; otherwise `NotFound`, so that
     /// a guessed id tells nothing.
     pub async fn application_for(&self, user: &User, id: &str) -> Result<WithPermissions> {
-        let app: Application = sqlx::query_as(&format!("{SELECT} WHERE a.id = $1"))
-            .bind(id)
-            .fetch_optional(&self.db.pool)
-            .await?
-            .filter(|app| can_manage(user, app))
-            .ok_or(Error::NotFound)?;
+        let app: Application = sqlx::query_as(&format!(
+            "{SELECT} WHERE a.id = $1 AND a.removed_at IS NULL"
+        ))
+        .bind(id)
+        .fetch_optional(&self.db.pool)
+        .await?
+        .filter(|app| can_manage(user, app))
+        .ok_or(Error::NotFound)?;
         let permissions = sqlx::query_scalar(
             "SELECT scope FROM application_permissions WHERE application_id = $1 ORDER BY scope",
         )
@@ -166,34 +213,58 @@ impl Keyport {
 
     /// The id of the application holding `client_id`, if any.
     pub async fn application_id_for_client(&self, client_id: &str) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM applications WHERE client_id = $1")
-                .bind(client_id)
-                .fetch_optional(&self.db.pool)
-                .await?,
-        )
-    }
-
-    /// The user who owns the application holding `client_id`, if any: the
-    /// user a management-API token acts for.
-    pub async fn client_owner(&self, client_id: &str) -> Result<Option<User>> {
-        Ok(sqlx::query_as(
-            "SELECT u.id, u.domain_id, u.email, u.role, u.disabled_at FROM applications a \
-             JOIN users u ON u.id = a.owner_id WHERE a.client_id = $1",
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM applications WHERE client_id = $1 AND removed_at IS NULL",
         )
         .bind(client_id)
         .fetch_optional(&self.db.pool)
         .await?)
     }
 
+    /// The user who owns the application holding `client_id` while it is in
+    /// use, and when it was last restored: tokens issued before a restore
+    /// stay refused.
+    pub async fn client_owner(&self, client_id: &str) -> Result<Option<(User, Option<i64>)>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.domain_id, u.email, u.role, u.disabled_at, a.restored_at FROM applications a \
+             JOIN users u ON u.id = a.owner_id WHERE a.client_id = $1 AND a.removed_at IS NULL",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        row.map(|row| Ok((User::from_row(&row)?, row.try_get("restored_at")?)))
+            .transpose()
+    }
+
+    /// The user an access token acts for, while it may: its application
+    /// in use and not restored since the token was issued, and the user
+    /// enabled (the client's owner, or the user who approved the
+    /// application). `None`: the token is refused.
+    pub async fn token_user(&self, claims: &AccessClaims) -> Result<Option<User>> {
+        let Some((owner, restored_at)) = self.client_owner(&claims.client_id).await? else {
+            return Ok(None);
+        };
+        if restored_at.is_some_and(|at| claims.iat < at) {
+            return Ok(None);
+        }
+        let user = if claims.sub == claims.client_id {
+            Some(owner)
+        } else {
+            accounts::find_user(&self.db, &claims.sub).await?
+        };
+        Ok(user.filter(|u| u.disabled_at.is_none()))
+    }
+
     /// The icon, to whoever may manage the application or authorize it.
     pub async fn icon_for(&self, user: &User, id: &str) -> Result<(String, Vec<u8>)> {
-        let app: Application = sqlx::query_as(&format!("{SELECT} WHERE a.id = $1"))
-            .bind(id)
-            .fetch_optional(&self.db.pool)
-            .await?
-            .filter(|app| can_manage(user, app) || can_authorize(user, app))
-            .ok_or(Error::NotFound)?;
+        let app: Application = sqlx::query_as(&format!(
+            "{SELECT} WHERE a.id = $1 AND a.removed_at IS NULL"
+        ))
+        .bind(id)
+        .fetch_optional(&self.db.pool)
+        .await?
+        .filter(|app| can_manage(user, app) || can_authorize(user, app))
+        .ok_or(Error::NotFound)?;
         let row = sqlx::query("SELECT icon, icon_type FROM applications WHERE id = $1")
             .bind(&app.id)
             .fetch_one(&self.db.pool)
@@ -217,30 +288,13 @@ impl Keyport {
     ) -> Result<(Application, Credentials)> {
         let input = validate::application(self, input).await?;
         let client_id = Uuid::new_v4().simple().to_string();
-        let secret = ClientSecret::generate();
-        let secret_hash = accounts::hash_password(secret.clone()).await?;
-        let sealed = self
-            .master_key
-            .seal(secret.expose().as_bytes(), client_id.as_bytes());
+        let (secret, secret_hash, sealed) = self.fresh_secret(&client_id).await?;
         let now = self.now();
         let id = Uuid::new_v4().to_string();
 
         let mut tx = self.db.pool.begin().await?;
         lock_domain(&mut tx, &domain.id).await?;
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE domain_id = $1")
-                .bind(&domain.id)
-                .fetch_one(&mut *tx)
-                .await?;
-        if count >= domain.app_limit {
-            return Err(Error::invalid(
-                "name",
-                format!(
-                    "This domain already holds {count} of its {} applications. Remove one before registering another.",
-                    domain.app_limit
-                ),
-            ));
-        }
+        check_room(&mut tx, domain, "name").await?;
         let (icon, icon_type) = split_icon(input.icon.as_ref());
         let inserted = sqlx::query(
             "INSERT INTO applications (id, domain_id, owner_id, name, description, website_url, callback_url, \
@@ -272,6 +326,8 @@ impl Keyport {
                 actor,
                 action: Action::ApplicationRegistered,
                 target: Some(&format!("{} ({client_id})", input.name)),
+                client_id: Some(&client_id),
+                detail: None,
             },
         )
         .await?;
@@ -346,6 +402,8 @@ impl Keyport {
                 actor,
                 action: Action::ApplicationEdited,
                 target: Some(&format!("{} ({})", input.name, current.client_id)),
+                client_id: Some(&current.client_id),
+                detail: None,
             },
         )
         .await?;
@@ -369,72 +427,46 @@ impl Keyport {
                 .await?;
         let plaintext = self.master_key.open(&sealed, app.client_id.as_bytes())?;
         let secret = String::from_utf8(plaintext).map_err(|_| Error::Decrypt)?;
-        self.audit(
-            Some(&app.domain_id),
-            actor,
-            Action::SecretRevealed,
-            Some(&format!("{} ({})", app.name, app.client_id)),
-        )
-        .await?;
+        self.audit_application(actor, &app, Action::SecretRevealed, None)
+            .await?;
         Ok(Credentials {
             client_id: app.client_id,
             client_secret: ClientSecret::new(secret),
         })
     }
+}
 
-    /// Removes every listed application `user` may manage, in one
-    /// transaction; any id they may not see fails the whole removal.
-    pub async fn remove_applications(
-        &self,
-        actor: &Actor,
-        user: &User,
-        ids: &[String],
-    ) -> Result<usize> {
-        if ids.is_empty() {
-            return Err(Error::invalid(
-                "ids",
-                "Tick at least one application to remove.",
-            ));
-        }
-        let mut apps = Vec::with_capacity(ids.len());
-        for id in ids {
-            let app = self.application_for(user, id).await?.app;
-            if !apps.iter().any(|a: &Application| a.id == app.id) {
-                apps.push(app);
-            }
-        }
-        let now = self.now();
-        let mut tx = self.db.pool.begin().await?;
-        for app in &apps {
-            sqlx::query("DELETE FROM applications WHERE id = $1")
-                .bind(&app.id)
-                .execute(&mut *tx)
-                .await?;
-            audit::record(
-                &mut *tx,
-                audit::Entry {
-                    at: now,
-                    domain_id: Some(&app.domain_id),
-                    actor,
-                    action: Action::ApplicationRemoved,
-                    target: Some(&format!("{} ({})", app.name, app.client_id)),
-                },
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        for app in &apps {
-            self.verified_secrets.forget(&app.client_id);
-            self.client_rows.forget(&app.client_id);
-        }
-        Ok(apps.len())
+/// Counts the applications in use in a domain.
+const COUNT_IN_USE: &str =
+    "SELECT COUNT(*) FROM applications WHERE domain_id = $1 AND removed_at IS NULL";
+
+/// Refuses, naming `field`, when the domain is full. Call with the domain
+/// locked.
+pub(crate) async fn check_room(
+    tx: &mut Transaction<'_, Any>,
+    domain: &Domain,
+    field: &'static str,
+) -> Result<()> {
+    let count: i64 = sqlx::query_scalar(COUNT_IN_USE)
+        .bind(&domain.id)
+        .fetch_one(&mut **tx)
+        .await?;
+    if count >= domain.app_limit {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "This domain already holds {count} of its {} applications. Remove one first.",
+                domain.app_limit
+            ),
+        ));
     }
+    Ok(())
 }
 
 /// Takes the domain's row lock for the rest of the transaction (PostgreSQL)
 /// or the database write lock (SQLite), so that concurrent registrations in
 /// one domain count one after another.
-async fn lock_domain(tx: &mut Transaction<'_, Any>, domain_id: &str) -> Result<()> {
+pub(crate) async fn lock_domain(tx: &mut Transaction<'_, Any>, domain_id: &str) -> Result<()> {
     sqlx::query("UPDATE domains SET app_limit = app_limit WHERE id = $1")
         .bind(domain_id)
         .execute(&mut **tx)
@@ -469,5 +501,25 @@ fn split_icon(icon: Option<&Icon>) -> (Option<&[u8]>, Option<&'static str>) {
     match icon {
         Some(icon) => (Some(icon.bytes.as_slice()), Some(icon.kind.content_type())),
         None => (None, None),
+    }
+}
+
+/// An audit entry about `app`: its name and client ID as the target.
+pub(crate) fn app_entry<'a>(
+    at: i64,
+    actor: &'a Actor,
+    app: &'a Application,
+    target: &'a str,
+    action: Action,
+    detail: Option<&'a str>,
+) -> audit::Entry<'a> {
+    audit::Entry {
+        at,
+        domain_id: Some(&app.domain_id),
+        actor,
+        action,
+        target: Some(target),
+        client_id: Some(&app.client_id),
+        detail,
     }
 }

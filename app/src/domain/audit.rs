@@ -21,6 +21,15 @@ pub enum Action {
     AuthorizationDenied,
     AuthorizationCodeReplayed,
     ConsentRevoked,
+    SecretRotated,
+    SecretRetired,
+    ApplicationRestored,
+    ApplicationPurged,
+    UserRoleChanged,
+    UserDisabled,
+    UserEnabled,
+    PasswordLinkIssued,
+    PasswordSet,
 }
 
 impl Action {
@@ -40,7 +49,46 @@ impl Action {
             Self::AuthorizationDenied => "authorization_denied",
             Self::AuthorizationCodeReplayed => "authorization_code_replayed",
             Self::ConsentRevoked => "consent_revoked",
+            Self::SecretRotated => "secret_rotated",
+            Self::SecretRetired => "secret_retired",
+            Self::ApplicationRestored => "application_restored",
+            Self::ApplicationPurged => "application_purged",
+            Self::UserRoleChanged => "user_role_changed",
+            Self::UserDisabled => "user_disabled",
+            Self::UserEnabled => "user_enabled",
+            Self::PasswordLinkIssued => "password_link_issued",
+            Self::PasswordSet => "password_set",
         }
+    }
+
+    pub const ALL: [Self; 23] = [
+        Self::SignIn,
+        Self::SignInFailed,
+        Self::SignOut,
+        Self::UserCreated,
+        Self::UserRoleChanged,
+        Self::UserDisabled,
+        Self::UserEnabled,
+        Self::PasswordLinkIssued,
+        Self::PasswordSet,
+        Self::ApplicationRegistered,
+        Self::ApplicationEdited,
+        Self::SecretRevealed,
+        Self::SecretRotated,
+        Self::SecretRetired,
+        Self::ApplicationRemoved,
+        Self::ApplicationRestored,
+        Self::ApplicationPurged,
+        Self::PermissionAdded,
+        Self::PermissionDescribed,
+        Self::AuthorizationGranted,
+        Self::AuthorizationDenied,
+        Self::AuthorizationCodeReplayed,
+        Self::ConsentRevoked,
+    ];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
     }
 }
 
@@ -52,6 +100,18 @@ pub struct Actor {
     pub address: String,
 }
 
+impl Actor {
+    /// Keyport itself, for what happens on a schedule (a grace period
+    /// ending, a purge).
+    pub fn keyport() -> Self {
+        Self {
+            user_id: None,
+            label: "keyport".into(),
+            address: "-".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Entry<'a> {
     pub at: Timestamp,
@@ -59,6 +119,10 @@ pub struct Entry<'a> {
     pub actor: &'a Actor,
     pub action: Action,
     pub target: Option<&'a str>,
+    /// The application concerned, by client ID.
+    pub client_id: Option<&'a str>,
+    /// What else there is to say (a grace period, a new role); never a secret.
+    pub detail: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -71,6 +135,8 @@ pub struct Record {
     pub action: String,
     pub target: Option<String>,
     pub address: String,
+    pub client_id: Option<String>,
+    pub detail: Option<String>,
 }
 
 pub async fn record<'c, E>(executor: E, entry: Entry<'_>) -> Result<()>
@@ -78,8 +144,8 @@ where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
     sqlx::query(
-        "INSERT INTO audit_log (at, domain_id, actor_id, actor, action, target, address) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO audit_log (at, domain_id, actor_id, actor, action, target, address, client_id, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(entry.at)
     .bind(entry.domain_id)
@@ -88,19 +154,188 @@ where
     .bind(entry.action.as_str())
     .bind(entry.target)
     .bind(&entry.actor.address)
+    .bind(entry.client_id)
+    .bind(entry.detail)
     .execute(executor)
     .await?;
     Ok(())
 }
 
-/// Newest first; `domain_id` of `None` reads every domain.
-pub async fn recent(db: &Db, domain_id: Option<&str>, limit: i64) -> Result<Vec<Record>> {
-    Ok(sqlx::query_as(
-        "SELECT id, at, domain_id, actor_id, actor, action, target, address FROM audit_log \
-         WHERE ($1 IS NULL OR domain_id = $1) ORDER BY id DESC LIMIT $2",
-    )
-    .bind(domain_id)
-    .bind(limit)
-    .fetch_all(&db.pool)
-    .await?)
+/// Which entries to read. Every filter is optional; `before` pages back
+/// from an entry id (keyset paging: each page costs the same however deep).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// `None` reads every domain (super admins).
+    pub domain_id: Option<String>,
+    /// An email: the entries of that user, and of anyone who typed it.
+    pub actor: Option<String>,
+    pub action: Option<Action>,
+    pub client_id: Option<String>,
+    /// Inclusive lower and exclusive upper bound, Unix seconds.
+    pub from: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub before: Option<i64>,
+}
+
+/// Filters as a form or query string sends them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Typed<'a> {
+    pub actor: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    /// `YYYY-MM-DD`, inclusive.
+    pub from: Option<&'a str>,
+    /// `YYYY-MM-DD`, inclusive.
+    pub until: Option<&'a str>,
+}
+
+impl Filter {
+    /// Reads typed filters; every field that does not parse is named.
+    pub fn parse(domain_id: Option<String>, typed: Typed<'_>, before: Option<i64>) -> Result<Self> {
+        use super::clock::parse_day;
+        use super::{Error, Invalid};
+
+        let text = |v: Option<&str>| {
+            v.map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let mut problems = Vec::new();
+        let mut day = |field: &'static str, value: Option<String>| {
+            let value = value?;
+            let parsed = parse_day(&value);
+            if parsed.is_none() {
+                problems.push(Invalid::new(field, "Enter a date as YYYY-MM-DD."));
+            }
+            parsed
+        };
+        let from = day("from", text(typed.from));
+        let until = day("until", text(typed.until)).map(|d| d + 86_400);
+        let action = text(typed.action).and_then(|a| {
+            let parsed = Action::parse(&a);
+            if parsed.is_none() {
+                problems.push(Invalid::new(
+                    "action",
+                    format!("There is no action \u{201c}{a}\u{201d}."),
+                ));
+            }
+            parsed
+        });
+        if let (Some(from), Some(until)) = (from, until) {
+            if until <= from {
+                problems.push(Invalid::new(
+                    "until",
+                    "The end date is before the start date.",
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Invalid(problems));
+        }
+        Ok(Self {
+            domain_id,
+            actor: text(typed.actor),
+            action,
+            client_id: text(typed.client_id),
+            from,
+            until,
+            before,
+        })
+    }
+}
+
+const COLUMNS: &str =
+    "id, at, domain_id, actor_id, actor, action, target, address, client_id, detail";
+
+/// Newest first, at most `limit` entries.
+pub async fn search(db: &Db, filter: &Filter, limit: i64) -> Result<Vec<Record>> {
+    // Times become id bounds first, through the (at, id) index: ids grow
+    // with time, so every query below walks one index backwards from its
+    // upper bound and stops after `limit` rows.
+    let mut upper = filter.before.map(|id| id - 1);
+    let mut lower = None;
+    if let Some(until) = filter.until {
+        let last: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM audit_log WHERE at < $1 ORDER BY at DESC, id DESC LIMIT 1",
+        )
+        .bind(until)
+        .fetch_optional(&db.pool)
+        .await?;
+        let Some(last) = last else {
+            return Ok(Vec::new());
+        };
+        upper = Some(upper.map_or(last, |u| u.min(last)));
+    }
+    if let Some(from) = filter.from {
+        let first: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM audit_log WHERE at >= $1 ORDER BY at, id LIMIT 1")
+                .bind(from)
+                .fetch_optional(&db.pool)
+                .await?;
+        let Some(first) = first else {
+            return Ok(Vec::new());
+        };
+        lower = Some(first);
+    }
+    let actor_ids: Vec<String> = match &filter.actor {
+        Some(email) => {
+            sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = lower($1)")
+                .bind(email)
+                .fetch_all(&db.pool)
+                .await?
+        }
+        None => Vec::new(),
+    };
+    let mut sql = format!("SELECT {COLUMNS} FROM audit_log WHERE 1 = 1");
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if filter.domain_id.is_some() {
+        sql += &format!(" AND domain_id = {}", next());
+    }
+    if filter.actor.is_some() {
+        let label = next();
+        match actor_ids.first() {
+            Some(_) => sql += &format!(" AND (actor = {label} OR actor_id = {})", next()),
+            None => sql += &format!(" AND actor = {label}"),
+        }
+    }
+    if filter.action.is_some() {
+        sql += &format!(" AND action = {}", next());
+    }
+    if filter.client_id.is_some() {
+        sql += &format!(" AND client_id = {}", next());
+    }
+    if upper.is_some() {
+        sql += &format!(" AND id <= {}", next());
+    }
+    if lower.is_some() {
+        sql += &format!(" AND id >= {}", next());
+    }
+    sql += &format!(" ORDER BY id DESC LIMIT {}", next());
+    let mut query = sqlx::query_as(&sql);
+    if let Some(domain) = &filter.domain_id {
+        query = query.bind(domain);
+    }
+    if let Some(actor) = &filter.actor {
+        query = query.bind(actor);
+        if let Some(id) = actor_ids.first() {
+            query = query.bind(id);
+        }
+    }
+    if let Some(action) = filter.action {
+        query = query.bind(action.as_str());
+    }
+    if let Some(client_id) = &filter.client_id {
+        query = query.bind(client_id);
+    }
+    if let Some(upper) = upper {
+        query = query.bind(upper);
+    }
+    if let Some(lower) = lower {
+        query = query.bind(lower);
+    }
+    Ok(query.bind(limit).fetch_all(&db.pool).await?)
 }

@@ -122,7 +122,7 @@ fn s256(verifier: &str) -> String {
 }
 
 fn hash_code(code: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(code.as_bytes()))
+    super::secrets::token_digest(code)
 }
 
 /// A request that passed every check: what the consent page shows and what
@@ -356,7 +356,9 @@ impl Keyport {
                 domain_id: Some(&checked.app.domain_id),
                 actor,
                 action: Action::AuthorizationGranted,
-                target: Some(&target(&checked.app)),
+                target: Some(&checked.app.label()),
+                client_id: Some(&checked.app.client_id),
+                detail: None,
             },
         )
         .await?;
@@ -366,13 +368,8 @@ impl Keyport {
 
     /// Denies: the callback URL with `access_denied`.
     pub async fn deny_authorization(&self, actor: &Actor, checked: &Checked) -> Result<String> {
-        self.audit(
-            Some(&checked.app.domain_id),
-            actor,
-            Action::AuthorizationDenied,
-            Some(&target(&checked.app)),
-        )
-        .await?;
+        self.audit_application(actor, &checked.app, Action::AuthorizationDenied, None)
+            .await?;
         Ok(checked.callback(&[
             ("error", "access_denied"),
             ("error_description", "the user denied the request"),
@@ -505,15 +502,21 @@ impl Keyport {
                 .bind(&row.application_id)
                 .fetch_optional(&self.db.pool)
                 .await?;
-        self.audit(
-            domain_id.as_deref(),
-            &Actor {
-                user_id: None,
-                label: format!("client {}", row.client_id),
-                address: address.to_owned(),
+        super::audit::record(
+            &self.db.pool,
+            super::audit::Entry {
+                at: self.now(),
+                domain_id: domain_id.as_deref(),
+                actor: &Actor {
+                    user_id: None,
+                    label: format!("client {}", row.client_id),
+                    address: address.to_owned(),
+                },
+                action: Action::AuthorizationCodeReplayed,
+                target: Some(&row.client_id),
+                client_id: Some(&row.client_id),
+                detail: None,
             },
-            Action::AuthorizationCodeReplayed,
-            Some(&row.client_id),
         )
         .await
     }
@@ -569,6 +572,8 @@ impl Keyport {
                 actor,
                 action: Action::ConsentRevoked,
                 target: Some(&format!("{name} ({client_id})")),
+                client_id: Some(&client_id),
+                detail: None,
             },
         )
         .await?;
@@ -607,10 +612,6 @@ where
             .fetch_optional(executor)
             .await?,
     )
-}
-
-fn target(app: &Application) -> String {
-    format!("{} ({})", app.name, app.client_id)
 }
 
 #[cfg(test)]

@@ -24,6 +24,9 @@ pub struct Client {
     pub domain_id: String,
     pub owner_id: String,
     pub permissions: Vec<String>,
+    /// The stored hash of the secret presented (the current or the
+    /// previous one), so that usage is counted per secret.
+    pub(crate) secret_hash: String,
 }
 
 /// The client's row, once per granted scope (none: one row, `scope` NULL).
@@ -34,15 +37,21 @@ pub struct Row {
     domain_id: String,
     owner_id: String,
     secret_hash: String,
+    previous_secret_hash: Option<String>,
+    previous_secret_expires_at: Option<Timestamp>,
     scope: Option<String>,
 }
 
 /// Verified secrets: client ID → (stored hash it matched, HMAC of the secret
-/// under a key that never leaves this process).
+/// under a key that never leaves this process), for the current secret and
+/// the previous one during a rotation's grace period.
 pub struct VerifiedSecrets {
     key: [u8; 32],
-    entries: Mutex<HashMap<String, (String, [u8; 32])>>,
+    entries: Mutex<HashMap<String, Vec<Verified>>>,
 }
+
+/// A stored hash, and the digest of the secret that matched it.
+type Verified = (String, [u8; 32]);
 
 const CACHE_MAX: usize = 100_000;
 
@@ -101,8 +110,10 @@ impl VerifiedSecrets {
 
     fn knows(&self, client_id: &str, hash: &str, digest: &[u8; 32]) -> bool {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(client_id).is_some_and(|(known_hash, known)| {
-            known_hash == hash && bool::from(known.ct_eq(digest))
+        entries.get(client_id).is_some_and(|known| {
+            known
+                .iter()
+                .any(|(known_hash, known)| known_hash == hash && bool::from(known.ct_eq(digest)))
         })
     }
 
@@ -111,7 +122,12 @@ impl VerifiedSecrets {
         if entries.len() >= CACHE_MAX {
             entries.clear();
         }
-        entries.insert(client_id.to_owned(), (hash.to_owned(), digest));
+        let known = entries.entry(client_id.to_owned()).or_default();
+        known.retain(|(known_hash, _)| known_hash != hash);
+        if known.len() >= 2 {
+            known.remove(0);
+        }
+        known.push((hash.to_owned(), digest));
     }
 
     pub fn forget(&self, client_id: &str) {
@@ -125,41 +141,6 @@ impl VerifiedSecrets {
 impl Default for VerifiedSecrets {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// Counters kept in memory and written to the database in batches, so that
-/// issuing a token costs no write.
-#[derive(Default)]
-pub struct Usage {
-    pending: Mutex<HashMap<String, Delta>>,
-}
-
-#[derive(Default, Clone, Copy)]
-struct Delta {
-    last_used: Timestamp,
-    issued: i64,
-    failures: i64,
-}
-
-impl Usage {
-    pub fn issued(&self, application_id: &str, at: Timestamp) {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let d = pending.entry(application_id.to_owned()).or_default();
-        d.issued += 1;
-        d.last_used = d.last_used.max(at);
-    }
-
-    pub fn failed(&self, application_id: &str) {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending
-            .entry(application_id.to_owned())
-            .or_default()
-            .failures += 1;
-    }
-
-    fn take(&self) -> HashMap<String, Delta> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -181,9 +162,10 @@ impl Keyport {
             None => {
                 // One round trip: the client and its permissions together.
                 let rows: Vec<Row> = sqlx::query_as(
-                    "SELECT a.id, a.client_id, a.domain_id, a.owner_id, a.secret_hash, p.scope \
+                    "SELECT a.id, a.client_id, a.domain_id, a.owner_id, a.secret_hash, \
+                     a.previous_secret_hash, a.previous_secret_expires_at, p.scope \
                      FROM applications a LEFT JOIN application_permissions p ON p.application_id = a.id \
-                     WHERE a.client_id = $1 ORDER BY p.scope",
+                     WHERE a.client_id = $1 AND a.removed_at IS NULL ORDER BY p.scope",
                 )
                 .bind(client_id)
                 .fetch_all(&self.db.pool)
@@ -198,30 +180,39 @@ impl Keyport {
         let permissions: Vec<String> = rows.iter().filter_map(|r| r.scope.clone()).collect();
         let row = rows.first().cloned();
         let digest = self.verified_secrets.digest(secret);
-        let verified = match &row {
-            Some(row)
-                if self
-                    .verified_secrets
-                    .knows(client_id, &row.secret_hash, &digest) =>
-            {
-                true
-            }
+        let matched = match &row {
             Some(row) => {
-                let ok = verify_password(row.secret_hash.clone(), secret.clone()).await?;
-                if ok {
-                    self.verified_secrets
-                        .remember(client_id, &row.secret_hash, digest);
+                // The current secret, then the previous one while its grace
+                // period lasts.
+                let previous = row
+                    .previous_secret_hash
+                    .as_ref()
+                    .filter(|_| row.previous_secret_expires_at.is_some_and(|at| at > now));
+                let candidates: Vec<&String> =
+                    std::iter::once(&row.secret_hash).chain(previous).collect();
+                let mut matched = candidates
+                    .iter()
+                    .find(|hash| self.verified_secrets.knows(client_id, hash, &digest))
+                    .map(|hash| (*hash).clone());
+                if matched.is_none() {
+                    for hash in candidates {
+                        if verify_password(hash.clone(), secret.clone()).await? {
+                            self.verified_secrets.remember(client_id, hash, digest);
+                            matched = Some(hash.clone());
+                            break;
+                        }
+                    }
                 }
-                ok
+                matched
             }
             None => {
                 // Same cost as a wrong secret, so that unknown IDs don't stand out.
                 verify_password(super::accounts::decoy_hash(), secret.clone()).await?;
-                false
+                None
             }
         };
-        match row {
-            Some(row) if verified => {
+        match (row, matched) {
+            (Some(row), Some(secret_hash)) => {
                 self.client_limiter.record_success(client_id);
                 Ok(Client {
                     application_id: row.id,
@@ -229,51 +220,16 @@ impl Keyport {
                     domain_id: row.domain_id,
                     owner_id: row.owner_id,
                     permissions,
+                    secret_hash,
                 })
             }
-            row => {
+            (row, _) => {
                 self.client_limiter.record_failure(client_id, address, now);
                 if let Some(row) = row {
-                    self.usage.failed(&row.id);
+                    self.usage.failed(&row.id, now);
                 }
                 Err(Error::BadCredentials)
             }
         }
-    }
-
-    /// Writes the usage counted since the last flush.
-    pub async fn flush_usage(&self) -> Result<()> {
-        let pending = self.usage.take();
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let day = self.now().div_euclid(86_400) * 86_400;
-        let mut tx = self.db.pool.begin().await?;
-        for (id, d) in pending {
-            if d.last_used > 0 {
-                sqlx::query(
-                    "UPDATE applications SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
-                )
-                .bind(d.last_used)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-            }
-            sqlx::query(
-                "INSERT INTO usage_daily (application_id, day, tokens_issued, auth_failures) \
-                 SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM applications WHERE id = $1) \
-                 ON CONFLICT (application_id, day) DO UPDATE SET \
-                 tokens_issued = usage_daily.tokens_issued + excluded.tokens_issued, \
-                 auth_failures = usage_daily.auth_failures + excluded.auth_failures",
-            )
-            .bind(&id)
-            .bind(day)
-            .bind(d.issued)
-            .bind(d.failures)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 }

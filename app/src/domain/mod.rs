@@ -8,13 +8,18 @@ pub mod authorization;
 pub mod clients;
 pub mod clock;
 pub mod form;
+pub mod inspect;
 pub mod keys;
 pub mod limiter;
 pub mod permissions;
+pub mod removal;
+pub mod rotation;
 pub mod secrets;
 pub mod store;
 pub mod tenancy;
 pub mod tokens;
+pub mod usage;
+pub mod users;
 pub mod validate;
 
 use std::sync::{Arc, Mutex};
@@ -96,6 +101,8 @@ pub struct Settings {
     /// Lifetime of access tokens, in seconds.
     pub token_ttl: i64,
     pub signing_alg: keys::SigningAlg,
+    /// Days without a token after which an application counts as unused.
+    pub unused_days: i64,
 }
 
 /// The handles every page, server function and handler works with: cheap to
@@ -111,12 +118,13 @@ pub struct Inner {
     pub tenancy: Tenancy,
     pub token_ttl: i64,
     pub signing_alg: keys::SigningAlg,
+    pub unused_days: i64,
     pub sign_in_limiter: Limiter,
     pub client_limiter: Limiter,
     pub verified_secrets: clients::VerifiedSecrets,
     pub client_rows: clients::ClientRows,
     pub verified_tokens: tokens::VerifiedTokens,
-    pub usage: clients::Usage,
+    pub usage: usage::Usage,
     keys: std::sync::RwLock<Option<Arc<keys::KeyRing>>>,
     /// Present only while no user exists; taken by the first-run setup.
     setup_token: Mutex<Option<SetupToken>>,
@@ -152,12 +160,13 @@ impl Keyport {
             tenancy,
             token_ttl: settings.token_ttl,
             signing_alg: settings.signing_alg,
+            unused_days: settings.unused_days,
             sign_in_limiter: Limiter::sign_in(),
             client_limiter: Limiter::client_auth(),
             verified_secrets: clients::VerifiedSecrets::new(),
             client_rows: clients::ClientRows::default(),
             verified_tokens: tokens::VerifiedTokens::default(),
-            usage: clients::Usage::default(),
+            usage: usage::Usage::default(),
             keys: std::sync::RwLock::new(None),
             setup_token: Mutex::new(setup_token),
         }));

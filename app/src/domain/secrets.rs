@@ -63,6 +63,10 @@ secret_type!(
     SetupToken
 );
 secret_type!(
+    /// The one-time link token with which a new user sets their password.
+    LinkToken
+);
+secret_type!(
     /// A client application's secret: `kps_` and 256 random bits, so that
     /// secret scanners can recognise a leaked one.
     ClientSecret
@@ -82,6 +86,18 @@ pub fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     OsRng.fill_bytes(&mut buf);
     URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// SHA-256 of a one-time token, base64url: what is stored in its place.
+pub fn token_digest(token: &str) -> String {
+    use sha2::Digest as _;
+    URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+impl LinkToken {
+    pub fn generate() -> Self {
+        Self(random_token(32))
+    }
 }
 
 impl SetupToken {

@@ -10,7 +10,7 @@ use crate::api::auth::{setup_status, take_flash, CompleteSetup, SignIn};
 use crate::api::AppError;
 
 #[component]
-fn Brand() -> impl IntoView {
+pub(super) fn Brand() -> impl IntoView {
     view! {
         <div class="brand">
             <span class="logo" aria-hidden="true">"K"</span>

@@ -154,6 +154,11 @@ pub fn format_time(ts: i64) -> String {
     )
 }
 
+/// A Unix time's date, `2026-11-23`.
+pub fn format_day(ts: i64) -> String {
+    format_time(ts).chars().take(10).collect()
+}
+
 pub fn format_optional_time(ts: Option<i64>) -> String {
     ts.map(format_time).unwrap_or_else(|| "Never".into())
 }

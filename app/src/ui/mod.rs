@@ -2,11 +2,15 @@
 //! the browser.
 
 mod applications;
+mod audit;
 mod auth;
 mod authorize;
-mod components;
+mod charts;
+pub(crate) mod components;
 mod permissions;
 mod portal;
+mod tools;
+mod users;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -57,14 +61,19 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/setup") view=auth::SetupPage ssr=SsrMode::Async/>
                 <Route path=path!("/oauth2/authorize") view=authorize::AuthorizePage ssr=SsrMode::Async/>
+                <Route path=path!("/welcome") view=users::WelcomePage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=portal::Portal ssr=SsrMode::Async>
                     <Route path=path!("") view=|| view! { <Redirect path="/applications"/> } ssr=SsrMode::Async/>
                     <Route path=path!("applications") view=applications::ApplicationsPage ssr=SsrMode::Async/>
                     <Route path=path!("applications/new") view=applications::NewApplicationPage ssr=SsrMode::Async/>
                     <Route path=path!("applications/remove") view=applications::RemovePage ssr=SsrMode::Async/>
+                    <Route path=path!("applications/removed") view=applications::RemovedPage ssr=SsrMode::Async/>
                     <Route path=path!("applications/:id") view=applications::ApplicationPage ssr=SsrMode::Async/>
                     <Route path=path!("permissions") view=permissions::PermissionsPage ssr=SsrMode::Async/>
                     <Route path=path!("connected") view=authorize::ConnectionsPage ssr=SsrMode::Async/>
+                    <Route path=path!("audit") view=audit::AuditPage ssr=SsrMode::Async/>
+                    <Route path=path!("users") view=users::UsersPage ssr=SsrMode::Async/>
+                    <Route path=path!("tools/token") view=tools::TokenInspectorPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

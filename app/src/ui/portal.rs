@@ -49,7 +49,7 @@ pub fn sign_in_path(here: &str) -> String {
     format!("/login?next={}", urlencode(here))
 }
 
-fn urlencode(s: &str) -> String {
+pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
@@ -71,8 +71,10 @@ fn Header(viewer: Viewer) -> impl IntoView {
             </a>
             <nav aria-label="Main">
                 <A href="/applications">"Applications"</A>
+                {viewer.is_admin.then(|| view! { <A href="/users">"Users"</A> <A href="/audit">"Audit log"</A> })}
                 {viewer.is_super_admin.then(|| view! { <A href="/permissions">"Permissions"</A> })}
                 <A href="/connected">"Connected apps"</A>
+                <A href="/tools/token">"Token inspector"</A>
             </nav>
             <div class="who">
                 <span class="email">{viewer.email.clone()}</span>

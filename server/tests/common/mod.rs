@@ -116,6 +116,7 @@ impl TestApp {
             token_ttl: 3600,
             signing_alg: "ES256".into(),
             log_format: keyport::config::LogFormat::Text,
+            unused_days: 90,
         };
         let clock = ManualClock::new(1_800_000_000);
         let state = AppState::open(&config, Arc::new(clock.clone()))

@@ -7,10 +7,16 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::form::{Mode, SettingsForm};
 use super::{AppIcon, RemoveDialog};
-use crate::api::applications::{application_page, reveal_credentials, AppPage, CredentialsView};
+use crate::api::applications::{
+    application_page, reveal_credentials, AppPage, CredentialsView, RetireSecret, RotateSecret,
+    SecretsView,
+};
 use crate::api::auth::take_flash;
 use crate::api::AppError;
-use crate::ui::components::{format_optional_time, format_time, use_hydrated, CopyButton};
+use crate::ui::charts::UsageChart;
+use crate::ui::components::{
+    format_optional_time, format_time, use_hydrated, CopyButton, ErrorBanner,
+};
 
 #[component]
 pub fn ApplicationPage() -> impl IntoView {
@@ -19,19 +25,23 @@ pub fn ApplicationPage() -> impl IntoView {
     let page = Resource::new(
         move || {
             let id = params.with(|p| p.get("id")).unwrap_or_default();
-            let (reveal, saved) = query.with(|q| (q.get("reveal"), q.get("saved")));
-            (id, reveal, saved)
+            // Any change of the query (a reveal, a save, a rotation) reloads.
+            let query = query.with(|q| q.to_query_string());
+            let reveal = query.contains("reveal=");
+            (id, reveal, query)
         },
         |(id, reveal, _)| async move {
-            let page = application_page(id, reveal.is_some()).await?;
-            Ok::<_, AppError>((page, take_flash("application".into()).await?))
+            let page = application_page(id, reveal).await?;
+            let flash = take_flash("application".into()).await?;
+            let refused = take_flash("rotate".into()).await?.map(|f| f.error);
+            Ok::<_, AppError>((page, flash, refused))
         },
     );
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match page.await {
-                    Ok((page, flash)) => view! { <Details page flash/> }.into_any(),
+                    Ok((page, flash, refused)) => view! { <Details page flash refused/> }.into_any(),
                     Err(AppError::NotFound) => view! { <crate::ui::components::NotFound/> }.into_any(),
                     Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
                 }
@@ -83,7 +93,12 @@ impl Which {
 }
 
 #[component]
-fn Details(page: AppPage, flash: Option<crate::api::Flash>) -> impl IntoView {
+fn Details(
+    page: AppPage,
+    flash: Option<crate::api::Flash>,
+    /// Why a rotation or retirement posted without JavaScript was refused.
+    refused: Option<AppError>,
+) -> impl IntoView {
     let query = use_query_map();
     let app = page.app.clone();
     let id = app.id.clone();
@@ -96,7 +111,21 @@ fn Details(page: AppPage, flash: Option<crate::api::Flash>) -> impl IntoView {
             .filter(|w| page.credentials.is_some() && initially.as_deref() == Some(w.param()))
             .collect::<Vec<_>>(),
     );
-    let saved = move || query.with(|q| q.get("saved")).is_some();
+    let notice = move || {
+        query.with(|q| {
+            if q.get("saved").is_some() {
+                Some("Settings saved.")
+            } else if q.get("rotated").is_some() {
+                Some("A new secret was issued. Reveal it below and give it to the integration.")
+            } else if q.get("retired").is_some() {
+                Some("The previous secret was retired: it no longer works.")
+            } else if q.get("restored").is_some() {
+                Some("The application was restored with its client ID and a new secret. Reveal it below.")
+            } else {
+                None
+            }
+        })
+    };
     let dialog = RwSignal::new(false);
     let remove_ids = Signal::derive({
         let id = id.clone();
@@ -136,7 +165,7 @@ fn Details(page: AppPage, flash: Option<crate::api::Flash>) -> impl IntoView {
                 <button type="submit" class="button danger">"Remove application"</button>
             </form>
         </div>
-        {move || saved().then(|| view! { <p class="banner ok" role="status">"Settings saved."</p> })}
+        {move || notice().map(|text| view! { <p class="banner ok" role="status">{text}</p> })}
         <section class="card">
             <h2>"Credentials"</h2>
             <p class="muted">"Give these to the integration. Every reveal of the secret is written to the audit log."</p>
@@ -150,6 +179,11 @@ fn Details(page: AppPage, flash: Option<crate::api::Flash>) -> impl IntoView {
                 <pre><code>{curl}</code></pre>
                 <CopyButton value=curl_copy label="Copy curl command"/>
             </div>
+        </section>
+        <Secrets id=id.clone() secrets=page.secrets.clone() created_at=app.created_at refused/>
+        <section class="card">
+            <h2>"Usage, last 30 days"</h2>
+            <UsageChart days=page.usage.clone()/>
         </section>
         <section class="card form-card">
             <h2>"Application Settings"</h2>
@@ -208,5 +242,83 @@ fn CredentialRow(
                 <CopyButton value=copy_value label=which.copy_label()/>
             </dd>
         </div>
+    }
+}
+
+/// Grace periods offered when rotating: seconds and label.
+const GRACE_CHOICES: [(i64, &str); 4] = [
+    (0, "None: the old secret stops now"),
+    (3_600, "1 hour"),
+    (86_400, "24 hours"),
+    (7 * 86_400, "7 days"),
+];
+
+/// Both secrets' last use, the previous one's deadline, rotation and early
+/// retirement.
+#[component]
+fn Secrets(
+    id: String,
+    secrets: SecretsView,
+    created_at: i64,
+    refused: Option<AppError>,
+) -> impl IntoView {
+    let rotate = ServerAction::<RotateSecret>::new();
+    let retire = ServerAction::<RetireSecret>::new();
+    let error = Signal::derive(move || {
+        rotate
+            .value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| retire.value().get().and_then(Result::err))
+            .or_else(|| refused.clone())
+    });
+    let issued = secrets.rotated_at.unwrap_or(created_at);
+    let retire_id = id.clone();
+    view! {
+        <section class="card" id="secrets">
+            <h2>"Secrets"</h2>
+            <ErrorBanner error/>
+            <table class="secrets">
+                <thead><tr><th>"Secret"</th><th>"Issued"</th><th>"Last used"</th><th>"Works until"</th><th></th></tr></thead>
+                <tbody>
+                    <tr>
+                        <td>"Current"</td>
+                        <td class="nowrap">{format_time(issued)}</td>
+                        <td class="nowrap">{format_optional_time(secrets.current_last_used)}</td>
+                        <td>"Until rotated"</td>
+                        <td></td>
+                    </tr>
+                    {secrets.previous_expires_at.map(|until| view! {
+                        <tr class="previous">
+                            <td>"Previous"</td>
+                            <td class="nowrap">"Before "{format_time(issued)}</td>
+                            <td class="nowrap">{format_optional_time(secrets.previous_last_used)}</td>
+                            <td class="nowrap"><strong>{format_time(until)}</strong></td>
+                            <td>
+                                <ActionForm action=retire>
+                                    <input type="hidden" name="id" value=retire_id.clone()/>
+                                    <button type="submit" class="button small danger-outline">"Retire now"</button>
+                                </ActionForm>
+                            </td>
+                        </tr>
+                    })}
+                </tbody>
+            </table>
+            <ActionForm action=rotate>
+                <input type="hidden" name="id" value=id.clone()/>
+                <div class="rotate">
+                    <div class="field">
+                        <label for="grace_seconds">"Keep the current secret working for"</label>
+                        <select id="grace_seconds" name="grace_seconds">
+                            {GRACE_CHOICES.into_iter().map(|(seconds, label)| view! {
+                                <option value=seconds.to_string() selected=seconds == 86_400>{label}</option>
+                            }).collect_view()}
+                        </select>
+                    </div>
+                    <button type="submit" class="button" disabled=move || rotate.pending().get()>"Rotate secret"</button>
+                </div>
+                <p class="hint">"A new secret takes over at once. Until the deadline both work, so integrations can switch without downtime. Rotating again retires a previous secret still in its grace period."</p>
+            </ActionForm>
+        </section>
     }
 }

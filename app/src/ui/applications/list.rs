@@ -10,14 +10,24 @@ use super::{plural, AppIcon, RemoveDialog};
 use crate::api::applications::{
     list_applications, reveal_credentials, AppList, AppView, CredentialsView,
 };
+use crate::ui::charts::Sparkline;
 use crate::ui::components::{format_optional_time, format_time, use_hydrated, CopyButton};
 
 #[component]
 pub fn ApplicationsPage() -> impl IntoView {
     let query = use_query_map();
     let list = Resource::new(
-        move || query.with(|q| (q.get("domain"), q.get("reveal"), q.get("removed"))),
-        |(domain, reveal, _)| list_applications(domain, reveal),
+        move || {
+            query.with(|q| {
+                (
+                    q.get("domain"),
+                    q.get("reveal"),
+                    q.get("unused"),
+                    q.get("removed"),
+                )
+            })
+        },
+        |(domain, reveal, unused, _)| list_applications(domain, reveal, unused),
     );
     view! {
         <Title text="Applications"/>
@@ -45,6 +55,15 @@ fn ApplicationsTable(list: AppList) -> impl IntoView {
     } else {
         format!("domain={}&", list.domain.id)
     };
+    let unused_param = if list.unused_only { "unused=1&" } else { "" };
+    let all_href = format!("/applications?{}", domain_param.trim_end_matches('&'));
+    let unused_href = format!("/applications?{domain_param}unused=1");
+    let removed_href = format!(
+        "/applications/removed?{}",
+        domain_param.trim_end_matches('&')
+    );
+    let unused_label = format!("Not used for {} days", list.unused_days);
+    let row_param = format!("{domain_param}{unused_param}");
     let new_href = if list.domains.is_empty() {
         "/applications/new".to_string()
     } else {
@@ -83,6 +102,11 @@ fn ApplicationsTable(list: AppList) -> impl IntoView {
             </div>
             <a class="button primary" href=new_href>"Register New Application"</a>
         </div>
+        <nav class="tabs" aria-label="Filter applications">
+            <a href=all_href aria-current=(!list.unused_only).then_some("page")>"All"</a>
+            <a href=unused_href aria-current=list.unused_only.then_some("page")>{unused_label.clone()}</a>
+            <a class="aside" href=removed_href>{format!("Recently removed ({})", list.removed)}</a>
+        </nav>
         {(domains.len() > 1).then(|| view! {
             <form class="switcher" method="get" action="/applications">
                 <label for="domain">"Domain"</label>
@@ -98,7 +122,13 @@ fn ApplicationsTable(list: AppList) -> impl IntoView {
         {move || removed().map(|n| view! {
             <p class="banner ok" role="status">{format!("Removed {}.", plural(n, "application"))}</p>
         })}
-        {if list.apps.is_empty() {
+        {if list.apps.is_empty() && list.unused_only {
+            view! {
+                <div class="empty">
+                    <p>{format!("Every application was used in the last {} days.", list.unused_days)}</p>
+                </div>
+            }.into_any()
+        } else if list.apps.is_empty() {
             view! {
                 <div class="empty">
                     <p>"No applications yet."</p>
@@ -139,12 +169,13 @@ fn ApplicationsTable(list: AppList) -> impl IntoView {
                                     <th>"Owner"</th>
                                     <th>"Created"</th>
                                     <th>"Last used"</th>
+                                    <th>"Tokens, 30 days"</th>
                                 </tr>
                             </thead>
                             <tbody>
                                 {list.apps.into_iter().map(|app| {
                                     let shown = revealed.as_ref().filter(|(id, _)| *id == app.id).map(|(_, c)| c.clone());
-                                    view! { <Row app selected shown domain_param=domain_param.clone()/> }
+                                    view! { <Row app selected shown domain_param=row_param.clone()/> }
                                 }).collect_view()}
                             </tbody>
                         </table>
@@ -241,6 +272,7 @@ fn Row(
             <td>{app.owner.clone()}</td>
             <td class="nowrap">{format_time(app.created_at)}</td>
             <td class="nowrap">{format_optional_time(app.last_used_at)}</td>
+            <td><Sparkline values=app.usage.clone()/></td>
         </tr>
     }
 }

@@ -5,11 +5,13 @@ mod detail;
 mod form;
 mod list;
 mod remove;
+mod removed;
 
 pub use detail::ApplicationPage;
 pub use form::NewApplicationPage;
 pub use list::ApplicationsPage;
 pub use remove::RemovePage;
+pub use removed::RemovedPage;
 
 use leptos::prelude::*;
 
@@ -39,7 +41,7 @@ fn RemoveDialog(ids: Signal<Vec<String>>, open: RwSignal<bool>) -> impl IntoView
             <div class="backdrop">
                 <div class="dialog" role="alertdialog" aria-modal="true" aria-labelledby="remove-title">
                     <h2 id="remove-title">{move || format!("Remove {}?", plural(count(), "application"))}</h2>
-                    <p>"Their client credentials stop working at once. This cannot be undone."</p>
+                    <p>"Their client credentials stop working at once. For 30 days they can be restored from Recently removed."</p>
                     {move || remove.value().get().and_then(Result::err).map(|e| view! {
                         <p class="banner error" role="alert">{e.to_string()}</p>
                     })}

@@ -33,7 +33,7 @@ pub fn RemovePage() -> impl IntoView {
                         view! {
                             <div class="card narrow-block">
                                 <h1>{format!("Remove {}?", plural(count, "application"))}</h1>
-                                <p>"Their client credentials stop working at once. This cannot be undone."</p>
+                                <p>"Their client credentials stop working at once. For 30 days they can be restored from Recently removed."</p>
                                 <ul class="remove-list">
                                     {apps.iter().map(|(_, name)| view! { <li>{name.clone()}</li> }).collect_view()}
                                 </ul>

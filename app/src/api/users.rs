@@ -1,0 +1,260 @@
+//! Users for admins: list, create with a one-time password link, change
+//! role, disable and enable; and the page where a new user sets a password.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::applications::DomainView;
+use super::AppError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub disabled: bool,
+    pub has_password: bool,
+    pub created_at: i64,
+    /// Whether the viewer may change this user.
+    pub manageable: bool,
+    pub is_self: bool,
+}
+
+/// A one-time link to hand to a user: shown to the admin once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkView {
+    pub email: String,
+    pub url: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserListing {
+    pub domain: DomainView,
+    /// Every domain, for a super admin's choice; empty for anyone else.
+    pub domains: Vec<DomainView>,
+    pub users: Vec<UserView>,
+    /// The roles the viewer may give.
+    pub roles: Vec<String>,
+    /// A link made by a plain form post just before this page.
+    pub link: Option<LinkView>,
+}
+
+#[cfg(feature = "ssr")]
+async fn require_admin() -> Result<crate::domain::accounts::User, AppError> {
+    let user = super::request::require_user().await?;
+    if user.role.is_admin() {
+        Ok(user)
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn link_view(
+    keyport: &crate::domain::Keyport,
+    email: String,
+    link: &crate::domain::secrets::LinkToken,
+) -> LinkView {
+    use crate::domain::secrets::Secret;
+    let mut url = keyport
+        .issuer
+        .join("welcome")
+        .expect("a fixed path joins any URL");
+    url.query_pairs_mut().append_pair("token", link.expose());
+    LinkView {
+        email,
+        url: url.into(),
+        expires_at: keyport.now() + crate::domain::users::LINK_TTL,
+    }
+}
+
+#[server(prefix = "/rpc", endpoint = "users/page")]
+pub async fn users_page(domain: Option<String>) -> Result<UserListing, AppError> {
+    use super::request::{keyport, no_store, take_result};
+    use crate::domain::accounts::Role;
+    use crate::domain::users::{may_grant, may_manage};
+    use crate::domain::{applications, tenancy};
+
+    let admin = require_admin().await?;
+    let keyport = keyport()?;
+    let domain = applications::visible_domain(&keyport, &admin, domain.as_deref()).await?;
+    let users = keyport
+        .list_users(&admin, &domain)
+        .await?
+        .into_iter()
+        .map(|l| UserView {
+            manageable: may_manage(&admin, &l.user) && l.user.id != admin.id,
+            is_self: l.user.id == admin.id,
+            id: l.user.id,
+            email: l.user.email,
+            role: l.user.role.as_str().to_owned(),
+            disabled: l.user.disabled_at.is_some(),
+            has_password: l.has_password,
+            created_at: l.created_at,
+        })
+        .collect();
+    let domains = if admin.role == Role::SuperAdmin {
+        tenancy::list_domains(&keyport.db)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let link = take_result::<LinkView>("user-link").await?;
+    if link.is_some() {
+        no_store();
+    }
+    Ok(UserListing {
+        domain: domain.into(),
+        domains,
+        users,
+        roles: [Role::Member, Role::DomainAdmin, Role::SuperAdmin]
+            .into_iter()
+            .filter(|r| may_grant(&admin, *r))
+            .map(|r| r.as_str().to_owned())
+            .collect(),
+        link,
+    })
+}
+
+#[server(prefix = "/rpc", endpoint = "users/create")]
+pub async fn create_user(
+    email: String,
+    role: String,
+    domain: Option<String>,
+) -> Result<LinkView, AppError> {
+    use super::request::{actor, keep_for_redirect, keep_result, keyport, no_store};
+    use crate::domain::applications;
+
+    let result = async {
+        let admin = require_admin().await?;
+        let keyport = keyport()?;
+        let domain = applications::visible_domain(&keyport, &admin, domain.as_deref()).await?;
+        let role = role.parse().map_err(AppError::from)?;
+        let (user, link) = keyport
+            .create_user(&actor(&admin), &admin, &domain, &email, role)
+            .await?;
+        Ok::<_, AppError>(link_view(&keyport, user.email, &link))
+    }
+    .await;
+    match &result {
+        Ok(link) => {
+            no_store();
+            keep_result("user-link", link).await;
+        }
+        Err(e) => keep_for_redirect("user", &[("email", &email), ("role", &role)], e).await,
+    }
+    result
+}
+
+/// A new password link for a user (the old one stops working).
+#[server(prefix = "/rpc", endpoint = "users/link")]
+pub async fn password_link(id: String) -> Result<LinkView, AppError> {
+    use super::request::{actor, keep_for_redirect, keep_result, keyport, no_store};
+
+    let result = async {
+        let admin = require_admin().await?;
+        let keyport = keyport()?;
+        let (user, link) = keyport
+            .issue_password_link(&actor(&admin), &admin, &id)
+            .await?;
+        Ok::<_, AppError>(link_view(&keyport, user.email, &link))
+    }
+    .await;
+    match &result {
+        Ok(link) => {
+            no_store();
+            keep_result("user-link", link).await;
+        }
+        Err(e) => keep_for_redirect("users", &[], e).await,
+    }
+    result
+}
+
+#[server(prefix = "/rpc", endpoint = "users/role")]
+pub async fn change_role(id: String, role: String) -> Result<(), AppError> {
+    use super::request::{actor, keep_for_redirect, keyport};
+
+    let result = async {
+        let admin = require_admin().await?;
+        let role = role.parse().map_err(AppError::from)?;
+        keyport()?
+            .change_role(&actor(&admin), &admin, &id, role)
+            .await?;
+        Ok::<_, AppError>(())
+    }
+    .await;
+    if let Err(e) = &result {
+        keep_for_redirect("users", &[], e).await;
+    }
+    result
+}
+
+/// Disables (`disabled` = true) or enables a user.
+#[server(prefix = "/rpc", endpoint = "users/disable")]
+pub async fn set_user_disabled(id: String, disabled: bool) -> Result<(), AppError> {
+    use super::request::{actor, keep_for_redirect, keyport};
+
+    let result = async {
+        let admin = require_admin().await?;
+        keyport()?
+            .set_disabled(&actor(&admin), &admin, &id, disabled)
+            .await?;
+        Ok::<_, AppError>(())
+    }
+    .await;
+    if let Err(e) = &result {
+        keep_for_redirect("users", &[], e).await;
+    }
+    result
+}
+
+/// Whom a password link is for, while it works.
+#[server(prefix = "/rpc", endpoint = "welcome/user")]
+pub async fn welcome_user(token: String) -> Result<Option<String>, AppError> {
+    use crate::domain::secrets::LinkToken;
+
+    super::request::no_store();
+    Ok(super::request::keyport()?
+        .password_link_user(&LinkToken::new(token))
+        .await?
+        .map(|u| u.email))
+}
+
+/// Sets the password of a link's user, signs them in and opens the portal.
+#[server(prefix = "/rpc", endpoint = "welcome/password")]
+pub async fn set_password(
+    token: String,
+    password: String,
+    confirm: String,
+) -> Result<(), AppError> {
+    use super::request::{client_address, keep_for_redirect, keyport, start_session};
+    use crate::domain::secrets::{LinkToken, Password};
+
+    let result = async {
+        if password != confirm {
+            return Err(AppError::Invalid(vec![super::FieldError {
+                field: "confirm".into(),
+                message: "The two passwords do not match".into(),
+            }]));
+        }
+        let user = keyport()?
+            .set_password_with_link(
+                &LinkToken::new(token),
+                Password::new(password),
+                &client_address(),
+            )
+            .await?;
+        start_session(&user).await?;
+        Ok::<_, AppError>(())
+    }
+    .await;
+    match &result {
+        Ok(()) => leptos_axum::redirect("/applications"),
+        Err(e) => keep_for_redirect("welcome", &[], e).await,
+    }
+    result
+}

@@ -1,0 +1,282 @@
+//! `/users` (admins): create users with a role and a one-time password
+//! link, change roles, disable and enable. `/welcome?token=…`: where a new
+//! user sets their password.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use super::components::{format_time, ErrorBanner, Field};
+use super::portal::role_label;
+use crate::api::auth::take_flash;
+use crate::api::users::{
+    users_page, welcome_user, ChangeRole, CreateUser, LinkView, PasswordLink, SetPassword,
+    SetUserDisabled, UserListing, UserView,
+};
+use crate::api::AppError;
+use crate::ui::components::CopyButton;
+
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let query = use_query_map();
+    let create = ServerAction::<CreateUser>::new();
+    let link = ServerAction::<PasswordLink>::new();
+    let role = ServerAction::<ChangeRole>::new();
+    let disable = ServerAction::<SetUserDisabled>::new();
+    let listing = Resource::new(
+        move || {
+            (
+                query.with(|q| q.get("domain")),
+                create.version().get()
+                    + link.version().get()
+                    + role.version().get()
+                    + disable.version().get(),
+            )
+        },
+        |(domain, _)| async move {
+            let listing = users_page(domain).await?;
+            let created = take_flash("user".into()).await?;
+            let refused = take_flash("users".into()).await?.map(|f| f.error);
+            Ok::<_, AppError>((listing, created, refused))
+        },
+    );
+    view! {
+        <Title text="Users"/>
+        <div class="page-head">
+            <div>
+                <h1>"Users"</h1>
+                <p class="muted">"Who can sign in to this portal, and with what role. A new user sets their own password through a one-time link."</p>
+            </div>
+        </div>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match listing.await {
+                    Ok((listing, kept, refused)) => {
+                        let shown_link = Signal::derive({
+                            let from_post = listing.link.clone();
+                            move || {
+                                create.value().get().and_then(Result::ok)
+                                    .or_else(|| link.value().get().and_then(Result::ok))
+                                    .or_else(|| from_post.clone())
+                            }
+                        });
+                        let create_error = Signal::derive({
+                            let kept = kept.as_ref().map(|f| f.error.clone());
+                            move || create.value().get().and_then(Result::err).or_else(|| kept.clone())
+                        });
+                        let row_error = Signal::derive(move || {
+                            role.value().get().and_then(Result::err)
+                                .or_else(|| disable.value().get().and_then(Result::err))
+                                .or_else(|| link.value().get().and_then(Result::err))
+                                .or_else(|| refused.clone())
+                        });
+                        let email = kept.as_ref().and_then(|f| f.value("email")).unwrap_or_default();
+                        let typed_role = kept.as_ref().and_then(|f| f.value("role"));
+                        view! {
+                            <LinkNotice link=shown_link/>
+                            <ErrorBanner error=row_error/>
+                            <UserTable listing=listing.clone() role disable link/>
+                            <section class="card form-card">
+                                <h2>"Create a user"</h2>
+                                <ActionForm action=create>
+                                    <ErrorBanner error=create_error/>
+                                    <input type="hidden" name="domain" value=listing.domain.id.clone()/>
+                                    <Field label="Email" name="email" kind="email" value=email required=true error=create_error/>
+                                    <div class="field">
+                                        <label for="role">"Role"</label>
+                                        <select id="role" name="role">
+                                            {listing.roles.iter().map(|r| {
+                                                let selected = typed_role.as_deref().unwrap_or("member") == r;
+                                                view! { <option value=r.clone() selected=selected>{role_label(r)}</option> }
+                                            }).collect_view()}
+                                        </select>
+                                        <p class="field-error" id="role-error">{move || create_error.get().and_then(|e| e.field("role"))}</p>
+                                    </div>
+                                    <p class="hint">{format!("In domain {}.", listing.domain.name)}</p>
+                                    <button type="submit" class="button primary" disabled=move || create.pending().get()>"Create user"</button>
+                                </ActionForm>
+                            </section>
+                        }.into_any()
+                    }
+                    Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The one-time link just made, to copy and send.
+#[component]
+fn LinkNotice(link: Signal<Option<LinkView>>) -> impl IntoView {
+    move || {
+        link.get().map(|l| {
+            let url = l.url.clone();
+            view! {
+                <section class="card link-notice" role="status">
+                    <h2>{format!("Password link for {}", l.email)}</h2>
+                    <p>{format!("Send this link to {}. It works once, until {}, and is not shown again.", l.email, format_time(l.expires_at))}</p>
+                    <div class="snippet">
+                        <code class="link">{l.url.clone()}</code>
+                        <CopyButton value=Signal::derive(move || Some(url.clone())) label="Copy link"/>
+                    </div>
+                </section>
+            }
+        })
+    }
+}
+
+#[component]
+fn UserTable(
+    listing: UserListing,
+    role: ServerAction<ChangeRole>,
+    disable: ServerAction<SetUserDisabled>,
+    link: ServerAction<PasswordLink>,
+) -> impl IntoView {
+    let domains = listing.domains.clone();
+    let current = listing.domain.id.clone();
+    let roles = listing.roles.clone();
+    view! {
+        {(domains.len() > 1).then(|| view! {
+            <form class="switcher" method="get" action="/users">
+                <label for="domain">"Domain"</label>
+                <select id="domain" name="domain">
+                    {domains.into_iter().map(|d| {
+                        let chosen = d.id == current;
+                        view! { <option value=d.id selected=chosen>{d.name}</option> }
+                    }).collect_view()}
+                </select>
+                <button type="submit" class="button small">"Switch"</button>
+            </form>
+        })}
+        <div class="table-wrap">
+            <table class="users">
+                <thead><tr><th>"Email"</th><th>"Role"</th><th>"Status"</th><th>"Created"</th><th>"Actions"</th></tr></thead>
+                <tbody>
+                    {listing.users.into_iter().map(|u| view! { <UserRow u roles=roles.clone() role disable link/> }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn UserRow(
+    u: UserView,
+    roles: Vec<String>,
+    role: ServerAction<ChangeRole>,
+    disable: ServerAction<SetUserDisabled>,
+    link: ServerAction<PasswordLink>,
+) -> impl IntoView {
+    let status = if u.disabled {
+        "Disabled"
+    } else if !u.has_password {
+        "Waiting for password"
+    } else {
+        "Active"
+    };
+    let role_id = format!("role-{}", u.id);
+    let (id, email) = (u.id.clone(), u.email.clone());
+    let role_label_text = format!("Role of {}", u.email);
+    let toggle_label = format!(
+        "{} {}",
+        if u.disabled { "Enable" } else { "Disable" },
+        u.email
+    );
+    let link_label = format!("New password link for {}", u.email);
+    let current_role = u.role.clone();
+    let (disable_id, link_id) = (u.id.clone(), u.id.clone());
+    let manageable = u.manageable && roles.contains(&u.role);
+    view! {
+        <tr class:disabled=u.disabled>
+            <td>{email}{u.is_self.then(|| view! { <span class="muted">" (you)"</span> })}</td>
+            <td>
+                {if manageable {
+                    view! {
+                        <ActionForm action=role>
+                            <div class="inline-form">
+                                <input type="hidden" name="id" value=id.clone()/>
+                                <label class="visually-hidden" for=role_id.clone()>{role_label_text.clone()}</label>
+                                <select id=role_id.clone() name="role">
+                                    {roles.iter().map(|r| view! { <option value=r.clone() selected=*r == current_role>{role_label(r)}</option> }).collect_view()}
+                                </select>
+                                <button type="submit" class="button small">"Save"</button>
+                            </div>
+                        </ActionForm>
+                    }.into_any()
+                } else {
+                    view! { <span>{role_label(&u.role)}</span> }.into_any()
+                }}
+            </td>
+            <td><span class="status" class:off=u.disabled class:pending=!u.has_password>{status}</span></td>
+            <td class="nowrap">{format_time(u.created_at)}</td>
+            <td>
+                {u.manageable.then(|| view! {
+                    <div class="row-actions">
+                        <ActionForm action=disable>
+                            <input type="hidden" name="id" value=disable_id.clone()/>
+                            <input type="hidden" name="disabled" value=(!u.disabled).to_string()/>
+                            <button type="submit" class="button small" class:danger-outline=!u.disabled aria-label=toggle_label.clone()>
+                                {if u.disabled { "Enable" } else { "Disable" }}
+                            </button>
+                        </ActionForm>
+                        <ActionForm action=link>
+                            <input type="hidden" name="id" value=link_id.clone()/>
+                            <button type="submit" class="button small" aria-label=link_label.clone()>"New password link"</button>
+                        </ActionForm>
+                    </div>
+                })}
+            </td>
+        </tr>
+    }
+}
+
+#[component]
+pub fn WelcomePage() -> impl IntoView {
+    let query = use_query_map();
+    let action = ServerAction::<SetPassword>::new();
+    let state = Resource::new(
+        move || query.with(|q| q.get("token").unwrap_or_default()),
+        |token| async move {
+            let email = welcome_user(token).await?;
+            Ok::<_, AppError>((email, take_flash("welcome".into()).await?))
+        },
+    );
+    view! {
+        <Title text="Set your password"/>
+        <main class="centered">
+            <div class="card narrow">
+                <super::auth::Brand/>
+                <h1>"Set your password"</h1>
+                <Suspense>
+                    {move || Suspend::new(async move {
+                        let token = query.with_untracked(|q| q.get("token").unwrap_or_default());
+                        match state.await {
+                            Ok((Some(email), flash)) => {
+                                let kept = flash.map(|f| f.error);
+                                let error = Signal::derive(move || action.value().get().and_then(Result::err).or_else(|| kept.clone()));
+                                view! {
+                                    <p class="muted">{format!("For {email}. This link works once.")}</p>
+                                    <ActionForm action=action>
+                                        <ErrorBanner error/>
+                                        <input type="hidden" name="token" value=token/>
+                                        <input type="email" name="email" value=email autocomplete="username" hidden/>
+                                        <Field label="Password" name="password" kind="password" autocomplete="new-password"
+                                            hint="At least 12 characters." required=true error/>
+                                        <Field label="Confirm password" name="confirm" kind="password" autocomplete="new-password"
+                                            required=true error/>
+                                        <button type="submit" class="button primary wide" disabled=move || action.pending().get()>"Set password and sign in"</button>
+                                    </ActionForm>
+                                }.into_any()
+                            }
+                            Ok((None, _)) => view! {
+                                <p class="banner error" role="alert">"This link has expired or was already used. Ask an administrator for a new one."</p>
+                                <p><a class="button" href="/login">"Sign in"</a></p>
+                            }.into_any(),
+                            Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            </div>
+        </main>
+    }
+}
