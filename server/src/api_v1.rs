@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 
+use app::api::audit::AuditQuery;
 use app::domain::accounts::User;
 use app::domain::applications::{self, WithPermissions};
 use app::domain::audit::Actor;
@@ -360,8 +361,8 @@ struct AuditParams {
     before: Option<i64>,
 }
 
-/// Audit entries of the token's domain, newest first. A full page carries a
-/// `Link` to the next (older) one.
+/// Audit entries of the token's domain, newest first, with the filters of
+/// the portal's page. A full page carries a `Link` to the next (older) one.
 async fn audit(
     State(keyport): State<Keyport>,
     caller: Caller,
@@ -374,44 +375,29 @@ async fn audit(
     let Query(params) =
         query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, 400001, e.body_text()))?;
     let limit = params.limit.unwrap_or(100).clamp(1, 500);
-    let typed = app::domain::audit::Typed {
-        actor: params.actor.as_deref(),
-        action: params.action.as_deref(),
-        client_id: params.client_id.as_deref(),
-        from: params.from.as_deref(),
-        until: params.until.as_deref(),
+    let query = AuditQuery {
+        actor: params.actor,
+        action: params.action,
+        client_id: params.client_id,
+        from: params.from,
+        until: params.until,
+        before: params.before,
     };
-    let filter = app::domain::audit::Filter::parse(
-        Some(caller.claims.domain_id.clone()),
-        typed,
-        params.before,
-    )?;
+    let filter = query.parse(Some(caller.claims.domain_id.clone()))?;
     let entries = app::domain::audit::search(&keyport.db, &filter, limit).await?;
-    let next = (entries.len() as i64 == limit)
-        .then(|| entries.last().map(|e| e.id))
-        .flatten()
-        .and_then(|before| {
-            let mut url = url::Url::parse("http://keyport/api/v1/audit").ok()?;
-            {
-                let mut pairs = url.query_pairs_mut();
-                for (k, v) in [
-                    ("actor", &params.actor),
-                    ("action", &params.action),
-                    ("client_id", &params.client_id),
-                    ("from", &params.from),
-                    ("until", &params.until),
-                ] {
-                    if let Some(v) = v {
-                        pairs.append_pair(k, v);
-                    }
-                }
-                pairs.append_pair("limit", &limit.to_string());
-                pairs.append_pair("before", &before.to_string());
-            }
-            HeaderValue::from_str(&format!("<{}?{}>; rel=\"next\"", url.path(), url.query()?)).ok()
-        });
-    let body = Json(Value::Array(entries.into_iter().map(audit_json).collect()));
-    let mut response = body.into_response();
+    let next = entries
+        .last()
+        .filter(|_| entries.len() as i64 == limit)
+        .map(|last| {
+            let mut pairs = url::form_urlencoded::Serializer::new(String::new());
+            pairs.extend_pairs(query.filters());
+            pairs.append_pair("limit", &limit.to_string());
+            pairs.append_pair("before", &last.id.to_string());
+            format!("</api/v1/audit?{}>; rel=\"next\"", pairs.finish())
+        })
+        .and_then(|link| HeaderValue::from_str(&link).ok());
+    let mut response =
+        Json(Value::Array(entries.into_iter().map(audit_json).collect())).into_response();
     if let Some(link) = next {
         response.headers_mut().insert(header::LINK, link);
     }

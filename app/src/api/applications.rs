@@ -235,6 +235,23 @@ pub(super) async fn catalog(
         .collect())
 }
 
+/// Every domain, for a super admin's switcher; nothing for anyone else.
+#[cfg(feature = "ssr")]
+pub(super) async fn switchable_domains(
+    keyport: &crate::domain::Keyport,
+    user: &crate::domain::accounts::User,
+) -> Result<Vec<DomainView>, AppError> {
+    use crate::domain::accounts::Role;
+    if user.role != Role::SuperAdmin {
+        return Ok(Vec::new());
+    }
+    Ok(crate::domain::tenancy::list_domains(&keyport.db)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
+}
+
 #[server(prefix = "/rpc", endpoint = "applications/list")]
 pub async fn list_applications(
     domain: Option<String>,
@@ -242,8 +259,7 @@ pub async fn list_applications(
     unused: Option<String>,
 ) -> Result<AppList, AppError> {
     use super::request::{actor, keyport, require_user};
-    use crate::domain::accounts::Role;
-    use crate::domain::{applications, tenancy};
+    use crate::domain::applications;
 
     let user = require_user().await?;
     let keyport = keyport()?;
@@ -267,15 +283,7 @@ pub async fn list_applications(
         }
         None => None,
     };
-    let domains = if user.role == Role::SuperAdmin {
-        tenancy::list_domains(&keyport.db)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let domains = switchable_domains(&keyport, &user).await?;
     Ok(AppList {
         limit: domain.app_limit,
         domain: domain.into(),
@@ -472,17 +480,23 @@ pub async fn rotate_secret(id: String, grace_seconds: i64) -> Result<(), AppErro
 
     let result = async {
         let user = require_user().await?;
-        keyport()?
+        let rotated = keyport()?
             .rotate_secret(&actor(&user), &user, &id, grace_seconds)
             .await?;
-        Ok::<_, AppError>(())
+        Ok::<_, AppError>(rotated.app.rotated_at.unwrap_or_default())
     }
     .await;
-    match &result {
-        Ok(()) => leptos_axum::redirect(&format!("/applications/{id}?rotated=1")),
-        Err(e) => keep_for_redirect("rotate", &[], e).await,
+    match result {
+        // The time makes each rotation a new address, which the page reloads.
+        Ok(at) => {
+            leptos_axum::redirect(&format!("/applications/{id}?rotated={at}"));
+            Ok(())
+        }
+        Err(e) => {
+            keep_for_redirect("rotate", &[], &e).await;
+            Err(e)
+        }
     }
-    result
 }
 
 /// Retires the previous secret before its grace period ends.

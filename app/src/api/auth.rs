@@ -59,6 +59,19 @@ pub async fn current_viewer() -> Result<Option<Viewer>, AppError> {
     }))
 }
 
+/// A new password typed twice must match.
+#[cfg(feature = "ssr")]
+pub(crate) fn confirmed(password: &str, confirm: &str) -> Result<(), AppError> {
+    if password == confirm {
+        Ok(())
+    } else {
+        Err(AppError::Invalid(vec![super::FieldError {
+            field: "confirm".into(),
+            message: "The two passwords do not match".into(),
+        }]))
+    }
+}
+
 /// Whether `/setup` still accepts the one-time token.
 #[server(prefix = "/rpc", endpoint = "setup_status")]
 pub async fn setup_status() -> Result<bool, AppError> {
@@ -76,12 +89,7 @@ pub async fn complete_setup(
     use crate::domain::secrets::{Password, SetupToken};
 
     let result = async {
-        if password != confirm {
-            return Err(AppError::Invalid(vec![super::FieldError {
-                field: "confirm".into(),
-                message: "The two passwords do not match".into(),
-            }]));
-        }
+        confirmed(&password, &confirm)?;
         let user = keyport()?
             .complete_setup(
                 &SetupToken::new(token.clone()),

@@ -69,12 +69,23 @@ fn link_view(
     }
 }
 
+/// Answers with a new link, never stored by the browser; a plain form post
+/// keeps it in the session for the page, which shows it once.
+#[cfg(feature = "ssr")]
+async fn hand_over(result: Result<LinkView, AppError>) -> Result<LinkView, AppError> {
+    if let Ok(link) = &result {
+        super::request::no_store();
+        super::request::keep_result("user-link", link).await;
+    }
+    result
+}
+
 #[server(prefix = "/rpc", endpoint = "users/page")]
 pub async fn users_page(domain: Option<String>) -> Result<UserListing, AppError> {
     use super::request::{keyport, no_store, take_result};
     use crate::domain::accounts::Role;
+    use crate::domain::applications;
     use crate::domain::users::{may_grant, may_manage};
-    use crate::domain::{applications, tenancy};
 
     let admin = require_admin().await?;
     let keyport = keyport()?;
@@ -94,15 +105,7 @@ pub async fn users_page(domain: Option<String>) -> Result<UserListing, AppError>
             created_at: l.created_at,
         })
         .collect();
-    let domains = if admin.role == Role::SuperAdmin {
-        tenancy::list_domains(&keyport.db)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let domains = super::applications::switchable_domains(&keyport, &admin).await?;
     let link = take_result::<LinkView>("user-link").await?;
     if link.is_some() {
         no_store();
@@ -126,7 +129,7 @@ pub async fn create_user(
     role: String,
     domain: Option<String>,
 ) -> Result<LinkView, AppError> {
-    use super::request::{actor, keep_for_redirect, keep_result, keyport, no_store};
+    use super::request::{actor, keep_for_redirect, keyport};
     use crate::domain::applications;
 
     let result = async {
@@ -140,20 +143,16 @@ pub async fn create_user(
         Ok::<_, AppError>(link_view(&keyport, user.email, &link))
     }
     .await;
-    match &result {
-        Ok(link) => {
-            no_store();
-            keep_result("user-link", link).await;
-        }
-        Err(e) => keep_for_redirect("user", &[("email", &email), ("role", &role)], e).await,
+    if let Err(e) = &result {
+        keep_for_redirect("user", &[("email", &email), ("role", &role)], e).await;
     }
-    result
+    hand_over(result).await
 }
 
 /// A new password link for a user (the old one stops working).
 #[server(prefix = "/rpc", endpoint = "users/link")]
 pub async fn password_link(id: String) -> Result<LinkView, AppError> {
-    use super::request::{actor, keep_for_redirect, keep_result, keyport, no_store};
+    use super::request::{actor, keep_for_redirect, keyport};
 
     let result = async {
         let admin = require_admin().await?;
@@ -164,14 +163,10 @@ pub async fn password_link(id: String) -> Result<LinkView, AppError> {
         Ok::<_, AppError>(link_view(&keyport, user.email, &link))
     }
     .await;
-    match &result {
-        Ok(link) => {
-            no_store();
-            keep_result("user-link", link).await;
-        }
-        Err(e) => keep_for_redirect("users", &[], e).await,
+    if let Err(e) = &result {
+        keep_for_redirect("users", &[], e).await;
     }
-    result
+    hand_over(result).await
 }
 
 #[server(prefix = "/rpc", endpoint = "users/role")]
@@ -235,12 +230,7 @@ pub async fn set_password(
     use crate::domain::secrets::{LinkToken, Password};
 
     let result = async {
-        if password != confirm {
-            return Err(AppError::Invalid(vec![super::FieldError {
-                field: "confirm".into(),
-                message: "The two passwords do not match".into(),
-            }]));
-        }
+        super::auth::confirmed(&password, &confirm)?;
         let user = keyport()?
             .set_password_with_link(
                 &LinkToken::new(token),

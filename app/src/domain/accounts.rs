@@ -156,6 +156,19 @@ pub fn validate_password(password: &Password) -> Option<Invalid> {
     }
 }
 
+/// The one unique constraint a new user can break is their email.
+pub(crate) fn email_taken(
+    inserted: std::result::Result<sqlx::any::AnyQueryResult, sqlx::Error>,
+) -> Result<()> {
+    match inserted {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::invalid(
+            "email",
+            "A user with this email already exists",
+        )),
+        other => other.map(|_| ()).map_err(Error::from),
+    }
+}
+
 pub async fn any_user_exists(db: &Db) -> Result<bool> {
     Ok(sqlx::query("SELECT 1 FROM users LIMIT 1")
         .fetch_optional(&db.pool)
@@ -277,15 +290,7 @@ impl Keyport {
         .bind(now)
         .execute(&mut *tx)
         .await;
-        match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(Error::invalid(
-                    "email",
-                    "A user with this email already exists",
-                ));
-            }
-            other => other?,
-        };
+        email_taken(inserted)?;
         let system = Actor {
             user_id: None,
             label: "system".into(),

@@ -106,15 +106,7 @@ impl Keyport {
         .bind(now)
         .execute(&mut *tx)
         .await;
-        match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(Error::invalid(
-                    "email",
-                    "A user with this email already exists",
-                ));
-            }
-            other => other?,
-        };
+        super::accounts::email_taken(inserted)?;
         insert_link(&mut tx, &user.id, &link, now).await?;
         let detail = format!("role {}", role.as_str());
         audit::record(

@@ -7,32 +7,30 @@ use leptos::prelude::*;
 use super::components::format_day;
 use crate::api::applications::UsageDay;
 
+// Coordinates are whole numbers: formatting floats would cost the browser
+// bundle a float printer.
+
 /// Tokens issued per day as a small line, with the total for screen readers.
 #[component]
 pub fn Sparkline(values: Vec<i64>) -> impl IntoView {
-    const W: f64 = 90.0;
-    const H: f64 = 22.0;
+    // Drawn in tenths of a pixel: 90 × 22 px.
+    const W: i64 = 900;
+    const H: i64 = 220;
     let total: i64 = values.iter().sum();
-    let max = values.iter().copied().max().unwrap_or(0).max(1) as f64;
-    let step = W / (values.len().max(2) - 1) as f64;
+    let max = values.iter().copied().max().unwrap_or(0).max(1);
+    let step = W / (values.len() as i64 - 1).max(1);
     let points = values
         .iter()
         .enumerate()
-        .map(|(i, v)| {
-            format!(
-                "{:.1},{:.1}",
-                i as f64 * step,
-                H - 1.0 - (*v as f64 / max) * (H - 2.0)
-            )
-        })
+        .map(|(i, v)| format!("{},{}", i as i64 * step, H - 10 - v * (H - 20) / max))
         .collect::<Vec<_>>()
         .join(" ");
     let label = format!("{total} tokens in 30 days");
     let title = label.clone();
     view! {
-        <svg class="sparkline" class:idle=total == 0 viewBox=format!("0 0 {W} {H}") width=W height=H role="img" aria-label=label>
+        <svg class="sparkline" class:idle=total == 0 viewBox=format!("0 0 {W} {H}") width="90" height="22" role="img" aria-label=label>
             <title>{title}</title>
-            <polyline points=points fill="none"/>
+            <polyline points=points fill="none" vector-effect="non-scaling-stroke"/>
         </svg>
     }
 }
@@ -40,21 +38,21 @@ pub fn Sparkline(values: Vec<i64>) -> impl IntoView {
 /// Tokens issued and failed authentications per day, 30 days, as bars.
 #[component]
 pub fn UsageChart(days: Vec<UsageDay>) -> impl IntoView {
-    const W: f64 = 720.0;
-    const H: f64 = 180.0;
-    const LEFT: f64 = 40.0;
-    const BOTTOM: f64 = 24.0;
-    const TOP: f64 = 8.0;
+    const LEFT: i64 = 40;
+    const SLOT: i64 = 24;
+    const BAR: i64 = 10;
+    const TOP: i64 = 8;
+    const PLOT: i64 = 148;
+    const H: i64 = TOP + PLOT + 24;
+    let w = LEFT + SLOT * days.len() as i64;
     let max = days
         .iter()
         .map(|d| d.issued.max(d.failures))
         .max()
         .unwrap_or(0)
         .max(1);
-    let plot_h = H - BOTTOM - TOP;
-    let slot = (W - LEFT) / days.len().max(1) as f64;
-    let bar = (slot / 2.0 - 1.0).max(1.0);
-    let y = move |v: i64| TOP + plot_h - v as f64 / max as f64 * plot_h;
+    let height = move |v: i64| v * PLOT / max;
+    let base = TOP + PLOT;
     let issued: i64 = days.iter().map(|d| d.issued).sum();
     let failures: i64 = days.iter().map(|d| d.failures).sum();
     let summary =
@@ -63,30 +61,36 @@ pub fn UsageChart(days: Vec<UsageDay>) -> impl IntoView {
     let ticks = [0usize, days.len() / 2, days.len().saturating_sub(1)];
     view! {
         <figure class="usage-chart">
-            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=summary preserveAspectRatio="xMinYMin meet">
+            <svg viewBox=format!("0 0 {w} {H}") role="img" aria-label=summary preserveAspectRatio="xMinYMin meet">
                 <title>{title}</title>
-                <line class="axis" x1=LEFT y1=TOP + plot_h x2=W y2=TOP + plot_h/>
-                <line class="grid" x1=LEFT y1=TOP x2=W y2=TOP/>
-                <text class="label" x=LEFT - 6.0 y=TOP + 4.0 text-anchor="end">{max}</text>
-                <text class="label" x=LEFT - 6.0 y=TOP + plot_h text-anchor="end">"0"</text>
+                <line class="axis" x1=LEFT y1=base x2=w y2=base/>
+                <line class="grid" x1=LEFT y1=TOP x2=w y2=TOP/>
+                <text class="label" x=LEFT - 6 y=TOP + 4 text-anchor="end">{max}</text>
+                <text class="label" x=LEFT - 6 y=base text-anchor="end">"0"</text>
                 {days.iter().enumerate().map(|(i, d)| {
-                    let x = LEFT + i as f64 * slot + 1.0;
+                    let x = LEFT + i as i64 * SLOT + 2;
                     let tip = format!("{}: {} issued, {} failed", format_day(d.day), d.issued, d.failures);
                     view! {
                         <g>
                             <title>{tip}</title>
-                            <rect class="issued" x=x y=y(d.issued) width=bar height=TOP + plot_h - y(d.issued)/>
-                            <rect class="failed" x=x + bar y=y(d.failures) width=bar height=TOP + plot_h - y(d.failures)/>
+                            <rect class="issued" x=x y=base - height(d.issued) width=BAR height=height(d.issued)/>
+                            <rect class="failed" x=x + BAR y=base - height(d.failures) width=BAR height=height(d.failures)/>
                         </g>
                     }
                 }).collect_view()}
-                {ticks.into_iter().filter_map(|i| days.get(i).map(|d| (i, d.day))).map(|(i, day)| view! {
-                    <text class="label" x=LEFT + i as f64 * slot + slot / 2.0 y=H - 6.0 text-anchor="middle">{format_day(day)}</text>
+                {ticks.into_iter().enumerate().filter_map(|(n, i)| days.get(i).map(|d| (n, i, d.day))).map(|(n, i, day)| {
+                    // The first label starts at its bar, the last ends at its bar.
+                    let (x, anchor) = match n {
+                        0 => (LEFT + i as i64 * SLOT, "start"),
+                        1 => (LEFT + i as i64 * SLOT + SLOT / 2, "middle"),
+                        _ => (LEFT + (i as i64 + 1) * SLOT, "end"),
+                    };
+                    view! { <text class="label" x=x y=H - 6 text-anchor=anchor>{format_day(day)}</text> }
                 }).collect_view()}
             </svg>
             <figcaption>
-                <span class="key issued"></span>{format!("Tokens issued: {issued}")}
-                <span class="key failed"></span>{format!("Failed authentications: {failures}")}
+                <span class="legend"><span class="key issued"></span>{format!("Tokens issued: {issued}")}</span>
+                <span class="legend"><span class="key failed"></span>{format!("Failed authentications: {failures}")}</span>
             </figcaption>
         </figure>
     }

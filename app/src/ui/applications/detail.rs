@@ -278,6 +278,7 @@ fn Secrets(
         <section class="card" id="secrets">
             <h2>"Secrets"</h2>
             <ErrorBanner error/>
+            <div class="table-wrap secrets-wrap">
             <table class="secrets">
                 <thead><tr><th>"Secret"</th><th>"Issued"</th><th>"Last used"</th><th>"Works until"</th><th></th></tr></thead>
                 <tbody>
@@ -291,7 +292,7 @@ fn Secrets(
                     {secrets.previous_expires_at.map(|until| view! {
                         <tr class="previous">
                             <td>"Previous"</td>
-                            <td class="nowrap">"Before "{format_time(issued)}</td>
+                            <td class="nowrap">"Replaced "{format_time(issued)}</td>
                             <td class="nowrap">{format_optional_time(secrets.previous_last_used)}</td>
                             <td class="nowrap"><strong>{format_time(until)}</strong></td>
                             <td>
@@ -304,6 +305,7 @@ fn Secrets(
                     })}
                 </tbody>
             </table>
+            </div>
             <ActionForm action=rotate>
                 <input type="hidden" name="id" value=id.clone()/>
                 <div class="rotate">
