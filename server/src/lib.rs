@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The `keyport` server: configuration, router assembly, sessions and the
 //! HTTP protections around the portal.
 
