@@ -11,7 +11,7 @@ WASM_BINDGEN_VERSION := 0.2.130
 # Every Rust check builds the server half with this feature set.
 SSR := -p app -p keyport --features app/ssr
 
-.PHONY: run test tools browser fmt clippy unit e2e site budget bench fuzz
+.PHONY: run test tools browser fmt clippy unit e2e site budget bench fuzz reliability
 
 run: tools
 	cargo leptos serve --release
@@ -75,3 +75,12 @@ FUZZ_SECONDS ?= 300
 fuzz:
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	cd server && RUSTC_BOOTSTRAP=1 cargo fuzz run token_request -- -max_total_time=$(FUZZ_SECONDS)
+
+# The long reliability checks, beyond the quick ones `make test` runs (the
+# two-node, kill -9 and outage tests are in `unit`): a bounded soak of mixed
+# load (SOAK_SECONDS, default 180; see server/src/soak.rs) and the fuzz
+# target for FUZZ_SECONDS. Each fails the target on a failure it finds.
+reliability: tools site
+	RUSTFLAGS="--cfg erase_components" cargo build --release -p keyport --features bench --bin keyport-bench
+	target/release/keyport-bench soak
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)

@@ -54,6 +54,7 @@ impl ApiError {
         let (code, message) = match e {
             TokenError::Expired => (401009, "OAuth token has expired"),
             TokenError::Invalid => (401010, "OAuth token is invalid"),
+            TokenError::Unavailable => return Self::unavailable(),
         };
         Self {
             challenge: Some(format!("Bearer realm=\"keyport\", error=\"invalid_token\", error_description=\"{message}\"")),
@@ -68,6 +69,15 @@ impl ApiError {
             )),
             ..Self::new(StatusCode::FORBIDDEN, 403001, "Insufficient permissions")
         }
+    }
+
+    /// 503: the database is out of reach, or the request ran out of time.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            503001,
+            "Service temporarily unavailable",
+        )
     }
 
     fn not_found() -> Self {
@@ -89,13 +99,9 @@ impl From<Error> for ApiError {
             Error::Forbidden => {
                 Self::new(StatusCode::FORBIDDEN, 403001, "Insufficient permissions")
             }
-            Error::Database(_) => {
-                tracing::error!(error = %e, "management API: database unavailable");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    503001,
-                    "Service temporarily unavailable",
-                )
+            unavailable if unavailable.is_unavailable() => {
+                tracing::warn!(error = %unavailable, "management API: database unavailable");
+                Self::unavailable()
             }
             other => {
                 tracing::error!(error = %other, "management API failed");

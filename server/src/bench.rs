@@ -69,7 +69,7 @@ const APPLICATIONS: usize = 63;
 
 /// One request, sent over and over.
 #[derive(Clone)]
-struct Load {
+pub(crate) struct Load {
     method: Method,
     path: String,
     headers: Vec<(HeaderName, HeaderValue)>,
@@ -77,7 +77,7 @@ struct Load {
 }
 
 impl Load {
-    fn get(path: &str) -> Self {
+    pub(crate) fn get(path: &str) -> Self {
         Self {
             method: Method::GET,
             path: path.into(),
@@ -86,7 +86,7 @@ impl Load {
         }
     }
 
-    fn header(mut self, name: HeaderName, value: &str) -> Self {
+    pub(crate) fn header(mut self, name: HeaderName, value: &str) -> Self {
         self.headers
             .push((name, HeaderValue::from_str(value).expect("valid header")));
         self
@@ -107,24 +107,24 @@ impl Load {
 }
 
 /// What one row at one concurrency measured.
-struct Run {
-    requests: usize,
-    not_ok: usize,
-    errors: usize,
+pub(crate) struct Run {
+    pub(crate) requests: usize,
+    pub(crate) not_ok: usize,
+    pub(crate) errors: usize,
     seconds: f64,
     p50_ms: f64,
-    p99_ms: f64,
+    pub(crate) p99_ms: f64,
 }
 
 impl Run {
-    fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.requests as f64 / self.seconds
     }
 }
 
 /// Drives `load` over `connections` keep-alive connections: `warm_up`
 /// unmeasured, then `measured`.
-async fn drive(
+pub(crate) async fn drive(
     addr: SocketAddr,
     load: &Load,
     connections: usize,
@@ -233,15 +233,15 @@ async fn connection(
 }
 
 /// A `keyport-bench serve` process.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     env: Vec<(&'static str, String)>,
     started_in: Duration,
 }
 
 impl Server {
-    async fn start(database_url: &str, dir: &Path) -> Result<Self> {
+    pub(crate) async fn start(database_url: &str, dir: &Path) -> Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port: {e}"))?
@@ -312,10 +312,19 @@ impl Server {
 
     /// The most memory the process has held, in MiB (`VmHWM`).
     fn peak_rss_mib(&self) -> Option<f64> {
+        self.memory_mib("VmHWM:")
+    }
+
+    /// The memory the process holds now, in MiB (`VmRSS`).
+    pub(crate) fn rss_mib(&self) -> Option<f64> {
+        self.memory_mib("VmRSS:")
+    }
+
+    fn memory_mib(&self, field: &str) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
         let kib: f64 = status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))?
+            .find_map(|l| l.strip_prefix(field))?
             .trim()
             .trim_end_matches("kB")
             .trim()
@@ -326,7 +335,7 @@ impl Server {
 
     /// An administrator, a client with `clients:read clients:write`, its
     /// access token, and a signed-in session cookie.
-    async fn seed(&self) -> Result<Seeded> {
+    pub(crate) async fn seed(&self) -> Result<Seeded> {
         self.cli(
             &[
                 "admin",
@@ -416,7 +425,7 @@ impl Server {
 
     /// Registers applications through the management API until the domain
     /// holds `APPLICATIONS`.
-    async fn fill_domain(&self, seeded: &Seeded) -> Result<()> {
+    pub(crate) async fn fill_domain(&self, seeded: &Seeded) -> Result<()> {
         for n in 1..APPLICATIONS {
             let create = Load {
                 method: Method::POST,
@@ -450,10 +459,10 @@ impl Server {
     }
 }
 
-struct Seeded {
-    token_load: Load,
-    access_token: String,
-    cookie: String,
+pub(crate) struct Seeded {
+    pub(crate) token_load: Load,
+    pub(crate) access_token: String,
+    pub(crate) cookie: String,
 }
 
 fn exe() -> Result<PathBuf> {

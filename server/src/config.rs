@@ -63,6 +63,28 @@ pub struct Config {
     #[arg(long, env = "KEYPORT_UNUSED_DAYS", default_value_t = 90, global = true)]
     pub unused_days: u32,
 
+    /// Longest a request may take, in seconds, before it is answered 503
+    /// "temporarily unavailable": the bound on any wait for a database that
+    /// stopped answering.
+    #[arg(
+        long,
+        env = "KEYPORT_REQUEST_TIMEOUT",
+        default_value_t = 10,
+        global = true
+    )]
+    pub request_timeout: u64,
+
+    /// When set, `GET /metrics` answers only scrapes that present it as a
+    /// Bearer token; when unset, /metrics is open (keep it off the public
+    /// path at the load balancer).
+    #[arg(
+        long,
+        env = "KEYPORT_METRICS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
+
     /// Signature algorithm of new signing keys: ES256, EdDSA or RS256.
     #[arg(
         long,

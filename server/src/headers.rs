@@ -80,8 +80,13 @@ fn is_same_origin(headers: &HeaderMap, allowed: &str) -> bool {
 
 /// Server functions answer every error with 500; this gives each error its
 /// real status (400 for a malformed request, 401, 403, 404, 429 with
-/// `Retry-After`) so that clients and logs see what happened.
+/// `Retry-After`) so that clients and logs see what happened. A body over
+/// the limit is a 413 before the function runs.
 pub async fn server_fn_statuses(request: Request, next: Next) -> Response {
+    let request = match whole_body(request).await {
+        Ok(request) => request,
+        Err(refused) => return refused,
+    };
     let response = next.run(request).await;
     if response.status() != StatusCode::INTERNAL_SERVER_ERROR
         || !response.headers().contains_key("serverfnerror")
@@ -89,7 +94,9 @@ pub async fn server_fn_statuses(request: Request, next: Next) -> Response {
         return response;
     }
     let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = to_bytes(body, 64 * 1024).await else {
+    // A server function's answer is built whole in memory: reading it costs
+    // nothing more, whatever the size (an error may quote what was sent).
+    let Ok(bytes) = to_bytes(body, usize::MAX).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
@@ -102,6 +109,34 @@ pub async fn server_fn_statuses(request: Request, next: Next) -> Response {
         }
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// A server-function request with its body read whole. A body sent without
+/// a length meets the body limit only while it is read, and server_fn would
+/// answer that with 500: here it is the 413 a declared length gets.
+async fn whole_body(request: Request) -> Result<Request, Response> {
+    if !request.uri().path().starts_with("/rpc/") {
+        return Ok(request);
+    }
+    let (parts, body) = request.into_parts();
+    match to_bytes(body, usize::MAX).await {
+        Ok(bytes) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        Err(e) => {
+            let inner = e.into_inner();
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
+            while let Some(error) = cause {
+                if error.is::<http_body_util::LengthLimitError>() {
+                    return Err(StatusCode::PAYLOAD_TOO_LARGE.into_response());
+                }
+                cause = error.source();
+            }
+            Err((
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+            )
+                .into_response())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,10 +8,14 @@ mod audit_csv;
 pub mod bench;
 pub mod cli;
 pub mod config;
+mod deadline;
 mod headers;
+pub mod metrics;
 pub mod oauth;
 mod openapi;
 pub mod sessions;
+#[cfg(feature = "bench")]
+pub mod soak;
 
 use std::sync::Arc;
 
@@ -29,7 +33,9 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::config::Config;
+use crate::deadline::Deadline;
 use crate::headers::AllowedOrigin;
+use crate::metrics::Metrics;
 use crate::sessions::DbSessionStore;
 
 /// Console sessions end after this long without a request.
@@ -43,6 +49,9 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub keyport: Keyport,
     pub public_url: url::Url,
+    /// How long any request may take (`KEYPORT_REQUEST_TIMEOUT`).
+    pub request_timeout: std::time::Duration,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -74,6 +83,13 @@ impl AppState {
             leptos_options: leptos_options(),
             keyport,
             public_url: config.public_url(),
+            request_timeout: Some(config.request_timeout)
+                .filter(|seconds| (1..=300).contains(seconds))
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| {
+                    app::domain::Error::Config("KEYPORT_REQUEST_TIMEOUT must be 1 to 300".into())
+                })?,
+            metrics: Arc::new(Metrics::new(config.metrics_token.clone())),
         })
     }
 
@@ -107,6 +123,7 @@ pub fn router(state: AppState) -> Router {
 
     let routes = Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::scrape))
         .route("/applications/{id}/icon", get(icon))
         .route("/audit.csv", get(audit_csv::export))
         .route("/oauth2/token", post(oauth::token))
@@ -130,6 +147,7 @@ pub fn router(state: AppState) -> Router {
             move || provide_context(keyport.clone()),
             move || app::ui::shell(options.clone()),
         )
+        .route_layer(middleware::from_fn(metrics::note_route))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::ui::shell,
         ))
@@ -140,7 +158,15 @@ pub fn router(state: AppState) -> Router {
             headers::same_origin_only,
         ))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            Deadline(state.request_timeout),
+            deadline::within_deadline,
+        ))
         .layer(middleware::from_fn(headers::security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
         .with_state(state)
 }
 

@@ -8,11 +8,13 @@
 //! states it directly.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use app::domain::authorization::GrantError;
 use app::domain::clients::Client;
 use app::domain::form;
 use app::domain::secrets::ClientSecret;
+use app::domain::tokens::TokenError;
 use app::domain::{Error, Keyport};
 use axum::body::{to_bytes, Body};
 use axum::extract::{ConnectInfo, Request, State};
@@ -22,6 +24,8 @@ use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::json;
+
+use crate::metrics::Metrics;
 
 /// SPEC §4: a token request body over 16 KiB is refused with 413.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -52,6 +56,26 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
     }
 
+    /// 503: the database is out of reach, or the request ran out of time.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the service is temporarily unavailable; try again shortly",
+        )
+    }
+
+    /// The refusal reason `/metrics` counts: the error code, with
+    /// "temporarily unavailable" told apart as rate limiting or an outage.
+    pub fn reason(&self) -> &'static str {
+        match (self.status, self.code) {
+            (StatusCode::TOO_MANY_REQUESTS, _) => "rate_limited",
+            (StatusCode::SERVICE_UNAVAILABLE, _) => "unavailable",
+            (StatusCode::PAYLOAD_TOO_LARGE, _) => "body_too_large",
+            (_, code) => code,
+        }
+    }
+
     fn invalid_client(basic: bool) -> Self {
         Self {
             basic,
@@ -74,13 +98,9 @@ impl OAuthError {
                     format!("too many failed authentications; retry after {retry_after} seconds"),
                 )
             },
-            Error::Database(_) => {
-                tracing::error!(error = %e, "token endpoint: database unavailable");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    "the service is temporarily unavailable",
-                )
+            unavailable if unavailable.is_unavailable() => {
+                tracing::warn!(error = %unavailable, "OAuth endpoint: database unavailable");
+                Self::unavailable()
             }
             other => {
                 tracing::error!(error = %other, "token endpoint failed");
@@ -250,6 +270,13 @@ pub enum TokenRequest {
 }
 
 impl TokenRequest {
+    pub fn grant_type(&self) -> &'static str {
+        match self {
+            Self::ClientCredentials { .. } => "client_credentials",
+            Self::AuthorizationCode { .. } => "authorization_code",
+        }
+    }
+
     /// `default_grant` is what a missing `grant_type` means (the v4 alias).
     pub fn parse(params: &Params, default_grant: Option<&str>) -> Result<Self, OAuthError> {
         let grant = params
@@ -328,25 +355,48 @@ async fn read_form(request: Request) -> Result<(HeaderMap, String, Params), OAut
 }
 
 /// `POST /oauth2/token`.
-pub async fn token(State(keyport): State<Keyport>, request: Request) -> Response {
-    issue(keyport, request, false)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+pub async fn token(
+    State(keyport): State<Keyport>,
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+) -> Response {
+    counted(&metrics, issue(keyport, request, false).await)
 }
 
 /// `POST /v4/oauth2/token`: HTTP Basic only; a missing `grant_type` means
 /// client credentials.
-pub async fn token_v4(State(keyport): State<Keyport>, request: Request) -> Response {
-    issue(keyport, request, true)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+pub async fn token_v4(
+    State(keyport): State<Keyport>,
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+) -> Response {
+    counted(&metrics, issue(keyport, request, true).await)
 }
 
-async fn issue(keyport: Keyport, request: Request, compat: bool) -> Result<Response, OAuthError> {
+/// Counts a token endpoint's answer: issued by grant, refused by reason.
+fn counted(metrics: &Metrics, answer: Result<(&str, Response), OAuthError>) -> Response {
+    match answer {
+        Ok((grant, response)) => {
+            metrics.issued(grant);
+            response
+        }
+        Err(e) => {
+            metrics.refused(e.reason());
+            e.into_response()
+        }
+    }
+}
+
+async fn issue(
+    keyport: Keyport,
+    request: Request,
+    compat: bool,
+) -> Result<(&'static str, Response), OAuthError> {
     let (headers, address, params) = read_form(request).await?;
     let grant = TokenRequest::parse(&params, compat.then_some("client_credentials"))?;
     let auth = ClientAuth::from_request(&headers, &params, compat)?;
     let client = auth.authenticate(&keyport, &address).await?;
+    let grant_type = grant.grant_type();
     let (issued, scope) = match grant {
         TokenRequest::ClientCredentials { scope } => {
             let scope = granted_scope(scope.as_deref(), &client.permissions)?;
@@ -386,7 +436,7 @@ async fn issue(keyport: Keyport, request: Request, compat: bool) -> Result<Respo
         }
     };
     keyport.usage.issued(&client, issued.claims.iat);
-    Ok((
+    let response = (
         StatusCode::OK,
         no_store(),
         Json(json!({
@@ -395,8 +445,8 @@ async fn issue(keyport: Keyport, request: Request, compat: bool) -> Result<Respo
             "expires_in": issued.expires_in,
             "scope": scope,
         })),
-    )
-        .into_response())
+    );
+    Ok((grant_type, response.into_response()))
 }
 
 /// Introspection and revocation: an authenticated client and the `token`
@@ -432,6 +482,7 @@ pub async fn introspect(State(keyport): State<Keyport>, request: Request) -> Res
             {
                 Some(claims)
             }
+            Err(TokenError::Unavailable) => return Err(OAuthError::unavailable()),
             _ => None,
         };
         let body = match claims {

@@ -4,6 +4,14 @@
 use serde_json::{json, Value};
 
 pub fn document() -> Value {
+    // The audit filters as the portal's form sends them: empty means none.
+    let mut actions: Vec<&str> = app::domain::audit::Action::ALL
+        .iter()
+        .map(|a| a.as_str())
+        .collect();
+    actions.push("");
+    let day = json!({"oneOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}],
+        "description": "YYYY-MM-DD, inclusive; empty: no bound"});
     let error = json!({"$ref": "#/components/schemas/Error"});
     let errors = |codes: &[&str]| -> Value {
         let mut map = serde_json::Map::new();
@@ -59,8 +67,9 @@ pub fn document() -> Value {
                         "address": {"type": "string"}}
                 },
                 "Rotation": {
-                    "type": "object", "additionalProperties": false,
-                    "properties": {"grace_seconds": {"type": "integer", "minimum": 0, "maximum": 604800, "default": 86400}}
+                    "description": "Without a body the previous secret works for 86400 s (24 h) more",
+                    "type": "object", "additionalProperties": false, "required": ["grace_seconds"],
+                    "properties": {"grace_seconds": {"type": "integer", "minimum": 0, "maximum": 604800}}
                 },
                 "Rotated": {
                     "type": "object", "required": ["client_id", "client_secret", "previous_secret_expires_at"],
@@ -101,12 +110,13 @@ pub fn document() -> Value {
                 "get": {
                     "summary": "Audit entries of the token's domain, newest first; a full page has a Link header to the next (audit:read)",
                     "parameters": [
-                        {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
-                        {"name": "actor", "in": "query", "required": false, "schema": {"type": "string"}},
-                        {"name": "action", "in": "query", "required": false, "schema": {"type": "string"}},
+                        {"name": "limit", "in": "query", "required": false, "description": "Entries per page, 1 to 500 (default 100); a number outside is brought within",
+                            "schema": {"type": "integer"}},
+                        {"name": "actor", "in": "query", "required": false, "description": "An email", "schema": {"type": "string"}},
+                        {"name": "action", "in": "query", "required": false, "schema": {"type": "string", "enum": actions}},
                         {"name": "client_id", "in": "query", "required": false, "schema": {"type": "string"}},
-                        {"name": "from", "in": "query", "required": false, "schema": {"type": "string", "format": "date"}},
-                        {"name": "until", "in": "query", "required": false, "schema": {"type": "string", "format": "date"}},
+                        {"name": "from", "in": "query", "required": false, "schema": day},
+                        {"name": "until", "in": "query", "required": false, "schema": day},
                         {"name": "before", "in": "query", "required": false, "schema": {"type": "integer"}}
                     ],
                     "responses": with(json!({"200": {"description": "Entries", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}}}}}}), &["400", "401", "403"])

@@ -3,9 +3,10 @@
 //! decides what that user may see.
 
 use leptos::prelude::*;
-use leptos::server_fn::codec::{MultipartData, MultipartFormData};
+use leptos::server_fn::codec::MultipartData;
 use serde::{Deserialize, Serialize};
 
+use super::multipart::SettingsForm;
 use super::AppError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -375,7 +376,7 @@ pub async fn reveal_credentials(id: String) -> Result<CredentialsView, AppError>
         .into())
 }
 
-#[server(input = MultipartFormData, prefix = "/rpc", endpoint = "applications/create")]
+#[server(input = SettingsForm, input_derive = (), prefix = "/rpc", endpoint = "applications/create")]
 pub async fn create_application(data: MultipartData) -> Result<String, AppError> {
     use super::request::{actor, keep_for_redirect, keyport, require_user};
     use crate::domain::applications;
@@ -403,7 +404,7 @@ pub async fn create_application(data: MultipartData) -> Result<String, AppError>
     }
 }
 
-#[server(input = MultipartFormData, prefix = "/rpc", endpoint = "applications/update")]
+#[server(input = SettingsForm, input_derive = (), prefix = "/rpc", endpoint = "applications/update")]
 pub async fn update_application(data: MultipartData) -> Result<(), AppError> {
     use super::request::{actor, keep_for_redirect, keyport, require_user};
 

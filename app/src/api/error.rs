@@ -38,6 +38,8 @@ pub enum AppError {
     Internal,
     #[error("Keyport could not be reached. Check your connection and try again.")]
     Unreachable,
+    #[error("Keyport cannot reach its database at the moment. Try again shortly; if it persists, ask your administrator to check the database.")]
+    Unavailable,
 }
 
 impl AppError {
@@ -54,6 +56,7 @@ impl AppError {
             Self::SetupClosed => 409,
             Self::RateLimited { .. } => 429,
             Self::Internal | Self::Unreachable => 500,
+            Self::Unavailable => 503,
         }
     }
 
@@ -75,6 +78,11 @@ impl FromServerFnError for AppError {
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
             ServerFnErrorErr::Args(e) | ServerFnErrorErr::MissingArg(e) => Self::BadRequest(e),
+            // On the server this is a request body that is not what its
+            // encoding says (bytes that are not UTF-8): the caller's fault.
+            // In the browser it is an answer that could not be read.
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Deserialization(e) => Self::BadRequest(e),
             ServerFnErrorErr::Request(_) => Self::Unreachable,
             _ => Self::Internal,
         }
@@ -101,6 +109,10 @@ impl From<crate::domain::Error> for AppError {
             E::BadSetupToken => Self::BadSetupToken,
             E::NotFound => Self::NotFound,
             E::Forbidden => Self::Forbidden,
+            unavailable if unavailable.is_unavailable() => {
+                tracing::warn!(error = %unavailable, "server function: database unavailable");
+                Self::Unavailable
+            }
             internal => {
                 tracing::error!(error = %internal, "server function failed");
                 Self::Internal

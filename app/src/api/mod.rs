@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod authorize;
 pub mod error;
+pub mod multipart;
 pub mod permissions;
 #[cfg(feature = "ssr")]
 pub(crate) mod request;

@@ -191,7 +191,19 @@ pub async fn take_result<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// The session store is the database: when it cannot be read or written,
+/// the database is unavailable.
 pub fn session_error(e: tower_sessions::session::Error) -> AppError {
-    tracing::error!(error = %e, "session store failed");
-    AppError::Internal
+    use tower_sessions::session::Error as E;
+    use tower_sessions::session_store::Error as Store;
+    match e {
+        E::Store(Store::Backend(_)) => {
+            tracing::warn!(error = %e, "session store unavailable");
+            AppError::Unavailable
+        }
+        _ => {
+            tracing::error!(error = %e, "session store failed");
+            AppError::Internal
+        }
+    }
 }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::audit::{self, Action, Actor};
 use super::secrets::{Password, Secret, SetupToken};
 use super::store::Db;
+use super::validate::storable;
 use super::{Error, Invalid, Keyport, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -132,7 +133,9 @@ pub fn normalize_email(email: &str) -> String {
 
 pub fn validate_email(email: &str) -> Option<Invalid> {
     let valid = email.len() <= EMAIL_MAX
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || super::validate::is_hidden_control(c))
         && email.split_once('@').is_some_and(|(local, host)| {
             !local.is_empty() && host.contains('.') && !host.contains('@')
         });
@@ -177,6 +180,9 @@ pub async fn any_user_exists(db: &Db) -> Result<bool> {
 }
 
 pub async fn find_user(db: &Db, id: &str) -> Result<Option<User>> {
+    if !storable(id) {
+        return Ok(None);
+    }
     Ok(
         sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
@@ -186,6 +192,9 @@ pub async fn find_user(db: &Db, id: &str) -> Result<Option<User>> {
 }
 
 pub async fn find_user_by_email(db: &Db, email: &str) -> Result<Option<User>> {
+    if !storable(email) {
+        return Ok(None);
+    }
     Ok(sqlx::query_as(&format!(
         "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
     ))
@@ -322,12 +331,16 @@ impl Keyport {
         if let Some(retry_after) = self.sign_in_limiter.retry_after(&email, address, now) {
             return Err(Error::RateLimited { retry_after });
         }
-        let found: Option<Credentials> = sqlx::query_as(&format!(
-            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1"
-        ))
-        .bind(&email)
-        .fetch_optional(&self.db.pool)
-        .await?;
+        let found: Option<Credentials> = if storable(&email) {
+            sqlx::query_as(&format!(
+                "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1"
+            ))
+            .bind(&email)
+            .fetch_optional(&self.db.pool)
+            .await?
+        } else {
+            None
+        };
 
         let (user, hash) = match found {
             Some(Credentials {
@@ -339,7 +352,19 @@ impl Keyport {
         let verified = verify_password(hash, password).await?;
         let actor = Actor {
             user_id: user.as_ref().map(|u| u.id.clone()),
-            label: email.chars().take(EMAIL_MAX).collect(),
+            // What was typed, within bounds, and with nothing in it that
+            // could not be stored or would act on a terminal or a page.
+            label: email
+                .chars()
+                .take(EMAIL_MAX)
+                .map(|c| {
+                    if super::validate::is_hidden_control(c) {
+                        '\u{FFFD}'
+                    } else {
+                        c
+                    }
+                })
+                .collect(),
             address: address.into(),
         };
         match user {

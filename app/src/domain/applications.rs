@@ -11,7 +11,7 @@ use super::audit::{self, Action, Actor};
 use super::secrets::{ClientSecret, Secret};
 use super::tenancy::{self, Domain};
 use super::tokens::AccessClaims;
-use super::validate::{self, ApplicationInput, Icon};
+use super::validate::{self, storable, ApplicationInput, Icon};
 use super::{Error, Keyport, Result};
 
 /// An application as stored, without its secret material.
@@ -194,6 +194,9 @@ impl Keyport {
     /// The application, if `user` may see it; otherwise `NotFound`, so that
     /// a guessed id tells nothing.
     pub async fn application_for(&self, user: &User, id: &str) -> Result<WithPermissions> {
+        if !storable(id) {
+            return Err(Error::NotFound);
+        }
         let app: Application = sqlx::query_as(&format!(
             "{SELECT} WHERE a.id = $1 AND a.removed_at IS NULL"
         ))
@@ -213,6 +216,9 @@ impl Keyport {
 
     /// The id of the application holding `client_id`, if any.
     pub async fn application_id_for_client(&self, client_id: &str) -> Result<Option<String>> {
+        if !storable(client_id) {
+            return Ok(None);
+        }
         Ok(sqlx::query_scalar(
             "SELECT id FROM applications WHERE client_id = $1 AND removed_at IS NULL",
         )
@@ -225,6 +231,9 @@ impl Keyport {
     /// use, and when it was last restored: tokens issued before a restore
     /// stay refused.
     pub async fn client_owner(&self, client_id: &str) -> Result<Option<(User, Option<i64>)>> {
+        if !storable(client_id) {
+            return Ok(None);
+        }
         let row = sqlx::query(
             "SELECT u.id, u.domain_id, u.email, u.role, u.disabled_at, a.restored_at FROM applications a \
              JOIN users u ON u.id = a.owner_id WHERE a.client_id = $1 AND a.removed_at IS NULL",
@@ -257,6 +266,9 @@ impl Keyport {
 
     /// The icon, to whoever may manage the application or authorize it.
     pub async fn icon_for(&self, user: &User, id: &str) -> Result<(String, Vec<u8>)> {
+        if !storable(id) {
+            return Err(Error::NotFound);
+        }
         let app: Application = sqlx::query_as(&format!(
             "{SELECT} WHERE a.id = $1 AND a.removed_at IS NULL"
         ))

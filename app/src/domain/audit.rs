@@ -214,9 +214,12 @@ impl Filter {
         let action = text(typed.action).and_then(|a| {
             let parsed = Action::parse(&a);
             if parsed.is_none() {
+                // Named back, but never more of it than a real one is long.
+                let shown: String = a.chars().take(40).collect();
+                let more = if shown.len() < a.len() { "…" } else { "" };
                 problems.push(Invalid::new(
                     "action",
-                    format!("There is no action \u{201c}{a}\u{201d}."),
+                    format!("There is no action \u{201c}{shown}{more}\u{201d}."),
                 ));
             }
             parsed
@@ -249,10 +252,16 @@ const COLUMNS: &str =
 
 /// Newest first, at most `limit` entries.
 pub async fn search(db: &Db, filter: &Filter, limit: i64) -> Result<Vec<Record>> {
+    // No entry names what the database cannot store.
+    let texts = [filter.actor.as_deref(), filter.client_id.as_deref()];
+    if !texts.into_iter().flatten().all(super::validate::storable) {
+        return Ok(Vec::new());
+    }
     // Times become id bounds first, through the (at, id) index: ids grow
     // with time, so every query below walks one index backwards from its
-    // upper bound and stops after `limit` rows.
-    let mut upper = filter.before.map(|id| id - 1);
+    // upper bound and stops after `limit` rows. (`before` comes from a query
+    // string: i64::MIN is a number too.)
+    let mut upper = filter.before.map(|id| id.saturating_sub(1));
     let mut lower = None;
     if let Some(until) = filter.until {
         let last: Option<i64> = sqlx::query_scalar(

@@ -214,6 +214,9 @@ impl Keyport {
         user: &User,
         request: &AuthorizationRequest,
     ) -> Result<Checked, Rejection> {
+        if !super::validate::storable(&request.client_id) {
+            return Err(Refusal::UnknownClient.into());
+        }
         let app: Application = sqlx::query_as(&format!(
             "{} WHERE a.client_id = $1",
             super::applications::SELECT
@@ -537,6 +540,9 @@ impl Keyport {
     /// Forgets `user`'s consent for an application and revokes the tokens
     /// issued to it on their behalf that are still valid.
     pub async fn disconnect(&self, actor: &Actor, user: &User, application_id: &str) -> Result<()> {
+        if !super::validate::storable(application_id) {
+            return Err(Error::NotFound);
+        }
         let now = self.now();
         let mut tx = self.db.pool.begin().await?;
         let app: Option<(String, String, String)> = sqlx::query_as(

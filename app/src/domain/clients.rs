@@ -159,6 +159,8 @@ impl Keyport {
         }
         let rows = match self.client_rows.get(client_id) {
             Some(rows) => rows,
+            // No client ID holds what the database cannot store.
+            None if !super::validate::storable(client_id) => Default::default(),
             None => {
                 // One round trip: the client and its permissions together.
                 let rows: Vec<Row> = sqlx::query_as(

@@ -79,6 +79,13 @@ impl Error {
         Self::Invalid(vec![Invalid::new(field, message)])
     }
 
+    /// True when the database could not be reached or stopped answering:
+    /// the same request may well succeed shortly, and is answered
+    /// "temporarily unavailable" (503) rather than as a server fault.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Database(e) if store::is_unreachable(e))
+    }
+
     /// True for failures of the machinery (database, key, task) rather than
     /// of the request: these are logged and shown as a generic message.
     pub fn is_internal(&self) -> bool {

@@ -36,7 +36,7 @@ fn check_description(description: &str) -> Option<Invalid> {
             "description",
             "Describe what the permission allows.",
         ))
-    } else if len > DESCRIPTION_MAX || description.chars().any(char::is_control) {
+    } else if len > DESCRIPTION_MAX || description.chars().any(super::validate::is_hidden_control) {
         Some(Invalid::new(
             "description",
             format!("Use at most {DESCRIPTION_MAX} characters on one line."),
@@ -100,6 +100,9 @@ impl Keyport {
         let description = description.trim();
         if let Some(problem) = check_description(description) {
             return Err(Error::Invalid(vec![problem]));
+        }
+        if !super::validate::storable(scope) {
+            return Err(Error::NotFound);
         }
         let updated = sqlx::query("UPDATE permissions SET description = $1 WHERE scope = $2")
             .bind(description)

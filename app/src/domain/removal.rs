@@ -90,6 +90,9 @@ impl Keyport {
         user: &User,
         id: &str,
     ) -> Result<(Application, Credentials)> {
+        if !super::validate::storable(id) {
+            return Err(Error::NotFound);
+        }
         let app: Application = sqlx::query_as(&format!(
             "{SELECT} WHERE a.id = $1 AND a.removed_at IS NOT NULL"
         ))

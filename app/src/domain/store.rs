@@ -66,7 +66,7 @@ impl Db {
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                                  PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
                             )
                             .await?;
@@ -90,9 +90,33 @@ impl Db {
         Ok(())
     }
 
-    /// True when the database answers a trivial query.
+    /// True when the database answers a trivial query within the time a
+    /// request may wait for a connection.
     pub async fn is_healthy(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        let ping = sqlx::query("SELECT 1").execute(&self.pool);
+        matches!(tokio::time::timeout(ACQUIRE_TIMEOUT, ping).await, Ok(Ok(_)))
+    }
+}
+
+/// Whether a database error means "unreachable for now" (the connection
+/// failed, timed out or was cut; the server is shutting down, refusing
+/// connections or out of room) rather than a fault of the query itself.
+pub fn is_unreachable(e: &sqlx::Error) -> bool {
+    use sqlx::Error as E;
+    match e {
+        E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => true,
+        E::Database(e) => e.code().is_some_and(|code| {
+            // PostgreSQL: class 08 (connection exception), 57P (operator
+            // intervention: shutdown, cannot connect now), 53 (insufficient
+            // resources). SQLite: busy, locked, I/O error, full, cannot open.
+            code.starts_with("08")
+                || code.starts_with("57P")
+                || code.starts_with("53")
+                || code
+                    .parse::<u32>()
+                    .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 10 | 13 | 14))
+        }),
+        _ => false,
     }
 }
 

@@ -73,6 +73,9 @@ impl Tenancy {
 }
 
 pub async fn find_domain(db: &Db, id: &str) -> Result<Option<Domain>> {
+    if !super::validate::storable(id) {
+        return Ok(None);
+    }
     Ok(
         sqlx::query_as("SELECT id, name, app_limit FROM domains WHERE id = $1")
             .bind(id)

@@ -40,6 +40,9 @@ pub enum TokenError {
     Expired,
     #[error("OAuth token is invalid")]
     Invalid,
+    /// The token could not be checked: the database is out of reach.
+    #[error("the token could not be checked now")]
+    Unavailable,
 }
 
 /// Tokens whose signature and claims already checked out, by SHA-256 of the
@@ -170,8 +173,8 @@ impl Keyport {
             Ok(false) => Ok(claims),
             Ok(true) => Err(TokenError::Invalid),
             Err(e) => {
-                tracing::error!(error = %e, "revocation lookup failed");
-                Err(TokenError::Invalid)
+                tracing::warn!(error = %e, "revocation lookup failed");
+                Err(TokenError::Unavailable)
             }
         }
     }
@@ -197,8 +200,10 @@ impl Keyport {
         let mut ring = self.key_ring().map_err(|_| TokenError::Invalid)?;
         if !ring.verifying.contains_key(&kid) && ring.loaded_at < self.now() {
             // A key rotated on another node: look again, at most once a second.
-            if self.refresh_keys().await.is_ok() {
-                ring = self.key_ring().map_err(|_| TokenError::Invalid)?;
+            match self.refresh_keys().await {
+                Ok(()) => ring = self.key_ring().map_err(|_| TokenError::Invalid)?,
+                Err(e) if e.is_unavailable() => return Err(TokenError::Unavailable),
+                Err(_) => {}
             }
         }
         let (algorithm, key) = ring.verifying.get(&kid).ok_or(TokenError::Invalid)?;

@@ -34,14 +34,7 @@ impl Usage {
             .entry((client.application_id.clone(), midnight(at)))
             .or_default();
         d.issued += 1;
-        match d
-            .last_used
-            .iter_mut()
-            .find(|(h, _)| *h == client.secret_hash)
-        {
-            Some((_, last)) => *last = (*last).max(at),
-            None => d.last_used.push((client.secret_hash.clone(), at)),
-        }
+        d.used(&client.secret_hash, at);
     }
 
     pub fn failed(&self, application_id: &str, at: Timestamp) {
@@ -54,6 +47,29 @@ impl Usage {
 
     fn take(&self) -> HashMap<(String, Timestamp), Delta> {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Puts back counts whose write failed (the database was unreachable),
+    /// adding what was counted meanwhile, so that the next flush writes them.
+    fn restore(&self, unwritten: HashMap<(String, Timestamp), Delta>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for (key, d) in unwritten {
+            let now = pending.entry(key).or_default();
+            now.issued += d.issued;
+            now.failures += d.failures;
+            for (hash, at) in d.last_used {
+                now.used(&hash, at);
+            }
+        }
+    }
+}
+
+impl Delta {
+    fn used(&mut self, secret_hash: &str, at: Timestamp) {
+        match self.last_used.iter_mut().find(|(h, _)| h == secret_hash) {
+            Some((_, last)) => *last = (*last).max(at),
+            None => self.last_used.push((secret_hash.to_owned(), at)),
+        }
     }
 }
 
@@ -72,11 +88,20 @@ fn midnight(at: Timestamp) -> Timestamp {
 
 impl Keyport {
     /// Writes the usage counted on this node since the last flush.
+    /// Counts whose write fails are kept for the next flush.
     pub async fn flush_usage(&self) -> Result<()> {
         let pending = self.usage.take();
         if pending.is_empty() {
             return Ok(());
         }
+        let written = self.write_usage(&pending).await;
+        if written.is_err() {
+            self.usage.restore(pending);
+        }
+        written
+    }
+
+    async fn write_usage(&self, pending: &HashMap<(String, Timestamp), Delta>) -> Result<()> {
         let mut tx = self.db.pool.begin().await?;
         for ((id, day), d) in pending {
             for (hash, at) in &d.last_used {
@@ -92,7 +117,7 @@ impl Keyport {
                          AND ({used_column} IS NULL OR {used_column} < $1)"
                     ))
                     .bind(at)
-                    .bind(&id)
+                    .bind(id)
                     .bind(hash)
                     .execute(&mut *tx)
                     .await?;
@@ -102,7 +127,7 @@ impl Keyport {
                      AND (last_used_at IS NULL OR last_used_at < $1)",
                 )
                 .bind(at)
-                .bind(&id)
+                .bind(id)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -113,8 +138,8 @@ impl Keyport {
                  tokens_issued = usage_daily.tokens_issued + excluded.tokens_issued, \
                  auth_failures = usage_daily.auth_failures + excluded.auth_failures",
             )
-            .bind(&id)
-            .bind(day)
+            .bind(id)
+            .bind(*day)
             .bind(d.issued)
             .bind(d.failures)
             .execute(&mut *tx)

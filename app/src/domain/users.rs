@@ -245,6 +245,11 @@ impl Keyport {
         if let Some(problem) = validate_password(&password) {
             return Err(Error::Invalid(vec![problem]));
         }
+        // A link that does not work costs no argon2 run: the welcome form
+        // is open to anyone. (Claiming it below still decides the race.)
+        if self.password_link_user(token).await?.is_none() {
+            return Err(used_link());
+        }
         let hash = super::accounts::hash_password(password).await?;
         let now = self.now();
         let mut tx = self.db.pool.begin().await?;
@@ -268,10 +273,7 @@ impl Keyport {
             None => None,
         };
         let Some(user) = user.filter(|u| u.disabled_at.is_none()) else {
-            return Err(Error::invalid(
-                "token",
-                "This link has expired or was already used. Ask an admin for a new one.",
-            ));
+            return Err(used_link());
         };
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(&hash)
@@ -291,6 +293,13 @@ impl Keyport {
         tx.commit().await?;
         Ok(user)
     }
+}
+
+fn used_link() -> Error {
+    Error::invalid(
+        "token",
+        "This link has expired or was already used. Ask an admin for a new one.",
+    )
 }
 
 /// A new link for `user_id`; their earlier links stop working.

@@ -10,6 +10,21 @@ pub const DESCRIPTION_MAX: usize = 500;
 pub const URL_MAX: usize = 2048;
 pub const ICON_MAX: usize = 256 * 1024;
 
+/// Whether `text` can be stored at all: PostgreSQL's text holds every
+/// character but NUL. No stored identifier, email or scope holds one, so a
+/// lookup by such text finds nothing on either engine, without asking the
+/// database (which on PostgreSQL would fail the query instead).
+pub fn storable(text: &str) -> bool {
+    !text.contains('\0')
+}
+
+/// A character no name, description, address or email may hold: a control
+/// character, or a bidirectional override or isolate, which makes text read
+/// otherwise than it is stored (`abc\u{202E}gpj.exe` reads "abcexe.jpg").
+pub fn is_hidden_control(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// The form as submitted.
 #[derive(Debug, Clone, Default)]
 pub struct ApplicationInput {
@@ -90,7 +105,7 @@ pub fn check(input: ApplicationInput, catalog: &[String]) -> Result<ValidApplica
             "name",
             format!("Use at most {NAME_MAX} characters ({name_len} given)."),
         ));
-    } else if name.chars().any(char::is_control) {
+    } else if name.chars().any(is_hidden_control) {
         problems.push(Invalid::new(
             "name",
             "The name cannot contain control characters.",
@@ -106,7 +121,7 @@ pub fn check(input: ApplicationInput, catalog: &[String]) -> Result<ValidApplica
         ));
     } else if description
         .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
+        .any(|c| is_hidden_control(c) && c != '\n' && c != '\t')
     {
         problems.push(Invalid::new(
             "description",
@@ -180,7 +195,10 @@ fn absolute(raw: &str) -> Result<url::Url, String> {
     if raw.len() > URL_MAX {
         return Err(format!("Use at most {URL_MAX} characters."));
     }
-    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if raw
+        .chars()
+        .any(|c| c.is_whitespace() || is_hidden_control(c))
+    {
         return Err("The address cannot contain spaces or control characters.".into());
     }
     let url = url::Url::parse(raw)
@@ -326,6 +344,20 @@ mod tests {
                 "icon"
             ]
         );
+    }
+
+    #[test]
+    fn text_cannot_hide_what_it_says() {
+        for field in ["name", "description", "website_url"] {
+            let mut input = valid();
+            let spoof = "abc\u{202E}gpj.exe";
+            match field {
+                "name" => input.name = spoof.into(),
+                "description" => input.description = spoof.into(),
+                _ => input.website_url = format!("https://example.com/{spoof}"),
+            }
+            assert_eq!(fields(input), [field]);
+        }
     }
 
     #[test]

@@ -25,6 +25,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     {
         leptos::nonce::provide_nonce();
         crate::api::request::content_security_policy(None);
+        // Only the server's fallback renders the shell without Keyport's
+        // services: for a path it has no route for, which the browser-side
+        // router may still match (`/users/`, `/applications/` with a
+        // trailing slash). The app would fail there for want of them.
+        if use_context::<crate::domain::Keyport>().is_none() {
+            return unrouted().into_any();
+        }
     }
     view! {
         <!DOCTYPE html>
@@ -42,6 +49,50 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
+    .into_any()
+}
+
+/// A path the server has no route for: a plain 404 page, without the app
+/// or its hydration script.
+#[cfg(feature = "ssr")]
+fn unrouted() -> impl IntoView {
+    components::set_page_status(404);
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="data:,"/>
+                <link rel="stylesheet" href="/pkg/keyport.css"/>
+                <title>"Not found · Keyport"</title>
+            </head>
+            <body>
+                <main class="centered">
+                    <div class="card narrow">
+                        <h1>"Page not found"</h1>
+                        <p>"There is nothing at this address."</p>
+                        <p><a href="/applications">"Back to applications"</a></p>
+                    </div>
+                </main>
+            </body>
+        </html>
+    }
+}
+
+/// Text for the inside of a `<title>` or `<textarea>`: the server writes
+/// those elements' children as they are (the browser reads no tags there,
+/// but `</title>` or `</textarea>` would end the element), so on the server
+/// `&`, `<` and `>` become entities, which the browser turns back. In the
+/// browser the text goes into the DOM as text and stays as it is.
+pub(crate) fn rcdata(text: &str) -> String {
+    if cfg!(feature = "ssr") {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    } else {
+        text.to_owned()
+    }
 }
 
 #[component]
@@ -55,7 +106,7 @@ pub fn App() -> impl IntoView {
     });
     view! {
         <Stylesheet id="leptos" href="/pkg/keyport.css"/>
-        <Title formatter=|page: String| if page.is_empty() { "Keyport".to_string() } else { format!("{page} · Keyport") }/>
+        <Title formatter=|page: String| if page.is_empty() { "Keyport".to_string() } else { format!("{} · Keyport", rcdata(&page)) }/>
         <Router>
             <Routes fallback=components::NotFound>
                 <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>

@@ -2,11 +2,14 @@
 //! pages inside it. Signed-out visitors are sent to `/login` and back.
 
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::components::{Outlet, Redirect, A};
 use leptos_router::hooks::use_location;
 use leptos_router::location::Location;
 
 use crate::api::auth::{current_viewer, SignOut, Viewer};
+use crate::api::AppError;
+use crate::ui::components::set_page_status;
 
 /// The header waits for the signed-in user; the page beside it loads its
 /// own data. Keeping the page out of the header's `Suspense` lets each
@@ -18,18 +21,41 @@ pub fn Portal() -> impl IntoView {
     view! {
         <Suspense>
             {move || {
-                let back = sign_in_path(&here(&location));
+                let again = here(&location);
+                let back = sign_in_path(&again);
                 Suspend::new(async move {
                 match viewer.await {
                     Ok(Some(v)) => view! { <Header viewer=v/> }.into_any(),
                     Ok(None) => view! { <Redirect path=back/> }.into_any(),
-                    Err(e) => view! {
-                        <div class="banner error" role="alert">{e.to_string()}</div>
-                    }.into_any(),
+                    Err(AppError::Unavailable) => {
+                        set_page_status(503);
+                        view! { <Unavailable again/> }.into_any()
+                    }
+                    Err(e) => {
+                        set_page_status(e.status());
+                        view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any()
+                    }
                 }
             })}}
         </Suspense>
         <main class="page"><Outlet/></main>
+    }
+}
+
+/// In place of the whole page while the database cannot be reached (the
+/// page beside it is hidden by the stylesheet: `.outage ~ .page`).
+#[component]
+fn Unavailable(again: String) -> impl IntoView {
+    view! {
+        <Title text="Temporarily unavailable"/>
+        <div class="outage centered">
+            <div class="card narrow" role="alert">
+                <h1>"Keyport is temporarily unavailable"</h1>
+                <p>"Keyport cannot reach its database at the moment, so this page cannot be shown."</p>
+                <p class="muted">"Try again in a moment. If this persists, ask your administrator to check the database."</p>
+                <p><a class="button" href=again>"Try again"</a></p>
+            </div>
+        </div>
     }
 }
 

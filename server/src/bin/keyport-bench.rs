@@ -1,11 +1,12 @@
 //! `keyport-bench`: the `keyport` command line, built with the bench-only
-//! routes, plus `keyport-bench measure`, which `make bench` runs.
+//! routes, plus `keyport-bench measure` (`make bench`) and `keyport-bench
+//! soak` (`make reliability`).
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    if std::env::args().nth(1).as_deref() == Some("measure") {
-        keyport::bench::measure().await
-    } else {
-        keyport::cli::run().await
+    match std::env::args().nth(1).as_deref() {
+        Some("measure") => keyport::bench::measure().await,
+        Some("soak") => keyport::soak::soak().await,
+        _ => keyport::cli::run().await,
     }
 }

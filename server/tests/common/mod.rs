@@ -117,6 +117,8 @@ impl TestApp {
             signing_alg: "ES256".into(),
             log_format: keyport::config::LogFormat::Text,
             unused_days: 90,
+            request_timeout: 10,
+            metrics_token: None,
         };
         let clock = ManualClock::new(1_800_000_000);
         let state = AppState::open(&config, Arc::new(clock.clone()))

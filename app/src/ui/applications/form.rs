@@ -193,7 +193,7 @@ pub fn SettingsForm(
             </div>
             <div class="field" class:invalid=move || field_error("description")().is_some()>
                 <label for="description">"Description"</label>
-                <textarea id="description" name="description" aria-describedby="description-hint description-error">{description}</textarea>
+                <textarea id="description" name="description" aria-describedby="description-hint description-error">{crate::ui::rcdata(&description)}</textarea>
                 <p class="hint" id="description-hint">"Optional, up to 500 characters."</p>
                 <p class="field-error" id="description-error">{field_error("description")}</p>
             </div>
