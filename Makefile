@@ -78,9 +78,11 @@ fuzz:
 
 # The long reliability checks, beyond the quick ones `make test` runs (the
 # two-node, kill -9 and outage tests are in `unit`): a bounded soak of mixed
-# load (SOAK_SECONDS, default 180; see server/src/soak.rs) and the fuzz
-# target for FUZZ_SECONDS. Each fails the target on a failure it finds.
+# load (SOAK_SECONDS, default 180; see server/src/soak.rs), the fuzz target
+# for FUZZ_SECONDS, and schemathesis (pinned, from PyPI) against the
+# management API's OpenAPI document. Each fails the target on a failure.
 reliability: tools site
 	RUSTFLAGS="--cfg erase_components" cargo build --release -p keyport --features bench --bin keyport-bench
 	target/release/keyport-bench soak
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+	bash reliability/schemathesis.sh

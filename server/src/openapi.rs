@@ -51,6 +51,7 @@ pub fn document() -> Value {
                     }
                 },
                 "NewClient": {
+                    "description": "The portal's Application Settings rules apply: a name unique in the domain, without control characters; permissions from the catalog (the metadata's scopes_supported); an absolute http(s) website; an https callback (http for a loopback host), without a fragment; room in the domain. A value they refuse is a 400 naming its field.",
                     "type": "object", "required": ["name", "permissions"], "additionalProperties": false,
                     "properties": {
                         "name": {"type": "string", "minLength": 1, "maxLength": 64},
@@ -116,7 +117,7 @@ pub fn document() -> Value {
                         {"name": "action", "in": "query", "required": false, "schema": {"type": "string", "enum": actions}},
                         {"name": "client_id", "in": "query", "required": false, "schema": {"type": "string"}},
                         {"name": "from", "in": "query", "required": false, "schema": day},
-                        {"name": "until", "in": "query", "required": false, "schema": day},
+                        {"name": "until", "in": "query", "required": false, "description": "Not before `from` (else 400)", "schema": day},
                         {"name": "before", "in": "query", "required": false, "schema": {"type": "integer"}}
                     ],
                     "responses": with(json!({"200": {"description": "Entries", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}}}}}}), &["400", "401", "403"])
