@@ -21,7 +21,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// A SPEC §6 error: `{"error":{"code":…,"messages":[…]}}`.
@@ -207,32 +207,61 @@ pub fn routes() -> Router<Keyport> {
         .route("/api/v1/openapi.json", get(openapi))
 }
 
-fn client_json(a: WithPermissions) -> Value {
-    json!({
-        "client_id": a.app.client_id,
-        "name": a.app.name,
-        "description": a.app.description,
-        "permissions": a.permissions,
-        "website_url": a.app.website_url,
-        "callback_url": a.app.callback_url,
-        "owner": a.app.owner_email,
-        "created_at": a.app.created_at,
-        "last_used_at": a.app.last_used_at,
-    })
+/// An application as the API shows it: never a secret.
+#[derive(Serialize)]
+struct ClientView<'a> {
+    client_id: &'a str,
+    name: &'a str,
+    description: &'a str,
+    permissions: &'a [String],
+    website_url: &'a str,
+    callback_url: &'a str,
+    owner: &'a str,
+    created_at: i64,
+    last_used_at: Option<i64>,
 }
 
+impl<'a> From<&'a WithPermissions> for ClientView<'a> {
+    fn from(a: &'a WithPermissions) -> Self {
+        Self {
+            client_id: &a.app.client_id,
+            name: &a.app.name,
+            description: &a.app.description,
+            permissions: &a.permissions,
+            website_url: &a.app.website_url,
+            callback_url: &a.app.callback_url,
+            owner: &a.app.owner_email,
+            created_at: a.app.created_at,
+            last_used_at: a.app.last_used_at,
+        }
+    }
+}
+
+/// A registered application with its secret: the answer to its creation only.
+#[derive(Serialize)]
+struct Created<'a> {
+    #[serde(flatten)]
+    client: ClientView<'a>,
+    client_secret: &'a str,
+}
+
+/// The applications of the token's domain that its user may see, by name.
 async fn list_clients(
     State(keyport): State<Keyport>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require("clients:read")?;
     let domain =
         applications::visible_domain(&keyport, &caller.user, Some(&caller.claims.domain_id))
             .await?;
-    let apps = keyport.list_applications(&caller.user, &domain).await?;
-    Ok(Json(Value::Array(
-        apps.into_iter().map(client_json).collect(),
-    )))
+    let all = keyport.domain_applications(&domain.id).await?;
+    let visible: Vec<ClientView> = all
+        .in_use
+        .iter()
+        .filter(|a| applications::can_manage(&caller.user, &a.app))
+        .map(ClientView::from)
+        .collect();
+    Ok(Json(visible).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,8 +300,10 @@ async fn create_client(
         .register_application(&caller.actor(), &caller.user, &domain, input)
         .await?;
     let created = keyport.application_for(&caller.user, &app.id).await?;
-    let mut body = client_json(created);
-    body["client_secret"] = json!(credentials.client_secret.expose());
+    let body = Created {
+        client: ClientView::from(&created),
+        client_secret: credentials.client_secret.expose(),
+    };
     Ok((
         StatusCode::CREATED,
         [(header::CACHE_CONTROL, "no-store")],

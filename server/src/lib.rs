@@ -176,7 +176,8 @@ pub(crate) async fn session_user(
     session: &tower_sessions::Session,
 ) -> Option<app::domain::accounts::User> {
     let id: String = session.get(app::api::USER_ID_KEY).await.ok().flatten()?;
-    app::domain::accounts::find_user(&keyport.db, &id)
+    keyport
+        .user(&id)
         .await
         .ok()
         .flatten()

@@ -186,7 +186,7 @@ fn a_database_outage_is_answered_503_and_healed_without_a_restart() {
         proxy.set(outage);
         // Past the node's 1 s cache of client rows, every request needs
         // the database.
-        std::thread::sleep(app::domain::clients::CLIENT_ROWS_TTL);
+        std::thread::sleep(app::domain::recent::FRESH_FOR);
 
         let health = timed(|| node.request("GET", "/healthz", &[], ""));
         assert_eq!(health.status, 503, "{outage:?}: {}", health.body);

@@ -1,6 +1,7 @@
 //! Two `keyport serve` processes on one PostgreSQL database, as behind a
 //! load balancer: sessions, applications, tokens, revocations, removals and
-//! signing keys made on one node hold on the other.
+//! signing keys made on one node hold on the other, including what the
+//! other had just read and remembered.
 
 mod process;
 
@@ -52,7 +53,10 @@ fn two_nodes_on_one_postgresql_serve_as_one() {
     assert_eq!(b.api("GET", "/api/v1/clients", &token_a, "").status, 200);
     assert_eq!(a.api("GET", "/api/v1/clients", &token_b, "").status, 200);
 
-    // A token revoked on A is refused by B at once.
+    // A token revoked on A is refused by B at once, although B has just
+    // accepted it: A's write reaches B as a notification, well before B's
+    // 1 s bound on what it remembers.
+    assert_eq!(b.api("GET", "/api/v1/clients", &token_b, "").status, 200);
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
     let revoked = a.request(
         "POST",
@@ -64,13 +68,40 @@ fn two_nodes_on_one_postgresql_serve_as_one() {
         &format!("token={token_b}"),
     );
     assert_eq!(revoked.status, 200, "{}", revoked.body);
+    let took = wait_for(
+        "B refuses the revoked token",
+        Duration::from_millis(500),
+        || b.api("GET", "/api/v1/clients", &token_b, "").status == 401,
+    );
+    assert!(took < app::domain::recent::FRESH_FOR / 2, "{took:?}");
     let refused = b.api("GET", "/api/v1/clients", &token_b, "");
-    assert_eq!(refused.status, 401, "{}", refused.body);
     assert_eq!(refused.json()["error"]["code"], 401010);
 
-    // A client removed on A is refused by B within its 1 s client-row bound
-    // (B has the client's row cached from the token it just issued): any
-    // request B receives once the bound has passed is refused.
+    // An application registered on A is listed by B at once, although B
+    // has just listed the domain.
+    let listed = |node: &Node| {
+        node.api("GET", "/api/v1/clients", &token_a, "")
+            .json()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = listed(&b);
+    let registered = a.api(
+        "POST",
+        "/api/v1/clients",
+        &token_a,
+        r#"{"name":"Second gateway","permissions":["clients:read"]}"#,
+    );
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    wait_for(
+        "B lists the new application",
+        Duration::from_millis(500),
+        || listed(&b) == before + 1,
+    );
+
+    // A client removed on A is refused by B at once, although B has its row
+    // remembered from the token it just issued.
     b.access_token(&id, &secret);
     assert_eq!(
         a.api("DELETE", &format!("/api/v1/clients/{id}"), &token_a, "")
@@ -78,8 +109,11 @@ fn two_nodes_on_one_postgresql_serve_as_one() {
         204
     );
     assert_eq!(a.token(&id, &secret).status, 401);
-    std::thread::sleep(app::domain::clients::CLIENT_ROWS_TTL);
-    assert_eq!(b.token(&id, &secret).status, 401);
+    wait_for(
+        "B refuses the removed client",
+        Duration::from_millis(500),
+        || b.token(&id, &secret).status == 401,
+    );
 
     // A signing key rotated through the shared database reaches both JWKS
     // documents, and B verifies what A signs with it.

@@ -339,16 +339,13 @@ async fn failed_client_authentication_is_rate_limited(app: &TestApp) {
 async fn clients_removed_by_another_node_are_refused_within_a_second(app: &TestApp) {
     let (id, secret) = admin_client(app, &["clients:read"]).await;
     token_for(app, &id, &secret, "grant_type=client_credentials").await;
-    // Another node removes it: this node holds the row for CLIENT_ROWS_TTL.
+    // Another node removes it: this node holds the row for FRESH_FOR.
     sqlx::query("DELETE FROM applications WHERE client_id = $1")
         .bind(&id)
         .execute(&app.keyport.db.pool)
         .await
         .unwrap();
-    tokio::time::sleep(
-        app::domain::clients::CLIENT_ROWS_TTL + std::time::Duration::from_millis(50),
-    )
-    .await;
+    tokio::time::sleep(app::domain::recent::FRESH_FOR + std::time::Duration::from_millis(50)).await;
     let refused = app
         .token_request(Some((&id, &secret)), "grant_type=client_credentials")
         .await;

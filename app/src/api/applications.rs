@@ -246,7 +246,8 @@ pub(super) async fn switchable_domains(
     if user.role != Role::SuperAdmin {
         return Ok(Vec::new());
     }
-    Ok(crate::domain::tenancy::list_domains(&keyport.db)
+    Ok(keyport
+        .domains()
         .await?
         .into_iter()
         .map(Into::into)
@@ -271,9 +272,8 @@ pub async fn list_applications(
     if unused_only {
         apps.retain(|a| a.app.last_used_at.is_none_or(|at| at < since));
     }
-    let count = keyport.count_applications(&domain.id).await?;
+    let all = keyport.domain_applications(&domain.id).await?;
     let removed = keyport.removed_applications(&user, &domain).await?.len();
-    let mut usage = keyport.issued_by_application(&domain.id).await?;
     let revealed = match reveal.filter(|id| apps.iter().any(|a| a.app.id == *id)) {
         Some(id) => {
             let credentials = keyport
@@ -289,13 +289,13 @@ pub async fn list_applications(
         limit: domain.app_limit,
         domain: domain.into(),
         domains,
-        count,
+        count: all.in_use.len() as i64,
         apps: apps
             .into_iter()
             .map(|a| {
-                let series = usage.remove(&a.app.id);
+                let series = all.issued.get(&a.app.id).copied().unwrap_or_default();
                 let mut view = AppView::from(a);
-                view.usage = series.map(|s| s.to_vec()).unwrap_or_else(|| vec![0; 30]);
+                view.usage = series.to_vec();
                 view
             })
             .collect(),
@@ -315,7 +315,7 @@ pub async fn registration_options(domain: Option<String>) -> Result<FormOptions,
     let keyport = keyport()?;
     let domain = applications::visible_domain(&keyport, &user, domain.as_deref()).await?;
     Ok(FormOptions {
-        count: keyport.count_applications(&domain.id).await?,
+        count: keyport.count_applications(&domain.id).await? as i64,
         limit: domain.app_limit,
         domain: domain.into(),
         catalog: catalog(&keyport).await?,

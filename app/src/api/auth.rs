@@ -38,13 +38,13 @@ pub fn safe_next(next: Option<&str>) -> &str {
 pub async fn current_viewer() -> Result<Option<Viewer>, AppError> {
     use super::request::{current_user, keyport};
     use crate::domain::accounts::Role;
-    use crate::domain::tenancy;
 
     let Some(user) = current_user().await? else {
         return Ok(None);
     };
     let keyport = keyport()?;
-    let domain = tenancy::find_domain(&keyport.db, &user.domain_id)
+    let domain = keyport
+        .domain(&user.domain_id)
         .await?
         .ok_or(AppError::Internal)?;
     Ok(Some(Viewer {

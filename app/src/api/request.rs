@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use tower_sessions::Session;
 
 use super::{AppError, Flash, USER_ID_KEY as USER_ID};
-use crate::domain::accounts::{self, User};
+use crate::domain::accounts::User;
 use crate::domain::audit::Actor;
 use crate::domain::Keyport;
 
@@ -61,7 +61,7 @@ pub async fn current_user() -> Result<Option<User>, AppError> {
     else {
         return Ok(None);
     };
-    let user = accounts::find_user(&keyport()?.db, &id).await?;
+    let user = keyport()?.user(&id).await?;
     Ok(user.filter(|u| u.disabled_at.is_none()))
 }
 

@@ -191,6 +191,17 @@ pub async fn find_user(db: &Db, id: &str) -> Result<Option<User>> {
     )
 }
 
+impl Keyport {
+    /// The user with this id, as read within `recent::FRESH_FOR`: what every
+    /// signed-in page and API call asks first.
+    pub async fn user(&self, id: &str) -> Result<Option<User>> {
+        self.recent
+            .users
+            .get_or_read(id, &self.db.changes, || find_user(&self.db, id))
+            .await
+    }
+}
+
 pub async fn find_user_by_email(db: &Db, email: &str) -> Result<Option<User>> {
     if !storable(email) {
         return Ok(None);
@@ -319,7 +330,7 @@ impl Keyport {
             },
         )
         .await?;
-        tx.commit().await?;
+        self.db.commit(tx).await?;
         Ok(user)
     }
 

@@ -1,6 +1,9 @@
 //! Client applications: registration with generated credentials, who may see
 //! which, editing, reveal and removal (SPEC §3, §8).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use sqlx::{Any, FromRow, Row, Transaction};
@@ -9,8 +12,9 @@ use uuid::Uuid;
 use super::accounts::{self, Role, User};
 use super::audit::{self, Action, Actor};
 use super::secrets::{ClientSecret, Secret};
-use super::tenancy::{self, Domain};
+use super::tenancy::Domain;
 use super::tokens::AccessClaims;
+use super::usage::DAYS;
 use super::validate::{self, storable, ApplicationInput, Icon};
 use super::{Error, Keyport, Result};
 
@@ -52,6 +56,17 @@ pub struct WithPermissions {
     pub permissions: Vec<String>,
 }
 
+/// A domain's applications as the list and the management API show them,
+/// read together: those in use (by name, with their permissions), those
+/// removed and not yet purged (most recently removed first), and the tokens
+/// each issued per day over the last 30 days.
+#[derive(Debug, Default)]
+pub struct DomainApplications {
+    pub in_use: Vec<WithPermissions>,
+    pub removed: Vec<Application>,
+    pub issued: HashMap<String, [i64; DAYS]>,
+}
+
 /// The plaintext credentials, only ever built for a reveal or at creation.
 #[derive(Debug, Clone)]
 pub struct Credentials {
@@ -86,9 +101,7 @@ pub async fn visible_domain(
         Some(id) if !id.is_empty() && user.role == Role::SuperAdmin => id,
         _ => &user.domain_id,
     };
-    tenancy::find_domain(&keyport.db, id)
-        .await?
-        .ok_or(Error::NotFound)
+    keyport.domain(id).await?.ok_or(Error::NotFound)
 }
 
 /// Whether `user` may see (and so manage) `app`: super admins every
@@ -139,56 +152,69 @@ impl Keyport {
         .await
     }
 
+    /// What `user` may see of `domain`'s applications in use, by name.
     pub async fn list_applications(
         &self,
         user: &User,
         domain: &Domain,
     ) -> Result<Vec<WithPermissions>> {
-        let rows: Vec<Application> = match user.role {
-            Role::Member => {
-                sqlx::query_as(&format!(
-                    "{SELECT} WHERE a.domain_id = $1 AND a.owner_id = $2 AND a.removed_at IS NULL ORDER BY lower(a.name)"
-                ))
-                .bind(&domain.id)
-                .bind(&user.id)
-                .fetch_all(&self.db.pool)
-                .await?
-            }
-            _ => {
-                sqlx::query_as(&format!(
-                    "{SELECT} WHERE a.domain_id = $1 AND a.removed_at IS NULL ORDER BY lower(a.name)"
-                ))
-                .bind(&domain.id)
-                .fetch_all(&self.db.pool)
-                .await?
-            }
-        };
-        let grants: Vec<(String, String)> = sqlx::query_as(
-            "SELECT p.application_id, p.scope FROM application_permissions p \
-             JOIN applications a ON a.id = p.application_id \
-             WHERE a.domain_id = $1 AND a.removed_at IS NULL ORDER BY p.scope",
-        )
-        .bind(&domain.id)
-        .fetch_all(&self.db.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|app| {
-                let permissions = grants
-                    .iter()
-                    .filter(|(id, _)| *id == app.id)
-                    .map(|(_, scope)| scope.clone())
-                    .collect();
-                WithPermissions { app, permissions }
-            })
+        let all = self.domain_applications(&domain.id).await?;
+        Ok(all
+            .in_use
+            .iter()
+            .filter(|a| can_manage(user, &a.app))
+            .cloned()
             .collect())
     }
 
-    pub async fn count_applications(&self, domain_id: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar(COUNT_IN_USE)
-            .bind(domain_id)
-            .fetch_one(&self.db.pool)
-            .await?)
+    /// A domain's applications, as read within `recent::FRESH_FOR`.
+    pub async fn domain_applications(&self, domain_id: &str) -> Result<Arc<DomainApplications>> {
+        self.recent
+            .applications
+            .get_or_read(domain_id, &self.db.changes, || async {
+                Ok(Arc::new(self.read_domain_applications(domain_id).await?))
+            })
+            .await
+    }
+
+    async fn read_domain_applications(&self, domain_id: &str) -> Result<DomainApplications> {
+        let apps: Vec<Application> = sqlx::query_as(&format!(
+            "{SELECT} WHERE a.domain_id = $1 ORDER BY lower(a.name)"
+        ))
+        .bind(domain_id)
+        .fetch_all(&self.db.pool)
+        .await?;
+        let grants: Vec<(String, String)> = sqlx::query_as(
+            "SELECT p.application_id, p.scope FROM application_permissions p \
+             JOIN applications a ON a.id = p.application_id \
+             WHERE a.domain_id = $1 ORDER BY p.scope",
+        )
+        .bind(domain_id)
+        .fetch_all(&self.db.pool)
+        .await?;
+        let mut permissions: HashMap<&str, Vec<String>> = HashMap::new();
+        for (id, scope) in &grants {
+            permissions.entry(id).or_default().push(scope.clone());
+        }
+        let (mut removed, in_use): (Vec<_>, Vec<_>) =
+            apps.into_iter().partition(|a| a.removed_at.is_some());
+        removed.sort_by_key(|a| std::cmp::Reverse(a.removed_at));
+        Ok(DomainApplications {
+            in_use: in_use
+                .into_iter()
+                .map(|app| WithPermissions {
+                    permissions: permissions.remove(app.id.as_str()).unwrap_or_default(),
+                    app,
+                })
+                .collect(),
+            removed,
+            issued: self.issued_by_application(domain_id).await?,
+        })
+    }
+
+    /// How many applications of the domain are in use.
+    pub async fn count_applications(&self, domain_id: &str) -> Result<usize> {
+        Ok(self.domain_applications(domain_id).await?.in_use.len())
     }
 
     /// The application, if `user` may see it; otherwise `NotFound`, so that
@@ -234,15 +260,20 @@ impl Keyport {
         if !storable(client_id) {
             return Ok(None);
         }
-        let row = sqlx::query(
-            "SELECT u.id, u.domain_id, u.email, u.role, u.disabled_at, a.restored_at FROM applications a \
-             JOIN users u ON u.id = a.owner_id WHERE a.client_id = $1 AND a.removed_at IS NULL",
-        )
-        .bind(client_id)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        row.map(|row| Ok((User::from_row(&row)?, row.try_get("restored_at")?)))
-            .transpose()
+        self.recent
+            .client_owners
+            .get_or_read(client_id, &self.db.changes, || async {
+                let row = sqlx::query(
+                    "SELECT u.id, u.domain_id, u.email, u.role, u.disabled_at, a.restored_at FROM applications a \
+                     JOIN users u ON u.id = a.owner_id WHERE a.client_id = $1 AND a.removed_at IS NULL",
+                )
+                .bind(client_id)
+                .fetch_optional(&self.db.pool)
+                .await?;
+                row.map(|row| Ok((User::from_row(&row)?, row.try_get("restored_at")?)))
+                    .transpose()
+            })
+            .await
     }
 
     /// The user an access token acts for, while it may: its application
@@ -259,7 +290,7 @@ impl Keyport {
         let user = if claims.sub == claims.client_id {
             Some(owner)
         } else {
-            accounts::find_user(&self.db, &claims.sub).await?
+            self.user(&claims.sub).await?
         };
         Ok(user.filter(|u| u.disabled_at.is_none()))
     }
@@ -343,7 +374,7 @@ impl Keyport {
             },
         )
         .await?;
-        tx.commit().await?;
+        self.db.commit(tx).await?;
 
         let app = self.application_for(user, &id).await?.app;
         Ok((
@@ -419,8 +450,7 @@ impl Keyport {
             },
         )
         .await?;
-        tx.commit().await?;
-        self.client_rows.forget(&current.client_id);
+        self.db.commit(tx).await?;
         Ok(self.application_for(user, id).await?.app)
     }
 

@@ -365,7 +365,7 @@ impl Keyport {
             },
         )
         .await?;
-        tx.commit().await?;
+        self.db.commit(tx).await?;
         Ok(checked.callback(&[("code", &code)]))
     }
 
@@ -499,6 +499,7 @@ impl Keyport {
             .bind(expires_at)
             .execute(&self.db.pool)
             .await?;
+            self.db.changed().await;
         }
         let domain_id: Option<String> =
             sqlx::query_scalar("SELECT domain_id FROM applications WHERE id = $1")
@@ -583,7 +584,7 @@ impl Keyport {
             },
         )
         .await?;
-        tx.commit().await?;
+        self.db.commit(tx).await?;
         Ok(())
     }
 

@@ -1,8 +1,9 @@
 //! Client authentication at the token endpoint: a successful argon2
 //! verification is remembered in memory, keyed by client ID and holding only
 //! a keyed digest of the secret, so that later requests pay a hash-map look
-//! up instead of a 19 MiB argon2 run. The stored hash is read on every
-//! request, so a rotated secret or a removed client is refused at once.
+//! up instead of a 19 MiB argon2 run. The client's row (with the stored
+//! hash) is remembered like other reads (`recent`), so a rotated secret or a
+//! removed client is refused at once on this node.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -55,42 +56,8 @@ type Verified = (String, [u8; 32]);
 
 const CACHE_MAX: usize = 100_000;
 
-/// How long a node may answer from a client row it read: a burst of token
-/// requests costs one database read per client per interval. A removal or
-/// an edit on this node takes effect at once; on other nodes within this.
-pub const CLIENT_ROWS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// When a client's rows were read, and the rows.
-type ReadRows = (std::time::Instant, std::sync::Arc<Vec<Row>>);
-
-/// Client rows (with their permissions) as last read, by client ID.
-#[derive(Default)]
-pub struct ClientRows(Mutex<HashMap<String, ReadRows>>);
-
-impl ClientRows {
-    fn get(&self, client_id: &str) -> Option<std::sync::Arc<Vec<Row>>> {
-        let entries = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .get(client_id)
-            .filter(|(read, _)| read.elapsed() < CLIENT_ROWS_TTL)
-            .map(|(_, rows)| rows.clone())
-    }
-
-    fn remember(&self, client_id: &str, rows: std::sync::Arc<Vec<Row>>) {
-        let mut entries = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= CACHE_MAX {
-            entries.clear();
-        }
-        entries.insert(client_id.to_owned(), (std::time::Instant::now(), rows));
-    }
-
-    pub fn forget(&self, client_id: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(client_id);
-    }
-}
+/// A client's rows as read together (empty: no such client in use).
+pub type ClientRows = std::sync::Arc<Vec<Row>>;
 
 impl VerifiedSecrets {
     pub fn new() -> Self {
@@ -157,11 +124,13 @@ impl Keyport {
         if let Some(retry_after) = self.client_limiter.retry_after(client_id, address, now) {
             return Err(Error::RateLimited { retry_after });
         }
-        let rows = match self.client_rows.get(client_id) {
+        let remembered = &self.recent.client_rows;
+        let rows = match remembered.get(client_id, &self.db.changes) {
             Some(rows) => rows,
             // No client ID holds what the database cannot store.
             None if !super::validate::storable(client_id) => Default::default(),
             None => {
+                let seen = self.db.changes.seen();
                 // One round trip: the client and its permissions together.
                 let rows: Vec<Row> = sqlx::query_as(
                     "SELECT a.id, a.client_id, a.domain_id, a.owner_id, a.secret_hash, \
@@ -172,9 +141,9 @@ impl Keyport {
                 .bind(client_id)
                 .fetch_all(&self.db.pool)
                 .await?;
-                let rows = std::sync::Arc::new(rows);
+                let rows = ClientRows::new(rows);
                 if !rows.is_empty() {
-                    self.client_rows.remember(client_id, rows.clone());
+                    remembered.put(client_id.to_owned(), rows.clone(), seen);
                 }
                 rows
             }

@@ -215,7 +215,7 @@ impl Keyport {
         .bind(self.now())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.db.commit(tx).await?;
         Ok(key.kid)
     }
 

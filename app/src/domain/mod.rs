@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod keys;
 pub mod limiter;
 pub mod permissions;
+pub mod recent;
 pub mod removal;
 pub mod rotation;
 pub mod secrets;
@@ -129,7 +130,8 @@ pub struct Inner {
     pub sign_in_limiter: Limiter,
     pub client_limiter: Limiter,
     pub verified_secrets: clients::VerifiedSecrets,
-    pub client_rows: clients::ClientRows,
+    /// Reads answered from memory for a short while (`recent`).
+    pub recent: recent::Remembered,
     pub verified_tokens: tokens::VerifiedTokens,
     pub usage: usage::Usage,
     keys: std::sync::RwLock<Option<Arc<keys::KeyRing>>>,
@@ -171,7 +173,7 @@ impl Keyport {
             sign_in_limiter: Limiter::sign_in(),
             client_limiter: Limiter::client_auth(),
             verified_secrets: clients::VerifiedSecrets::new(),
-            client_rows: clients::ClientRows::default(),
+            recent: recent::Remembered::default(),
             verified_tokens: tokens::VerifiedTokens::default(),
             usage: usage::Usage::default(),
             keys: std::sync::RwLock::new(None),

@@ -56,7 +56,7 @@ impl Keyport {
             )
             .await?;
         }
-        tx.commit().await?;
+        self.db.commit(tx).await?;
         for app in &apps {
             self.forget_client(&app.client_id);
         }
@@ -70,15 +70,13 @@ impl Keyport {
         user: &User,
         domain: &Domain,
     ) -> Result<Vec<Application>> {
-        let apps: Vec<Application> = sqlx::query_as(&format!(
-            "{SELECT} WHERE a.domain_id = $1 AND a.removed_at IS NOT NULL ORDER BY a.removed_at DESC, lower(a.name)"
-        ))
-        .bind(&domain.id)
-        .fetch_all(&self.db.pool)
-        .await?;
-        Ok(apps
-            .into_iter()
+        Ok(self
+            .domain_applications(&domain.id)
+            .await?
+            .removed
+            .iter()
             .filter(|app| can_manage(user, app))
+            .cloned()
             .collect())
     }
 
@@ -141,7 +139,7 @@ impl Keyport {
             app_entry(now, actor, &app, &target, Action::ApplicationRestored, None),
         )
         .await?;
-        tx.commit().await?;
+        self.db.commit(tx).await?;
         self.forget_client(&app.client_id);
         let app = self.application_for(user, id).await?.app;
         let credentials = Credentials {
@@ -187,15 +185,14 @@ impl Keyport {
                 .await?;
                 purged += 1;
             }
-            tx.commit().await?;
+            self.db.commit(tx).await?;
         }
         Ok(purged)
     }
 
-    /// Drops what this node remembers of a client, after its secret or
-    /// standing changed.
+    /// Drops the secrets this node verified for a client, after its secret
+    /// or standing changed (its row is read again after any write).
     pub fn forget_client(&self, client_id: &str) {
         self.verified_secrets.forget(client_id);
-        self.client_rows.forget(client_id);
     }
 }

@@ -101,7 +101,7 @@ impl Keyport {
             ),
         )
         .await?;
-        tx.commit().await?;
+        self.db.commit(tx).await?;
         self.forget_client(&app.client_id);
         let app = self.application_for(user, id).await?.app;
         Ok(Rotated {
@@ -146,7 +146,7 @@ impl Keyport {
             ),
         )
         .await?;
-        tx.commit().await?;
+        self.db.commit(tx).await?;
         self.forget_client(&app.client_id);
         Ok(())
     }
@@ -190,7 +190,7 @@ impl Keyport {
                 .await?;
                 retired += 1;
             }
-            tx.commit().await?;
+            self.db.commit(tx).await?;
             self.forget_client(&app.client_id);
         }
         Ok(retired)

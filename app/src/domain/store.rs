@@ -5,12 +5,14 @@
 //! placeholders, `BIGINT` Unix times, `TEXT` identifiers.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
+use sqlx::{Any, AnyPool, Executor, Transaction};
 
+use super::recent::Changes;
 use super::Error;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -42,6 +44,8 @@ impl FromStr for Engine {
 pub struct Db {
     pub pool: AnyPool,
     pub engine: Engine,
+    /// This node's writes: what was read before one is not reused after it.
+    pub changes: Arc<Changes>,
 }
 
 /// How long a request waits for a database connection before it fails with
@@ -78,7 +82,40 @@ impl Db {
             }
             Engine::Postgres => options.max_connections(16).connect(&url).await?,
         };
-        Ok(Self { pool, engine })
+        let changes = Arc::<Changes>::default();
+        if engine == Engine::Postgres {
+            tokio::spawn(hear_other_nodes(url, Arc::downgrade(&changes)));
+        }
+        Ok(Self {
+            pool,
+            engine,
+            changes,
+        })
+    }
+
+    /// Commits a write and notes it (even when the outcome is unknown), so
+    /// that no row read before it is answered from memory after it.
+    pub async fn commit(&self, tx: Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+        let committed = tx.commit().await;
+        self.changed().await;
+        committed
+    }
+
+    /// Notes a write on this node and, on PostgreSQL, tells every other
+    /// node, so that none answers from a row read before it.
+    pub async fn changed(&self) {
+        self.changes.note();
+        if self.engine == Engine::Postgres {
+            let told = sqlx::query("SELECT pg_notify($1, '')")
+                .bind(CHANGES_CHANNEL)
+                .execute(&self.pool)
+                .await;
+            if let Err(e) = told {
+                // The other nodes still stop answering from older reads
+                // within `FRESH_FOR`.
+                tracing::warn!(error = %e, "could not tell the other nodes of a change");
+            }
+        }
     }
 
     pub async fn migrate(&self) -> Result<(), Error> {
@@ -117,6 +154,47 @@ pub fn is_unreachable(e: &sqlx::Error) -> bool {
                     .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 10 | 13 | 14))
         }),
         _ => false,
+    }
+}
+
+/// The PostgreSQL channel on which nodes announce their writes.
+const CHANGES_CHANNEL: &str = "keyport_changes";
+
+/// Listens for other nodes' writes and notes each here, for as long as the
+/// node's `Db` lives. While the listener is cut off, notes that a change
+/// may have been missed, and so reads from before then are not reused.
+async fn hear_other_nodes(url: String, changes: std::sync::Weak<Changes>) {
+    use sqlx::postgres::PgListener;
+
+    let note = || changes.upgrade().map(|c| c.note()).is_some();
+    while note() {
+        let mut listener = match PgListener::connect(&url).await {
+            Ok(listener) => listener,
+            Err(_) => {
+                tokio::time::sleep(super::recent::FRESH_FOR).await;
+                continue;
+            }
+        };
+        if listener.listen(CHANGES_CHANNEL).await.is_err() {
+            tokio::time::sleep(super::recent::FRESH_FOR).await;
+            continue;
+        }
+        note();
+        // Wake at least once per bound to see whether the node is gone.
+        loop {
+            match tokio::time::timeout(super::recent::FRESH_FOR, listener.try_recv()).await {
+                // A change elsewhere, or a dropped connection (it reconnects
+                // on the next call; what was sent meanwhile is lost).
+                Ok(Ok(_)) => {
+                    if !note() {
+                        return;
+                    }
+                }
+                Ok(Err(_)) => break,
+                Err(_) if changes.strong_count() == 0 => return,
+                Err(_) => {}
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::clock::Timestamp;
 use super::store::Db;
-use super::Result;
+use super::{Keyport, Result};
 
 /// The name of the domain created on first start.
 pub const DEFAULT_DOMAIN: &str = "default";
@@ -57,7 +57,7 @@ impl Tenancy {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
+        db.commit(tx).await?;
 
         let row = sqlx::query(
             "SELECT d.customer_id, d.id FROM domains d WHERE d.name = $1 ORDER BY d.created_at LIMIT 1",
@@ -90,4 +90,22 @@ pub async fn list_domains(db: &Db) -> Result<Vec<Domain>> {
             .fetch_all(&db.pool)
             .await?,
     )
+}
+
+impl Keyport {
+    /// The domain with this id, as read within `recent::FRESH_FOR`.
+    pub async fn domain(&self, id: &str) -> Result<Option<Domain>> {
+        self.recent
+            .domains
+            .get_or_read(id, &self.db.changes, || find_domain(&self.db, id))
+            .await
+    }
+
+    /// Every domain, as read within `recent::FRESH_FOR`.
+    pub async fn domains(&self) -> Result<Vec<Domain>> {
+        self.recent
+            .all_domains
+            .get_or_read(&(), &self.db.changes, || list_domains(&self.db))
+            .await
+    }
 }

@@ -224,12 +224,19 @@ impl Keyport {
             .map_err(|_| TokenError::Invalid)
     }
 
+    /// Whether the token was revoked, as read within `recent::FRESH_FOR`: a
+    /// revocation on this node counts at once.
     pub async fn is_revoked(&self, jti: &str) -> Result<bool> {
-        Ok(sqlx::query("SELECT 1 FROM revoked_tokens WHERE jti = $1")
-            .bind(jti)
-            .fetch_optional(&self.db.pool)
-            .await?
-            .is_some())
+        self.recent
+            .revoked
+            .get_or_read(jti, &self.db.changes, || async {
+                Ok(sqlx::query("SELECT 1 FROM revoked_tokens WHERE jti = $1")
+                    .bind(jti)
+                    .fetch_optional(&self.db.pool)
+                    .await?
+                    .is_some())
+            })
+            .await
     }
 
     /// Refuses the token from now on, on every node (RFC 7009).
@@ -239,6 +246,7 @@ impl Keyport {
             .bind(claims.exp)
             .execute(&self.db.pool)
             .await?;
+        self.db.changed().await;
         Ok(())
     }
 

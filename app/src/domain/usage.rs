@@ -145,7 +145,7 @@ impl Keyport {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
+        self.db.commit(tx).await?;
         Ok(())
     }
 

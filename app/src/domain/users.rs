@@ -114,7 +114,7 @@ impl Keyport {
             user_entry(now, actor, &user, Action::UserCreated, Some(&detail)),
         )
         .await?;
-        tx.commit().await?;
+        self.db.commit(tx).await?;
         Ok((user, link))
     }
 
@@ -144,7 +144,7 @@ impl Keyport {
             user_entry(now, actor, &user, Action::PasswordLinkIssued, None),
         )
         .await?;
-        tx.commit().await?;
+        self.db.commit(tx).await?;
         Ok((user, link))
     }
 
@@ -181,7 +181,7 @@ impl Keyport {
             user_entry(now, actor, &user, Action::UserRoleChanged, Some(&detail)),
         )
         .await?;
-        tx.commit().await?;
+        self.db.commit(tx).await?;
         Ok(())
     }
 
@@ -218,7 +218,7 @@ impl Keyport {
             Action::UserEnabled
         };
         audit::record(&mut *tx, user_entry(now, actor, &user, action, None)).await?;
-        tx.commit().await?;
+        self.db.commit(tx).await?;
         Ok(())
     }
 
@@ -290,7 +290,7 @@ impl Keyport {
             user_entry(now, &actor, &user, Action::PasswordSet, None),
         )
         .await?;
-        tx.commit().await?;
+        self.db.commit(tx).await?;
         Ok(user)
     }
 }
