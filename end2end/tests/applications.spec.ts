@@ -84,8 +84,19 @@ test("register an application with every field and reveal its credentials", asyn
   await expect(page.getByText("1 / 63 applications")).toBeVisible();
   const row = page.getByRole("row", { name: /NAC Gateway/ });
   await expect(row.getByText("••••••••")).toBeVisible();
+  if (hydrated(testInfo)) {
+    await row.getByRole("button", { name: "Copy client ID" }).click();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(clientId);
+    await expect(row.getByRole("button", { name: "Copy client ID" })).toHaveText("Copied");
+  } else {
+    await expect(row.getByRole("button", { name: "Copy client ID" })).toBeHidden();
+  }
   await row.getByRole("link", { name: "Show secret of NAC Gateway" }).click();
   await expect(page.getByRole("row", { name: /NAC Gateway/ }).getByText(secret)).toBeVisible();
+  if (hydrated(testInfo)) {
+    await page.getByRole("row", { name: /NAC Gateway/ }).getByRole("button", { name: "Copy client secret" }).click();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
+  }
   await page.getByRole("link", { name: "Hide secret of NAC Gateway" }).click();
   await expect(page.getByRole("row", { name: /NAC Gateway/ }).getByText(secret)).toBeHidden();
 });

@@ -4,23 +4,26 @@
 //! owns the client, a token from the authorization code flow for the user
 //! who approved it.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use app::api::audit::AuditQuery;
 use app::domain::accounts::User;
-use app::domain::applications::{self, WithPermissions};
+use app::domain::applications::{self, DomainApplications, WithPermissions};
 use app::domain::audit::Actor;
 use app::domain::secrets::Secret;
 use app::domain::tokens::{AccessClaims, TokenError};
 use app::domain::validate::ApplicationInput;
 use app::domain::{tenancy, Error, Keyport};
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -205,6 +208,7 @@ pub fn routes() -> Router<Keyport> {
         .route("/api/v1/clients/{client_id}/secret", post(rotate_secret))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/openapi.json", get(openapi))
+        .layer(Extension(Arc::new(WrittenLists::default())))
 }
 
 /// An application as the API shows it: never a secret.
@@ -248,6 +252,7 @@ struct Created<'a> {
 /// The applications of the token's domain that its user may see, by name.
 async fn list_clients(
     State(keyport): State<Keyport>,
+    Extension(written): Extension<Arc<WrittenLists>>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
     caller.require("clients:read")?;
@@ -255,13 +260,67 @@ async fn list_clients(
         applications::visible_domain(&keyport, &caller.user, Some(&caller.claims.domain_id))
             .await?;
     let all = keyport.domain_applications(&domain.id).await?;
-    let visible: Vec<ClientView> = all
-        .in_use
-        .iter()
-        .filter(|a| applications::can_manage(&caller.user, &a.app))
-        .map(ClientView::from)
-        .collect();
-    Ok(Json(visible).into_response())
+    let body = written.get_or_write(&all, &caller.user, || {
+        let visible: Vec<ClientView> = all
+            .in_use
+            .iter()
+            .filter(|a| applications::can_manage(&caller.user, &a.app))
+            .map(ClientView::from)
+            .collect();
+        serde_json::to_vec(&visible).map(Bytes::from)
+    });
+    match body {
+        Ok(body) => Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response()),
+        Err(e) => {
+            tracing::error!(error = %e, "client list could not be written");
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                500001,
+                "Internal error",
+            ))
+        }
+    }
+}
+
+/// The client list's JSON as last written for each domain and viewer,
+/// with the read of the domain it was written from: reused for as long as
+/// that read is current. Writing it out was most of the cost of a list
+/// call, and a domain's applications change far less often than
+/// integrations ask for them.
+#[derive(Default)]
+pub struct WrittenLists(Mutex<HashMap<(String, Option<String>), Written>>);
+
+type Written = (Arc<DomainApplications>, Bytes);
+
+/// Viewers a node remembers a list for, at most; past that it starts over.
+const WRITTEN_LISTS_MAX: usize = 10_000;
+
+impl WrittenLists {
+    fn get_or_write<E>(
+        &self,
+        read: &Arc<DomainApplications>,
+        viewer: &User,
+        write: impl FnOnce() -> Result<Bytes, E>,
+    ) -> Result<Bytes, E> {
+        // Admins see the whole domain; a member their own applications.
+        let key = (
+            read.domain_id.clone(),
+            (!viewer.role.is_admin()).then(|| viewer.id.clone()),
+        );
+        let lists = || self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((from, body)) = lists().get(&key) {
+            if Arc::ptr_eq(from, read) {
+                return Ok(body.clone());
+            }
+        }
+        let body = write()?;
+        let mut lists = lists();
+        if lists.len() >= WRITTEN_LISTS_MAX {
+            lists.clear();
+        }
+        lists.insert(key, (read.clone(), body.clone()));
+        Ok(body)
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -57,7 +57,8 @@ pub async fn run() -> ExitCode {
     }
 }
 
-/// Each argon2 run takes 19 MiB. glibc would keep such blocks in the arena
+/// Each argon2 run takes 19 MiB, from glibc (`alloc`: blocks of 1 MiB and
+/// more are the system allocator's). glibc would keep such blocks in the arena
 /// of whichever thread freed them (it raises its mmap threshold after the
 /// first free), so a node's memory would grow with every thread that ever
 /// hashed. A fixed threshold maps them, and unmaps them when freed.

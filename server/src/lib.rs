@@ -2,6 +2,7 @@
 //! The `keyport` server: configuration, router assembly, sessions and the
 //! HTTP protections around the portal.
 
+pub mod alloc;
 pub mod api_v1;
 mod audit_csv;
 #[cfg(feature = "bench")]
@@ -16,6 +17,7 @@ mod openapi;
 pub mod sessions;
 #[cfg(feature = "bench")]
 pub mod soak;
+mod turns;
 
 use std::sync::Arc;
 
@@ -37,6 +39,7 @@ use crate::deadline::Deadline;
 use crate::headers::AllowedOrigin;
 use crate::metrics::Metrics;
 use crate::sessions::DbSessionStore;
+use crate::turns::Turns;
 
 /// Console sessions end after this long without a request.
 pub const SESSION_IDLE: time::Duration = time::Duration::hours(8);
@@ -140,13 +143,19 @@ pub fn router(state: AppState) -> Router {
     // middleware as everything else.
     #[cfg(feature = "bench")]
     let routes = routes.merge(bench::routes());
-    routes
+    let portal = Router::new()
         .leptos_routes_with_context(
             &state,
             pages,
             move || provide_context(keyport.clone()),
             move || app::ui::shell(options.clone()),
         )
+        .layer(middleware::from_fn_with_state(
+            Turns::per_core(),
+            turns::in_turn,
+        ));
+    routes
+        .merge(portal)
         .route_layer(middleware::from_fn(metrics::note_route))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::ui::shell,

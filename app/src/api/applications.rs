@@ -30,8 +30,21 @@ pub struct AppView {
     pub owner: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
-    /// Tokens issued on each of the last 30 days, oldest first (the list's
-    /// sparkline); empty where the page does not draw it.
+}
+
+/// One row of the applications list: what the table shows and no more, since
+/// the page carries it twice (as HTML, and as the data it hydrates from).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedApp {
+    pub id: String,
+    pub name: String,
+    pub client_id: String,
+    pub icon_url: Option<String>,
+    pub permissions: Vec<String>,
+    pub owner: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    /// Tokens issued on each of the last 30 days, oldest first.
     pub usage: Vec<i64>,
 }
 
@@ -85,7 +98,7 @@ pub struct AppList {
     pub domains: Vec<DomainView>,
     pub count: i64,
     pub limit: i64,
-    pub apps: Vec<AppView>,
+    pub apps: Vec<ListedApp>,
     /// The application whose secret was asked for with `?reveal=` (pages
     /// without JavaScript reveal by a round-trip).
     pub revealed: Option<(String, CredentialsView)>,
@@ -154,7 +167,26 @@ mod convert {
                 owner: app.owner_email,
                 created_at: app.created_at,
                 last_used_at: app.last_used_at,
-                usage: Vec::new(),
+            }
+        }
+    }
+
+    impl ListedApp {
+        pub(crate) fn new(
+            WithPermissions { app, permissions }: WithPermissions,
+            usage: Vec<i64>,
+        ) -> Self {
+            let icon_url = icon_url(&app.id, app.icon_type.as_deref(), app.updated_at);
+            Self {
+                id: app.id,
+                name: app.name,
+                client_id: app.client_id,
+                icon_url,
+                permissions,
+                owner: app.owner_email,
+                created_at: app.created_at,
+                last_used_at: app.last_used_at,
+                usage,
             }
         }
     }
@@ -293,10 +325,8 @@ pub async fn list_applications(
         apps: apps
             .into_iter()
             .map(|a| {
-                let series = all.issued.get(&a.app.id).copied().unwrap_or_default();
-                let mut view = AppView::from(a);
-                view.usage = series.to_vec();
-                view
+                let usage = all.issued.get(&a.app.id).copied().unwrap_or_default();
+                ListedApp::new(a, usage.to_vec())
             })
             .collect(),
         revealed,

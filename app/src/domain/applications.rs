@@ -62,6 +62,7 @@ pub struct WithPermissions {
 /// each issued per day over the last 30 days.
 #[derive(Debug, Default)]
 pub struct DomainApplications {
+    pub domain_id: String,
     pub in_use: Vec<WithPermissions>,
     pub removed: Vec<Application>,
     pub issued: HashMap<String, [i64; DAYS]>,
@@ -200,6 +201,7 @@ impl Keyport {
             apps.into_iter().partition(|a| a.removed_at.is_some());
         removed.sort_by_key(|a| std::cmp::Reverse(a.removed_at));
         Ok(DomainApplications {
+            domain_id: domain_id.to_owned(),
             in_use: in_use
                 .into_iter()
                 .map(|app| WithPermissions {

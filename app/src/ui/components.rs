@@ -65,16 +65,17 @@ pub fn AppIcon(
 ) -> impl IntoView {
     match url {
         Some(src) => view! { <img class=class src=src alt="" width="32" height="32"/> }.into_any(),
-        None => {
-            let initial = name
-                .chars()
-                .next()
-                .map(|c| c.to_uppercase().to_string())
-                .unwrap_or_default();
-            view! { <span class=format!("{class} placeholder") aria-hidden="true">{initial}</span> }
-                .into_any()
-        }
+        None => view! { <span class=format!("{class} placeholder") aria-hidden="true">{initial(&name)}</span> }
+            .into_any(),
     }
+}
+
+/// What stands for an application without an icon: its first letter.
+pub fn initial(name: &str) -> String {
+    name.chars()
+        .next()
+        .map(|c| c.to_uppercase().to_string())
+        .unwrap_or_default()
 }
 
 /// While rendering on the server, answers the page with `status`.
@@ -105,12 +106,28 @@ pub fn NotFound() -> impl IntoView {
     }
 }
 
+/// Whether the WASM has taken over the page: one signal for the whole app.
+#[derive(Clone, Copy)]
+struct Hydrated(ReadSignal<bool>);
+
 /// False during server rendering and until the WASM has taken over the page;
-/// true after. Controls that only work with JavaScript show from then on.
-pub fn use_hydrated() -> ReadSignal<bool> {
+/// true after.
+fn hydration_signal() -> ReadSignal<bool> {
     let (hydrated, set_hydrated) = signal(false);
     Effect::new(move |_| set_hydrated.set(true));
     hydrated
+}
+
+/// Provides one `Hydrated` signal to every component of the app (a list
+/// row has several controls that ask for it).
+pub fn provide_hydrated() {
+    provide_context(Hydrated(hydration_signal()));
+}
+
+/// False during server rendering and until the WASM has taken over the page;
+/// true after. Controls that only work with JavaScript show from then on.
+pub fn use_hydrated() -> ReadSignal<bool> {
+    use_context::<Hydrated>().map_or_else(hydration_signal, |h| h.0)
 }
 
 /// Copies `value()` to the clipboard; shown once hydrated and while there is

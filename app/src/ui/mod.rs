@@ -7,6 +7,7 @@ mod auth;
 mod authorize;
 mod charts;
 pub(crate) mod components;
+mod markup;
 mod permissions;
 mod portal;
 mod tools;
@@ -98,6 +99,7 @@ pub(crate) fn rcdata(text: &str) -> String {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    components::provide_hydrated();
     // Lets tests (and curious admins) see when the page has come alive.
     Effect::new(|_| {
         if let Some(body) = document().body() {

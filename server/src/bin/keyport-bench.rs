@@ -2,6 +2,9 @@
 //! routes, plus `keyport-bench measure` (`make bench`) and `keyport-bench
 //! soak` (`make reliability`).
 
+#[global_allocator]
+static ALLOCATOR: keyport::alloc::Allocator = keyport::alloc::Allocator;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match std::env::args().nth(1).as_deref() {
