@@ -13,8 +13,10 @@ SSR := -p app -p keyport --features app/ssr
 
 .PHONY: run test tools browser fmt clippy unit e2e site budget bench fuzz reliability
 
+# --split: pages other than sign-in and the applications list are WebAssembly
+# chunks of their own, loaded when first shown (app/src/ui/mod.rs).
 run: tools
-	cargo leptos serve --release
+	cargo leptos serve --release --split
 
 test: tools browser fmt clippy unit e2e budget
 
@@ -47,19 +49,22 @@ unit:
 	cargo test $(SSR)
 
 site:
-	cargo leptos build --release
+	cargo leptos build --release --split
 
 e2e: tools browser site
 	cd end2end && npx playwright test
 
-# The browser bundle may not grow unseen: its gzip size has a budget, raised
-# only on purpose. 432 → 536 KiB: the rotation, restore, users, audit and
-# token-inspector pages (their server functions, actions and resources).
-WASM_BUDGET_KIB := 541
+# The browser bundle may not grow unseen: the module every page loads, and
+# all modules together (the pages' chunks), each have a gzip budget, raised
+# only on purpose.
+WASM_BUDGET_KIB := 400
+WASM_ALL_BUDGET_KIB := 720
 budget: site
-	@wasm=target/site/pkg/keyport.wasm; raw=$$(stat -c %s $$wasm); gz=$$(gzip -9 -c $$wasm | wc -c); \
-	echo "release .wasm: $$((raw / 1024)) KiB, $$((gz / 1024)) KiB gzipped (budget $(WASM_BUDGET_KIB) KiB)"; \
-	[ $$gz -le $$(( $(WASM_BUDGET_KIB) * 1024 )) ] || { echo "the .wasm is over its budget"; exit 1; }
+	@cd target/site/pkg; gz() { gzip -9 -c "$$1" | wc -c; }; main=$$(gz keyport.wasm); all=0; \
+	for f in *.wasm; do all=$$((all + $$(gz $$f))); done; \
+	echo "release .wasm: $$((main / 1024)) KiB gzipped (budget $(WASM_BUDGET_KIB) KiB), all $$(ls *.wasm | wc -l) modules $$((all / 1024)) KiB (budget $(WASM_ALL_BUDGET_KIB) KiB)"; \
+	[ $$main -le $$(( $(WASM_BUDGET_KIB) * 1024 )) ] || { echo "keyport.wasm is over its budget"; exit 1; }; \
+	[ $$all -le $$(( $(WASM_ALL_BUDGET_KIB) * 1024 )) ] || { echo "the modules together are over their budget"; exit 1; }
 
 # Measures the server against its own limits (see server/src/bench.rs) and
 # prints one table, also written to target/bench/report.md. A benchmark, not a

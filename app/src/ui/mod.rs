@@ -16,7 +16,7 @@ mod users;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
-use leptos_router::{path, SsrMode};
+use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
 
 /// The HTML document around the app. On the server it also sets the
 /// per-response Content-Security-Policy whose nonce lets the hydration
@@ -96,6 +96,42 @@ pub(crate) fn rcdata(text: &str) -> String {
     }
 }
 
+/// A page whose code the browser loads when it is first shown, in a
+/// WebAssembly chunk of its own (`cargo leptos --split`): only the sign-in
+/// page, the shell and the applications list are in the bundle every page
+/// loads.
+macro_rules! lazy_page {
+    ($($route:ident => $page:path),* $(,)?) => {$(
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                Self
+            }
+
+            fn view(_this: Self) -> AnyView {
+                view! { <$page/> }.into_any()
+            }
+        }
+    )*};
+}
+
+lazy_page! {
+    Setup => auth::SetupPage,
+    Authorize => authorize::AuthorizePage,
+    Welcome => users::WelcomePage,
+    NewApplication => applications::NewApplicationPage,
+    Remove => applications::RemovePage,
+    Removed => applications::RemovedPage,
+    Application => applications::ApplicationPage,
+    Permissions => permissions::PermissionsPage,
+    Connections => authorize::ConnectionsPage,
+    Audit => audit::AuditPage,
+    Users => users::UsersPage,
+    TokenInspector => tools::TokenInspectorPage,
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -112,21 +148,21 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=components::NotFound>
                 <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
-                <Route path=path!("/setup") view=auth::SetupPage ssr=SsrMode::Async/>
-                <Route path=path!("/oauth2/authorize") view=authorize::AuthorizePage ssr=SsrMode::Async/>
-                <Route path=path!("/welcome") view=users::WelcomePage ssr=SsrMode::Async/>
+                <Route path=path!("/setup") view={Lazy::<Setup>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/oauth2/authorize") view={Lazy::<Authorize>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/welcome") view={Lazy::<Welcome>::new()} ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=portal::Portal ssr=SsrMode::Async>
                     <Route path=path!("") view=|| view! { <Redirect path="/applications"/> } ssr=SsrMode::Async/>
                     <Route path=path!("applications") view=applications::ApplicationsPage ssr=SsrMode::Async/>
-                    <Route path=path!("applications/new") view=applications::NewApplicationPage ssr=SsrMode::Async/>
-                    <Route path=path!("applications/remove") view=applications::RemovePage ssr=SsrMode::Async/>
-                    <Route path=path!("applications/removed") view=applications::RemovedPage ssr=SsrMode::Async/>
-                    <Route path=path!("applications/:id") view=applications::ApplicationPage ssr=SsrMode::Async/>
-                    <Route path=path!("permissions") view=permissions::PermissionsPage ssr=SsrMode::Async/>
-                    <Route path=path!("connected") view=authorize::ConnectionsPage ssr=SsrMode::Async/>
-                    <Route path=path!("audit") view=audit::AuditPage ssr=SsrMode::Async/>
-                    <Route path=path!("users") view=users::UsersPage ssr=SsrMode::Async/>
-                    <Route path=path!("tools/token") view=tools::TokenInspectorPage ssr=SsrMode::Async/>
+                    <Route path=path!("applications/new") view={Lazy::<NewApplication>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("applications/remove") view={Lazy::<Remove>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("applications/removed") view={Lazy::<Removed>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("applications/:id") view={Lazy::<Application>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("permissions") view={Lazy::<Permissions>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("connected") view={Lazy::<Connections>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("audit") view={Lazy::<Audit>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("users") view={Lazy::<Users>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("tools/token") view={Lazy::<TokenInspector>::new()} ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>
