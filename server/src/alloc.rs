@@ -64,3 +64,34 @@ unsafe impl GlobalAlloc for Allocator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_keeps_its_bytes_when_resized_across_the_threshold() {
+        let small = Layout::from_size_align(1000, 8).expect("a valid layout");
+        let pattern = |i: usize| (i % 251) as u8;
+        // SAFETY: each pointer is used within the size it was last given, and
+        // freed once with the layout it was last resized to.
+        unsafe {
+            let ptr = Allocator.alloc(small);
+            assert!(!ptr.is_null());
+            for i in 0..1000 {
+                *ptr.add(i) = pattern(i);
+            }
+            let large = Allocator.realloc(ptr, small, 2 * LARGE);
+            assert!(!large.is_null());
+            assert!((0..1000).all(|i| *large.add(i) == pattern(i)));
+            let large_layout = Layout::from_size_align(2 * LARGE, 8).expect("a valid layout");
+            let back = Allocator.realloc(large, large_layout, 500);
+            assert!(!back.is_null());
+            assert!((0..500).all(|i| *back.add(i) == pattern(i)));
+            Allocator.dealloc(
+                back,
+                Layout::from_size_align(500, 8).expect("a valid layout"),
+            );
+        }
+    }
+}
