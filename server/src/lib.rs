@@ -19,7 +19,7 @@ pub mod sessions;
 pub mod soak;
 mod turns;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use app::domain::clock::{Clock, SystemClock};
 use app::domain::secrets::MasterKey;
@@ -29,7 +29,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{middleware, Router};
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -112,8 +112,19 @@ fn leptos_options() -> LeptosOptions {
         .build()
 }
 
+/// The portal's pages, listed once per process. Listing them runs the app
+/// with resource loading switched off for the whole process (a global in
+/// `leptos_server`), so a page another router in this process rendered at
+/// that moment would wait for its data forever.
+fn pages() -> Vec<AxumRouteListing> {
+    static PAGES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    PAGES
+        .get_or_init(|| generate_route_list(app::ui::App))
+        .clone()
+}
+
 pub fn router(state: AppState) -> Router {
-    let pages = generate_route_list(app::ui::App);
+    let pages = pages();
     let keyport = state.keyport.clone();
     let options = state.leptos_options.clone();
     let allowed = AllowedOrigin(state.public_url.origin().ascii_serialization());

@@ -4,6 +4,10 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
 use app::domain::accounts::Role;
 use axum::http::StatusCode;
 use base64::Engine as _;
@@ -24,6 +28,7 @@ on_both_engines!(
     settings_can_be_edited_and_are_audited,
     only_super_admins_manage_the_permission_catalog,
     refused_plain_posts_return_to_the_form_with_values,
+    pages_render_while_another_router_is_built,
 );
 
 async fn registration_issues_credentials_revealed_only_on_request(app: &TestApp) {
@@ -750,4 +755,34 @@ async fn refused_plain_posts_return_to_the_form_with_values(app: &TestApp) {
     );
     assert!(page.text.contains(">Kept</textarea>"));
     assert!(page.text.contains("value=\"audit:read\" checked"));
+}
+
+/// Building a router lists its pages by running the app with resource
+/// loading switched off for the whole process; pages another router in the
+/// same process renders meanwhile (several nodes, or tests, side by side)
+/// still finish.
+async fn pages_render_while_another_router_is_built(app: &TestApp) {
+    let (mut admin, _) = app.signed_in("admin@example.com", Role::DomainAdmin).await;
+    admin.register("Gateway").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let builder = std::thread::spawn({
+        let (state, stop) = (app.state.clone(), stop.clone());
+        move || {
+            let mut built = 0;
+            while !stop.load(Ordering::Relaxed) {
+                drop(keyport::router(state.clone()));
+                built += 1;
+            }
+            built
+        }
+    });
+    for _ in 0..40 {
+        let page = tokio::time::timeout(Duration::from_secs(20), admin.get("/applications"))
+            .await
+            .expect("the list renders while another router is built");
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        assert!(page.text.contains("Gateway"), "{}", page.text);
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(builder.join().unwrap() > 0, "no router was built meanwhile");
 }

@@ -60,6 +60,7 @@ enum Scratch {
 
 pub struct TestApp {
     pub router: Router,
+    pub state: AppState,
     pub keyport: Keyport,
     pub clock: ManualClock,
     scratch: Scratch,
@@ -128,7 +129,8 @@ impl TestApp {
             .expect("Keyport opens");
         let keyport = state.keyport.clone();
         Self {
-            router: keyport::router(state),
+            router: keyport::router(state.clone()),
+            state,
             keyport,
             clock,
             scratch,
