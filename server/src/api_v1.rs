@@ -83,6 +83,11 @@ impl ApiError {
         )
     }
 
+    /// 500: what failed is in the log, never in the answer.
+    fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, 500001, "Internal error")
+    }
+
     fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, 404001, "Client not found")
     }
@@ -108,7 +113,7 @@ impl From<Error> for ApiError {
             }
             other => {
                 tracing::error!(error = %other, "management API failed");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, 500001, "Internal error")
+                Self::internal()
             }
         }
     }
@@ -273,11 +278,7 @@ async fn list_clients(
         Ok(body) => Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response()),
         Err(e) => {
             tracing::error!(error = %e, "client list could not be written");
-            Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                500001,
-                "Internal error",
-            ))
+            Err(ApiError::internal())
         }
     }
 }

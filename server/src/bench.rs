@@ -652,17 +652,22 @@ pub async fn measure() -> ExitCode {
     }
 }
 
-async fn measure_all() -> Result<String> {
-    let seconds: u64 = std::env::var("BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
-    let rounds: usize = std::env::var("BENCH_ROUNDS")
+/// A positive whole number from the environment variable `name`, or
+/// `default` when it is unset or not one.
+pub(crate) fn count(name: &str, default: u64) -> u64 {
+    std::env::var(name)
         .ok()
         .and_then(|s| s.parse().ok())
         .filter(|&n| n > 0)
-        .unwrap_or(3);
-    let (warm_up, measured) = (Duration::from_secs(1), Duration::from_secs(seconds));
+        .unwrap_or(default)
+}
+
+async fn measure_all() -> Result<String> {
+    let rounds = count("BENCH_ROUNDS", 3) as usize;
+    let (warm_up, measured) = (
+        Duration::from_secs(1),
+        Duration::from_secs(count("BENCH_SECONDS", 3)),
+    );
     let dir = std::env::temp_dir().join(format!(
         "keyport-bench-{}",
         app::domain::secrets::random_token(6).replace(['-', '_'], "x")

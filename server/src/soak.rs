@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::http::header;
 
-use crate::bench::{drive, Load, Run, Server};
+use crate::bench::{count, drive, Load, Run, Server};
 
 /// Connections per kind of request: mostly tokens, as in production.
 const MIX: [(&str, usize); 3] = [("token", 8), ("api", 4), ("page", 2)];
@@ -24,16 +24,6 @@ struct Window {
     at: Duration,
     runs: Vec<Run>,
     rss_mib: f64,
-}
-
-fn seconds(name: &str, default: u64) -> Duration {
-    Duration::from_secs(
-        std::env::var(name)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .filter(|s| *s > 0)
-            .unwrap_or(default),
-    )
 }
 
 pub async fn soak() -> ExitCode {
@@ -57,7 +47,10 @@ pub async fn soak() -> ExitCode {
 }
 
 async fn run() -> Result<(String, bool), String> {
-    let (total, window) = (seconds("SOAK_SECONDS", 180), seconds("SOAK_WINDOW", 15));
+    let (total, window) = (
+        Duration::from_secs(count("SOAK_SECONDS", 180)),
+        Duration::from_secs(count("SOAK_WINDOW", 15)),
+    );
     let dir = std::env::temp_dir().join(format!(
         "keyport-soak-{}",
         app::domain::secrets::random_token(6).replace(['-', '_'], "x")

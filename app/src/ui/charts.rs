@@ -26,7 +26,11 @@ pub fn sparkline(values: &[i64]) -> String {
     } else {
         "<svg class=\"sparkline\""
     })
-    .raw(" viewBox=\"0 0 900 220\" width=\"90\" height=\"22\" role=\"img\" aria-label=\"")
+    .raw(" viewBox=\"0 0 ")
+    .int(W)
+    .raw(" ")
+    .int(H)
+    .raw("\" width=\"90\" height=\"22\" role=\"img\" aria-label=\"")
     .int(total)
     .raw(" tokens in 30 days\"><title>")
     .int(total)

@@ -53,11 +53,7 @@ impl Markup {
                 break;
             }
         }
-        // A few bytes: pushed one by one rather than copied.
-        self.0.reserve(digits.len() - at);
-        for &digit in &digits[at..] {
-            self.0.push(digit);
-        }
+        self.0.extend_from_slice(&digits[at..]);
         self
     }
 
