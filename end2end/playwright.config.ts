@@ -27,7 +27,9 @@ export default defineConfig({
   expect: { timeout: 10_000 },
   fullyParallel: false,
   workers: 2,
-  retries: 0,
+  // One more try for a test that failed; one that passes only then is
+  // listed as flaky, with the first failure's report.
+  retries: 1,
   reporter: [["list"]],
   use: {
     launchOptions: chromium,

@@ -1,4 +1,4 @@
-import { expect, type Page, type TestInfo } from "@playwright/test";
+import { expect, type ConsoleMessage, type Page, type Request, type TestInfo } from "@playwright/test";
 import { readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
@@ -48,11 +48,32 @@ export function hydrated(testInfo: TestInfo): boolean {
   return testInfo.project.use.javaScriptEnabled !== false;
 }
 
-/** Opens a page and, in the hydrated mode, waits until the WASM has taken over. */
+/**
+ * Opens a page and, in the hydrated mode, waits until the WASM has taken
+ * over. A page that never comes alive fails with what the browser reported
+ * meanwhile: panics, console errors, requests that failed.
+ */
 export async function open(page: Page, url: string, testInfo: TestInfo) {
-  await page.goto(url);
-  if (hydrated(testInfo)) {
-    await expect(page.locator("body[data-hydrated]")).toHaveCount(1);
+  const reported: string[] = [];
+  const onError = (e: Error) => reported.push(`page error: ${e.message}`);
+  const onConsole = (m: ConsoleMessage) => {
+    if (m.type() === "error") reported.push(`console: ${m.text()}`);
+  };
+  const onFailed = (r: Request) => reported.push(`request failed: ${r.url()} (${r.failure()?.errorText})`);
+  page.on("pageerror", onError);
+  page.on("console", onConsole);
+  page.on("requestfailed", onFailed);
+  try {
+    await page.goto(url);
+    if (hydrated(testInfo)) {
+      await expect(page.locator("body[data-hydrated]")).toHaveCount(1);
+    }
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\nThe browser reported:\n${reported.join("\n") || "nothing"}`);
+  } finally {
+    page.off("pageerror", onError);
+    page.off("console", onConsole);
+    page.off("requestfailed", onFailed);
   }
 }
 
