@@ -82,6 +82,18 @@ async fn registration_issues_credentials_revealed_only_on_request(app: &TestApp)
         .await
         .json();
     assert_eq!(list["revealed"][1]["client_secret"], secret);
+
+    // The list page shows the secret in that answer only: the rows the
+    // server keeps for the next list never hold it.
+    let page = admin.get(&format!("/applications?reveal={id}")).await;
+    assert!(page.text.contains(secret));
+    let page = admin.get("/applications").await;
+    assert!(page.text.contains(&client_id) && !page.text.contains("kps_"));
+    // A change reaches the list at once, though the rows were kept.
+    admin.register("Second gateway").await;
+    let page = admin.get("/applications").await;
+    assert!(page.text.contains("NAC gateway") && page.text.contains("Second gateway"));
+    assert!(!page.text.contains("kps_"));
 }
 
 async fn secrets_are_stored_hashed_and_sealed_never_in_the_audit_log(app: &TestApp) {
