@@ -51,8 +51,9 @@ unit:
 site:
 	cargo leptos build --release --split
 
+# On a failure, the servers' warnings and errors follow the report.
 e2e: tools browser site
-	cd end2end && npx playwright test
+	cd end2end && { npx playwright test || { grep -hE "WARN|ERROR" .run/*.log | tail -40; exit 1; }; }
 
 # The browser bundle may not grow unseen: the module every page loads, and
 # all modules together (the pages' chunks), each have a gzip budget, raised

@@ -1,8 +1,9 @@
 // Starts one release `keyport` per test mode, each on a fresh SQLite file,
 // reads the one-time setup link from its output as an admin would, and
-// stops them all when the run ends.
+// stops them all when the run ends. Each server's output is kept in
+// `.run/<mode>.log`.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
+import { appendFileSync, mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -43,6 +44,9 @@ function start(name: string, port: number): Promise<{ child: ChildProcess; dir: 
   return new Promise((resolve, reject) => {
     let output = "";
     const timer = setTimeout(() => reject(new Error(`${name}: no setup link in output:\n${output}`)), 20_000);
+    const log = path.join(runDir, `${name}.log`);
+    child.stdout!.on("data", (chunk) => appendFileSync(log, chunk));
+    child.stderr!.on("data", (chunk) => appendFileSync(log, chunk));
     child.stdout!.on("data", (chunk) => {
       output += chunk;
       const match = output.match(/create the first administrator at (\S+)/);

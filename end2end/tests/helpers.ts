@@ -50,8 +50,9 @@ export function hydrated(testInfo: TestInfo): boolean {
 
 /**
  * Opens a page and, in the hydrated mode, waits until the WASM has taken
- * over. A page that never comes alive fails with what the browser reported
- * meanwhile: panics, console errors, requests that failed.
+ * over. A page that never comes alive fails with the document's status and
+ * policy, and what the browser reported meanwhile: panics, console errors,
+ * requests that failed.
  */
 export async function open(page: Page, url: string, testInfo: TestInfo) {
   const reported: string[] = [];
@@ -63,13 +64,20 @@ export async function open(page: Page, url: string, testInfo: TestInfo) {
   page.on("pageerror", onError);
   page.on("console", onConsole);
   page.on("requestfailed", onFailed);
+  let document = "no response";
   try {
-    await page.goto(url);
+    const response = await page.goto(url);
+    if (response) {
+      const csp = response.headers()["content-security-policy"] ?? "none";
+      document = `${response.status()} ${response.url()}, Content-Security-Policy: ${csp}`;
+    }
     if (hydrated(testInfo)) {
       await expect(page.locator("body[data-hydrated]")).toHaveCount(1);
     }
   } catch (e) {
-    throw new Error(`${(e as Error).message}\nThe browser reported:\n${reported.join("\n") || "nothing"}`);
+    throw new Error(
+      `${(e as Error).message}\nThe document: ${document}\nThe browser reported:\n${reported.join("\n") || "nothing"}`,
+    );
   } finally {
     page.off("pageerror", onError);
     page.off("console", onConsole);

@@ -45,12 +45,17 @@ fn unavailable(path: &str) -> Response {
             [
                 (header::CONTENT_TYPE, "text/html; charset=utf-8"),
                 (header::RETRY_AFTER, "5"),
+                (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
             ],
             PAGE,
         )
             .into_response()
     }
 }
+
+/// The page loads the portal's stylesheet and nothing else.
+const PAGE_CSP: &str =
+    "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 const PAGE: &str = r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -208,6 +208,12 @@ fn a_database_outage_is_answered_503_and_healed_without_a_restart() {
             "{outage:?}: the page says what is wrong: {}",
             portal.body
         );
+        assert!(
+            portal
+                .header("content-security-policy")
+                .is_some_and(|csp| csp.contains("style-src 'self'")),
+            "{outage:?}: the page may load its stylesheet"
+        );
         let sign_in_page = timed(|| page(&node, "/login", ""));
         assert!(
             sign_in_page.status == 200 || sign_in_page.status == 503,
