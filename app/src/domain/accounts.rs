@@ -283,7 +283,7 @@ impl Keyport {
             disabled_at: None,
         };
 
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         if let Some(name) = milestone {
             let reached = sqlx::query(
                 "INSERT INTO milestones (name, reached_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",

@@ -337,7 +337,7 @@ impl Keyport {
         let now = self.now();
         let id = Uuid::new_v4().to_string();
 
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         lock_domain(&mut tx, &domain.id).await?;
         check_room(&mut tx, domain, "name").await?;
         let (icon, icon_type) = split_icon(input.icon.as_ref());
@@ -402,7 +402,7 @@ impl Keyport {
         } = self.application_for(user, id).await?;
         let input = validate::application(self, input).await?;
         let now = self.now();
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE applications SET name = $1, description = $2, website_url = $3, callback_url = $4, \
              updated_at = $5 WHERE id = $6",

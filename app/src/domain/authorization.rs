@@ -317,7 +317,7 @@ impl Keyport {
         let code = random_token(32);
         let now = self.now();
         let scope = checked.scope();
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         sqlx::query(
             "INSERT INTO authorization_codes (code_hash, application_id, user_id, redirect_uri, \
              scope, code_challenge, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -545,7 +545,7 @@ impl Keyport {
             return Err(Error::NotFound);
         }
         let now = self.now();
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let app: Option<(String, String, String)> = sqlx::query_as(
             "SELECT a.name, a.client_id, a.domain_id FROM consents c \
              JOIN applications a ON a.id = c.application_id \

@@ -198,7 +198,7 @@ impl Keyport {
     async fn insert_key(&self, retire_others_at: Option<Timestamp>) -> Result<String> {
         let key = generate(self.signing_alg)?;
         let sealed = self.master_key.seal(&key.pkcs8, key.kid.as_bytes());
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         if let Some(at) = retire_others_at {
             sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
                 .bind(at)

@@ -36,7 +36,7 @@ impl Keyport {
             }
         }
         let now = self.now();
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         for app in &apps {
             sqlx::query("UPDATE applications SET removed_at = $1 WHERE id = $2")
                 .bind(now)
@@ -104,7 +104,7 @@ impl Keyport {
             .ok_or(Error::NotFound)?;
         let (secret, hash, sealed) = self.fresh_secret(&app.client_id).await?;
         let now = self.now();
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         applications::lock_domain(&mut tx, &domain.id).await?;
         applications::check_room(&mut tx, &domain, "restore").await?;
         let restored = sqlx::query(
@@ -162,7 +162,7 @@ impl Keyport {
         .await?;
         let mut purged = 0;
         for app in &due {
-            let mut tx = self.db.pool.begin().await?;
+            let mut tx = self.db.begin_write().await?;
             let deleted = sqlx::query("DELETE FROM applications WHERE id = $1 AND removed_at < $2")
                 .bind(&app.id)
                 .bind(cutoff)

@@ -61,7 +61,7 @@ impl Keyport {
         // Usage counted on this node so far belongs to the secret being
         // replaced: write it down before the secrets change places.
         self.flush_usage().await?;
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let keep_previous = match previous_expires_at {
             Some(_) => {
                 "previous_secret_hash = secret_hash, previous_secret_expires_at = $5, \
@@ -118,7 +118,7 @@ impl Keyport {
     pub async fn retire_previous_secret(&self, actor: &Actor, user: &User, id: &str) -> Result<()> {
         let app = self.application_for(user, id).await?.app;
         let now = self.now();
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let retired = sqlx::query(
             "UPDATE applications SET previous_secret_hash = NULL, previous_secret_expires_at = NULL \
              WHERE id = $1 AND previous_secret_hash IS NOT NULL AND previous_secret_expires_at > $2",
@@ -164,7 +164,7 @@ impl Keyport {
         .await?;
         let mut retired = 0;
         for app in &due {
-            let mut tx = self.db.pool.begin().await?;
+            let mut tx = self.db.begin_write().await?;
             let done = sqlx::query(
                 "UPDATE applications SET previous_secret_hash = NULL, previous_secret_expires_at = NULL \
                  WHERE id = $1 AND previous_secret_expires_at <= $2",

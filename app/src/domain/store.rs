@@ -93,6 +93,18 @@ impl Db {
         })
     }
 
+    /// Begins a transaction that writes. On SQLite it takes the write lock
+    /// at once (`BEGIN IMMEDIATE`), waiting its turn behind other writers:
+    /// a transaction that read first and took the lock only at its first
+    /// write would be refused "database is locked", whatever the busy
+    /// timeout, had another connection written in between.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// Commits a write and notes it (even when the outcome is unknown), so
     /// that no row read before it is answered from memory after it.
     pub async fn commit(&self, tx: Transaction<'_, Any>) -> Result<(), sqlx::Error> {
@@ -250,5 +262,47 @@ mod tests {
             sqlite_url_creating_folder("sqlite::memory:?cache=shared").unwrap(),
             "sqlite://:memory:?cache=shared&mode=rwc"
         );
+    }
+
+    #[tokio::test]
+    async fn a_write_that_reads_first_waits_for_another_writer_instead_of_failing() {
+        let dir = std::env::temp_dir().join(format!("keyport-store-{}", uuid::Uuid::new_v4()));
+        let db = Db::connect(&format!("sqlite://{}/k.db", dir.display()))
+            .await
+            .unwrap();
+        for setup in [
+            "CREATE TABLE counts (n BIGINT NOT NULL)",
+            "INSERT INTO counts (n) VALUES (0)",
+        ] {
+            sqlx::query(setup).execute(&db.pool).await.unwrap();
+        }
+        let count = || sqlx::query_scalar::<_, i64>("SELECT n FROM counts");
+
+        let mut tx = db.begin_write().await.unwrap();
+        let n = count().fetch_one(&mut *tx).await.unwrap();
+        let other = tokio::spawn({
+            let pool = db.pool.clone();
+            async move {
+                sqlx::query("UPDATE counts SET n = n + 10")
+                    .execute(&pool)
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        sqlx::query("UPDATE counts SET n = $1")
+            .bind(n + 1)
+            .execute(&mut *tx)
+            .await
+            .expect("the write is not refused");
+        db.commit(tx).await.unwrap();
+        other
+            .await
+            .unwrap()
+            .expect("the other writer waited its turn");
+        // Neither write was lost.
+        assert_eq!(count().fetch_one(&db.pool).await.unwrap(), 11);
+
+        db.pool.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

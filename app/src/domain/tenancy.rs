@@ -29,7 +29,7 @@ impl Tenancy {
     /// Creates the customer and its default domain once; every later start,
     /// on any node, reads them back.
     pub async fn bootstrap(db: &Db, now: Timestamp) -> Result<Self> {
-        let mut tx = db.pool.begin().await?;
+        let mut tx = db.begin_write().await?;
         let first = sqlx::query(
             "INSERT INTO milestones (name, reached_at) VALUES ('tenancy', $1) ON CONFLICT (name) DO NOTHING",
         )

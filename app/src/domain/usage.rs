@@ -102,7 +102,7 @@ impl Keyport {
     }
 
     async fn write_usage(&self, pending: &HashMap<(String, Timestamp), Delta>) -> Result<()> {
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         for ((id, day), d) in pending {
             for (hash, at) in &d.last_used {
                 // A secret is the current or the previous one; whichever it

@@ -95,7 +95,7 @@ impl Keyport {
             disabled_at: None,
         };
         let link = LinkToken::generate();
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO users (id, domain_id, email, role, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -137,7 +137,7 @@ impl Keyport {
         let user = self.managed_user(admin, id).await?;
         let link = LinkToken::generate();
         let now = self.now();
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         insert_link(&mut tx, &user.id, &link, now).await?;
         audit::record(
             &mut *tx,
@@ -169,7 +169,7 @@ impl Keyport {
             return Ok(());
         }
         let now = self.now();
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
             .bind(role.as_str())
             .bind(&user.id)
@@ -202,7 +202,7 @@ impl Keyport {
             return Ok(());
         }
         let now = self.now();
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
             .bind(disabled.then_some(now))
             .bind(&user.id)
@@ -252,7 +252,7 @@ impl Keyport {
         }
         let hash = super::accounts::hash_password(password).await?;
         let now = self.now();
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         // Claimed by deleting it: of two racing uses, one finds nothing.
         let user_id: Option<String> = sqlx::query_scalar(
             "DELETE FROM password_links WHERE token_hash = $1 AND expires_at > $2 RETURNING user_id",
