@@ -45,9 +45,8 @@ function start(name: string, port: number): Promise<{ child: ChildProcess; dir: 
     let output = "";
     const timer = setTimeout(() => reject(new Error(`${name}: no setup link in output:\n${output}`)), 20_000);
     const log = path.join(runDir, `${name}.log`);
-    child.stdout!.on("data", (chunk) => appendFileSync(log, chunk));
-    child.stderr!.on("data", (chunk) => appendFileSync(log, chunk));
     child.stdout!.on("data", (chunk) => {
+      appendFileSync(log, chunk);
       output += chunk;
       const match = output.match(/create the first administrator at (\S+)/);
       if (match) {
@@ -57,6 +56,7 @@ function start(name: string, port: number): Promise<{ child: ChildProcess; dir: 
       }
     });
     child.stderr!.on("data", (chunk) => {
+      appendFileSync(log, chunk);
       output += chunk;
     });
     child.on("exit", (code) => reject(new Error(`${name}: keyport exited with ${code}:\n${output}`)));
