@@ -11,14 +11,14 @@ WASM_BINDGEN_VERSION := 0.2.130
 # Every Rust check builds the server half with this feature set.
 SSR := -p app -p keyport --features app/ssr
 
-.PHONY: run test tools browser fmt clippy unit e2e site budget bench fuzz reliability
+.PHONY: run test tools browser fmt clippy unit e2e attacks site budget bench fuzz reliability
 
 # --split: pages other than sign-in and the applications list are WebAssembly
 # chunks of their own, loaded when first shown (app/src/ui/mod.rs).
 run: tools
 	cargo leptos serve --release --split
 
-test: tools browser fmt clippy unit e2e budget
+test: tools browser fmt clippy unit e2e attacks budget
 
 tools: end2end/node_modules/.installed
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
@@ -54,6 +54,11 @@ site:
 # On a failure, the servers' warnings and errors follow the report.
 e2e: tools browser site
 	cd end2end && { npx playwright test || { grep -hE "WARN|ERROR" .run/*.log | tail -40; exit 1; }; }
+
+# The attack suite's measurements of a release node (server/tests/attacks.rs):
+# memory and latency under a flood of wrong secrets, as deployed.
+attacks: site
+	KEYPORT_BIN=$(CURDIR)/target/release/keyport cargo test $(SSR) --test attacks -- --ignored
 
 # The browser bundle may not grow unseen: the module every page loads, and
 # all modules together (the pages' chunks), each have a gzip budget, raised

@@ -42,7 +42,7 @@ async function openApplication(page: Page, testInfo: TestInfo, name: string) {
 }
 
 async function revealSecret(page: Page): Promise<string> {
-  await page.getByRole("link", { name: "Show Client Secret" }).click();
+  await page.getByRole("button", { name: "Show Client Secret" }).click();
   const secret = page.locator(".credential", { hasText: "Client Secret" }).locator("code.secret");
   await expect(secret).toHaveText(/^kps_/);
   return (await secret.textContent())!;

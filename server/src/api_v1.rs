@@ -5,7 +5,6 @@
 //! who approved it.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use app::api::audit::AuditQuery;
@@ -18,7 +17,7 @@ use app::domain::validate::ApplicationInput;
 use app::domain::{tenancy, Error, Keyport};
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -151,6 +150,26 @@ impl Caller {
         }
     }
 
+    /// The domain the token acts in, as its user stands now: a super admin
+    /// acts in any domain, anyone else only in the one they belong to. A
+    /// token minted before its user moved or lost their role gets nothing
+    /// it was not allowed when presented.
+    async fn domain(&self, keyport: &Keyport) -> Result<tenancy::Domain, ApiError> {
+        let allowed = self.user.role == app::domain::accounts::Role::SuperAdmin
+            || self.user.domain_id == self.claims.domain_id;
+        if !allowed {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                403001,
+                "Insufficient permissions",
+            ));
+        }
+        keyport
+            .domain(&self.claims.domain_id)
+            .await?
+            .ok_or_else(ApiError::not_found)
+    }
+
     fn is_delegated(&self) -> bool {
         self.claims.sub != self.claims.client_id
     }
@@ -193,11 +212,7 @@ impl FromRequestParts<Keyport> for Caller {
             .token_user(&claims)
             .await?
             .ok_or(ApiError::token(TokenError::Invalid))?;
-        let address = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".into());
+        let address = crate::proxies::address_text(parts);
         Ok(Self {
             claims,
             user,
@@ -261,9 +276,7 @@ async fn list_clients(
     caller: Caller,
 ) -> Result<Response, ApiError> {
     caller.require("clients:read")?;
-    let domain =
-        applications::visible_domain(&keyport, &caller.user, Some(&caller.claims.domain_id))
-            .await?;
+    let domain = caller.domain(&keyport).await?;
     let all = keyport.domain_applications(&domain.id).await?;
     let body = written.get_or_write(&all, &caller.user, || {
         let visible: Vec<ClientView> = all
@@ -345,9 +358,7 @@ async fn create_client(
     caller.require("clients:write")?;
     let Json(body) =
         body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, 400001, e.body_text()))?;
-    let domain = tenancy::find_domain(&keyport.db, &caller.claims.domain_id)
-        .await?
-        .ok_or(ApiError::not_found())?;
+    let domain = caller.domain(&keyport).await?;
     let input = ApplicationInput {
         name: body.name,
         description: body.description,
@@ -396,8 +407,9 @@ async fn managed_client(
         .application_id_for_client(client_id)
         .await?
         .ok_or(ApiError::not_found())?;
+    let domain = caller.domain(keyport).await?;
     let app = keyport.application_for(&caller.user, &id).await?;
-    if app.app.domain_id != caller.claims.domain_id {
+    if app.app.domain_id != domain.id {
         return Err(ApiError::not_found());
     }
     Ok(app)
@@ -480,7 +492,8 @@ async fn audit(
         until: params.until,
         before: params.before,
     };
-    let filter = query.parse(Some(caller.claims.domain_id.clone()))?;
+    let domain = caller.domain(&keyport).await?;
+    let filter = query.parse(Some(domain.id))?;
     let entries = app::domain::audit::search(&keyport.db, &filter, limit).await?;
     let next = entries
         .last()

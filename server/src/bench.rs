@@ -863,7 +863,7 @@ fn report(
         );
         let _ = writeln!(
             out,
-            "| peak RSS while seeding (argon2, 19 MiB a hash), {what} | {} | | |",
+            "| peak RSS while seeding (a sign-in: argon2, 19 MiB), {what} | {} | | |",
             mib(seeding)
         );
     }

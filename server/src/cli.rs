@@ -98,9 +98,8 @@ async fn migrate(config: &Config) -> Result<(), String> {
 
 async fn serve(config: &Config) -> Result<(), String> {
     let state = open(config).await?;
-    let listener = tokio::net::TcpListener::bind(config.bind)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+    let listener =
+        listen(config.bind).map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
     let public_url = config.public_url();
     tracing::info!(url = %public_url, "Keyport is listening");
     println!("Keyport is running at {public_url}");
@@ -115,7 +114,10 @@ async fn serve(config: &Config) -> Result<(), String> {
     }
 
     let services = state.keyport.clone();
-    let upkeep = tokio::spawn(upkeep(services.clone()));
+    let upkeep = tokio::spawn(upkeep(
+        services.clone(),
+        DbSessionStore::new(services.clone(), state.session_lifetime),
+    ));
     let app = crate::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
@@ -129,15 +131,31 @@ async fn serve(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// Connections the kernel queues before they are accepted. The standard
+/// library asks for 128: a burst of new connections past that (a crowd of
+/// integrations starting at once, or an attacker's) has its SYNs dropped,
+/// and each of them, legitimate or not, waits a second for its retry.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+fn listen(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
 /// Background work of a serving node: pick up signing keys rotated
 /// elsewhere, write usage counts, retire secrets past their grace period,
-/// and sweep expired sessions, revocations, codes and applications removed
-/// more than 30 days ago.
-async fn upkeep(keyport: app::domain::Keyport) {
-    let sessions = DbSessionStore::new(keyport.db.clone());
+/// and sweep ended limit windows, expired sessions, revocations, codes and
+/// applications removed more than 30 days ago.
+async fn upkeep(keyport: app::domain::Keyport, sessions: DbSessionStore) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
     for tick in 0u64.. {
         every.tick().await;
+        keyport.limits.sweep(keyport.now());
         if let Err(e) = keyport.flush_usage().await {
             tracing::warn!(error = %e, "could not record usage counts");
         }

@@ -74,6 +74,17 @@ pub struct Config {
     )]
     pub request_timeout: u64,
 
+    /// Longest a console session lasts from sign-in, in seconds (300 to
+    /// 2592000), however active: past it the user signs in again. Apart
+    /// from this, a session ends after 8 hours without a request.
+    #[arg(
+        long,
+        env = "KEYPORT_SESSION_LIFETIME",
+        default_value_t = 43_200,
+        global = true
+    )]
+    pub session_lifetime: u64,
+
     /// When set, `GET /metrics` answers only scrapes that present it as a
     /// Bearer token; when unset, /metrics is open (keep it off the public
     /// path at the load balancer).
@@ -84,6 +95,13 @@ pub struct Config {
         hide_env_values = true
     )]
     pub metrics_token: Option<String>,
+
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` headers are believed,
+    /// as CIDRs or addresses separated by commas (none by default): from
+    /// them, the client address the headers report is the one limits and
+    /// the audit log use; from anyone else, the headers are ignored.
+    #[arg(long, env = "KEYPORT_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
 
     /// Signature algorithm of new signing keys: ES256, EdDSA or RS256.
     #[arg(

@@ -15,9 +15,27 @@ use app::api::AppError;
 /// script nonce).
 const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
-pub async fn security_headers(request: Request, next: Next) -> Response {
+/// How browsers reach this deployment (its public URL's scheme).
+#[derive(Debug, Clone, Copy)]
+pub struct Transport {
+    pub https: bool,
+}
+
+pub async fn security_headers(
+    State(transport): State<Transport>,
+    request: Request,
+    next: Next,
+) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if transport.https {
+        // Browsers that once reached Keyport over TLS never try it in clear
+        // again (RFC 6797), where a session cookie could be taken.
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -30,6 +48,20 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     headers
         .entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(DEFAULT_CSP));
+    response
+}
+
+/// A page that sends its reader elsewhere (signed out, say) answers with a
+/// redirect status whoever asks. The page renderer sets one only for
+/// clients that ask for HTML; to anything else (curl, an uptime monitor)
+/// it would answer 200 with a `Location` header and the page it redirects
+/// from.
+pub async fn page_redirects(request: Request, next: Next) -> Response {
+    let page = request.method() == Method::GET && !request.uri().path().starts_with("/rpc/");
+    let mut response = next.run(request).await;
+    if page && response.status().is_success() && response.headers().contains_key(header::LOCATION) {
+        *response.status_mut() = StatusCode::SEE_OTHER;
+    }
     response
 }
 
@@ -102,7 +134,7 @@ pub async fn server_fn_statuses(request: Request, next: Next) -> Response {
     if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
         parts.status =
             StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if let AppError::RateLimited { retry_after } = error {
+        if let Some(retry_after) = error.retry_after() {
             parts
                 .headers
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));

@@ -14,6 +14,7 @@ mod headers;
 pub mod metrics;
 pub mod oauth;
 mod openapi;
+pub mod proxies;
 pub mod sessions;
 #[cfg(feature = "bench")]
 pub mod soak;
@@ -38,6 +39,7 @@ use crate::config::Config;
 use crate::deadline::Deadline;
 use crate::headers::AllowedOrigin;
 use crate::metrics::Metrics;
+use crate::proxies::TrustedProxies;
 use crate::sessions::DbSessionStore;
 use crate::turns::Turns;
 
@@ -55,6 +57,10 @@ pub struct AppState {
     /// How long any request may take (`KEYPORT_REQUEST_TIMEOUT`).
     pub request_timeout: std::time::Duration,
     pub metrics: Arc<Metrics>,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted_proxies: Arc<TrustedProxies>,
+    /// Seconds a console session lasts at most (`KEYPORT_SESSION_LIFETIME`).
+    pub session_lifetime: i64,
 }
 
 impl AppState {
@@ -93,6 +99,18 @@ impl AppState {
                     app::domain::Error::Config("KEYPORT_REQUEST_TIMEOUT must be 1 to 300".into())
                 })?,
             metrics: Arc::new(Metrics::new(config.metrics_token.clone())),
+            session_lifetime: i64::try_from(config.session_lifetime)
+                .ok()
+                .filter(|seconds| (300..=2_592_000).contains(seconds))
+                .ok_or_else(|| {
+                    app::domain::Error::Config(
+                        "KEYPORT_SESSION_LIFETIME must be 300 to 2592000 seconds".into(),
+                    )
+                })?,
+            trusted_proxies: Arc::new(
+                TrustedProxies::parse(config.trusted_proxies.as_deref().unwrap_or_default())
+                    .map_err(app::domain::Error::Config)?,
+            ),
         })
     }
 
@@ -128,12 +146,16 @@ pub fn router(state: AppState) -> Router {
     let keyport = state.keyport.clone();
     let options = state.leptos_options.clone();
     let allowed = AllowedOrigin(state.public_url.origin().ascii_serialization());
-    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.keyport.db.clone()))
-        .with_name("keyport_session")
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_secure(state.public_url.scheme() == "https")
-        .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
+    let https = state.public_url.scheme() == "https";
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(
+        state.keyport.clone(),
+        state.session_lifetime,
+    ))
+    .with_name(app::api::cookie_name("keyport_session", https))
+    .with_http_only(true)
+    .with_same_site(SameSite::Lax)
+    .with_secure(https)
+    .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
 
     let routes = Router::new()
         .route("/healthz", get(healthz))
@@ -164,7 +186,8 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             Turns::per_core(),
             turns::in_turn,
-        ));
+        ))
+        .layer(middleware::from_fn(headers::page_redirects));
     routes
         .merge(portal)
         .route_layer(middleware::from_fn(metrics::note_route))
@@ -182,7 +205,14 @@ pub fn router(state: AppState) -> Router {
             Deadline(state.request_timeout),
             deadline::within_deadline,
         ))
-        .layer(middleware::from_fn(headers::security_headers))
+        .layer(middleware::from_fn_with_state(
+            headers::Transport { https },
+            headers::security_headers,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.trusted_proxies.clone(),
+            proxies::client_address,
+        ))
         .layer(middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,

@@ -7,7 +7,6 @@
 //! `Cache-Control: no-store`) is the whole contract here, and a handler
 //! states it directly.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use app::domain::authorization::GrantError;
@@ -17,7 +16,7 @@ use app::domain::secrets::ClientSecret;
 use app::domain::tokens::TokenError;
 use app::domain::{Error, Keyport};
 use axum::body::{to_bytes, Body};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -97,6 +96,10 @@ impl OAuthError {
                     "temporarily_unavailable",
                     format!("too many failed authentications; retry after {retry_after} seconds"),
                 )
+            },
+            Error::Busy { retry_after } => Self {
+                retry_after: Some(retry_after),
+                ..Self::unavailable()
             },
             unavailable if unavailable.is_unavailable() => {
                 tracing::warn!(error = %unavailable, "OAuth endpoint: database unavailable");
@@ -335,17 +338,9 @@ pub fn granted_scope(
     Ok(scopes.join(" "))
 }
 
-fn address_of(request: &Request) -> String {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 async fn read_form(request: Request) -> Result<(HeaderMap, String, Params), OAuthError> {
-    let address = address_of(&request);
     let (parts, body): (_, Body) = request.into_parts();
+    let address = crate::proxies::address_text(&parts);
     let bytes = to_bytes(body, BODY_LIMIT).await.map_err(|_| OAuthError {
         status: StatusCode::PAYLOAD_TOO_LARGE,
         ..OAuthError::invalid_request(format!("the body is larger than {} KiB", BODY_LIMIT / 1024))
@@ -563,6 +558,7 @@ pub async fn metadata(State(keyport): State<Keyport>) -> Response {
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],

@@ -4,11 +4,17 @@
 //! session read is remembered like the other reads every page makes
 //! (`app::domain::recent`): a change on this node counts at once, one made
 //! on another node within `FRESH_FOR`.
+//!
+//! A session is stored under the SHA-256 of its id, never the id itself: a
+//! copy of the table (a backup, a read replica) holds nothing that works as
+//! a cookie. Besides its idle expiry, a session ends at an absolute time
+//! after it began (`KEYPORT_SESSION_LIFETIME`), read on Keyport's clock.
 
 use std::sync::Arc;
 
 use app::domain::recent::Recent;
-use app::domain::store::Db;
+use app::domain::secrets::token_digest;
+use app::domain::Keyport;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
@@ -16,8 +22,11 @@ use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 
 #[derive(Clone)]
 pub struct DbSessionStore {
-    db: Db,
-    recent: Arc<Recent<Id, Option<Record>>>,
+    keyport: Keyport,
+    /// Seconds from sign-in after which a session ends, however active.
+    lifetime: i64,
+    /// A session read, with its absolute end, as remembered a moment.
+    recent: Arc<Recent<Id, Option<(Record, i64)>>>,
 }
 
 impl std::fmt::Debug for DbSessionStore {
@@ -26,37 +35,43 @@ impl std::fmt::Debug for DbSessionStore {
     }
 }
 
+/// What a session is stored under.
+fn stored_id(id: &Id) -> String {
+    token_digest(&id.to_string())
+}
+
 impl DbSessionStore {
-    pub fn new(db: Db) -> Self {
+    pub fn new(keyport: Keyport, lifetime: i64) -> Self {
         Self {
-            db,
+            keyport,
+            lifetime,
             recent: Arc::default(),
         }
     }
 
-    async fn read(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let row: Option<(Vec<u8>, i64)> = sqlx::query_as(
-            "SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2",
+    async fn read(&self, id: &Id) -> session_store::Result<Option<(Record, i64)>> {
+        let row: Option<(Vec<u8>, i64, i64)> = sqlx::query_as(
+            "SELECT data, expires_at, absolute_expires_at FROM sessions WHERE id = $1",
         )
-        .bind(id.to_string())
-        .bind(OffsetDateTime::now_utc().unix_timestamp())
-        .fetch_optional(&self.db.pool)
+        .bind(stored_id(id))
+        .fetch_optional(&self.keyport.db.pool)
         .await
         .map_err(backend)?;
-        let Some((data, expires_at)) = row else {
+        let Some((data, expires_at, ends)) = row else {
             return Ok(None);
         };
-        Ok(Some(Record {
+        let record = Record {
             id: *id,
             data: serde_json::from_slice(&data)
                 .map_err(|e| session_store::Error::Decode(e.to_string()))?,
             expiry_date: OffsetDateTime::from_unix_timestamp(expires_at).map_err(backend)?,
-        }))
+        };
+        Ok(Some((record, ends)))
     }
 
     /// After a write: nothing read before it is reused.
     async fn changed(&self) {
-        self.db.changed().await;
+        self.keyport.db.changed().await;
     }
 }
 
@@ -79,18 +94,20 @@ fn user_of(record: &Record) -> Option<&str> {
 impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let data = encode(record)?;
+        let ends = self.keyport.now() + self.lifetime;
         // Ids are 128 random bits; a collision is astronomically unlikely,
         // but a fresh id is cheap and the insert tells us.
         loop {
             let inserted = sqlx::query(
-                "INSERT INTO sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO sessions (id, user_id, data, expires_at, absolute_expires_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
             )
-            .bind(record.id.to_string())
+            .bind(stored_id(&record.id))
             .bind(user_of(record))
             .bind(&data)
             .bind(record.expiry_date.unix_timestamp())
-            .execute(&self.db.pool)
+            .bind(ends)
+            .execute(&self.keyport.db.pool)
             .await
             .map_err(backend)?;
             if inserted.rows_affected() == 1 {
@@ -101,35 +118,37 @@ impl SessionStore for DbSessionStore {
         }
     }
 
+    /// Updates a session that exists. One ended meanwhile (signed out
+    /// elsewhere, its user disabled, its password reset) stays ended: the
+    /// request that loaded it before cannot bring it back.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, \
-             expires_at = excluded.expires_at",
-        )
-        .bind(record.id.to_string())
-        .bind(user_of(record))
-        .bind(encode(record)?)
-        .bind(record.expiry_date.unix_timestamp())
-        .execute(&self.db.pool)
-        .await
-        .map_err(backend)?;
+        sqlx::query("UPDATE sessions SET user_id = $1, data = $2, expires_at = $3 WHERE id = $4")
+            .bind(user_of(record))
+            .bind(encode(record)?)
+            .bind(record.expiry_date.unix_timestamp())
+            .bind(stored_id(&record.id))
+            .execute(&self.keyport.db.pool)
+            .await
+            .map_err(backend)?;
         self.changed().await;
         Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let record = self
+        let session = self
             .recent
-            .get_or_read(id, &self.db.changes, || self.read(id))
+            .get_or_read(id, &self.keyport.db.changes, || self.read(id))
             .await?;
-        Ok(record.filter(|r| r.expiry_date > OffsetDateTime::now_utc()))
+        let now = self.keyport.now();
+        Ok(session
+            .filter(|(record, ends)| record.expiry_date > OffsetDateTime::now_utc() && *ends > now)
+            .map(|(record, _)| record))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id.to_string())
-            .execute(&self.db.pool)
+            .bind(stored_id(id))
+            .execute(&self.keyport.db.pool)
             .await
             .map_err(backend)?;
         self.changed().await;
@@ -140,9 +159,10 @@ impl SessionStore for DbSessionStore {
 #[async_trait]
 impl ExpiredDeletion for DbSessionStore {
     async fn delete_expired(&self) -> session_store::Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR absolute_expires_at <= $2")
             .bind(OffsetDateTime::now_utc().unix_timestamp())
-            .execute(&self.db.pool)
+            .bind(self.keyport.now())
+            .execute(&self.keyport.db.pool)
             .await
             .map_err(backend)?;
         Ok(())

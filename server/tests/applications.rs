@@ -35,10 +35,7 @@ async fn registration_issues_credentials_revealed_only_on_request(app: &TestApp)
     let (mut admin, _) = app.signed_in("admin@example.com", Role::SuperAdmin).await;
     let id = admin.register("NAC gateway").await;
 
-    let page = admin
-        .rpc("applications/page", &[("id", &id), ("reveal", "false")])
-        .await
-        .json();
+    let page = admin.rpc("applications/page", &[("id", &id)]).await.json();
     assert_eq!(page["app"]["name"], "NAC gateway");
     assert_eq!(
         page["app"]["permissions"],
@@ -76,16 +73,13 @@ async fn registration_issues_credentials_revealed_only_on_request(app: &TestApp)
         format!("{client_id}:{secret}")
     );
 
-    // The no-JavaScript reveal is a round-trip through the list.
-    let list = admin
-        .rpc("applications/list", &[("reveal", &id)])
-        .await
-        .json();
-    assert_eq!(list["revealed"][1]["client_secret"], secret);
-
-    // The list page shows the secret in that answer only: the rows the
-    // server keeps for the next list never hold it.
-    let page = admin.get(&format!("/applications?reveal={id}")).await;
+    // The no-JavaScript reveal posts, and returns to the list, which shows
+    // the secret in that answer only: the rows the server keeps for the
+    // next list never hold it.
+    admin
+        .form_post("applications/reveal", &[("id", &id)], "/applications")
+        .await;
+    let page = admin.get("/applications").await;
     assert!(page.text.contains(secret));
     let page = admin.get("/applications").await;
     assert!(page.text.contains(&client_id) && !page.text.contains("kps_"));
@@ -113,13 +107,14 @@ async fn secrets_are_stored_hashed_and_sealed_never_in_the_audit_log(app: &TestA
             .fetch_one(&app.keyport.db.pool)
             .await
             .unwrap();
-    assert!(hash.starts_with("$argon2id$"));
-    assert!(app::domain::accounts::verify_password(
-        hash,
-        app::domain::secrets::ClientSecret::new(secret.clone())
-    )
-    .await
-    .unwrap());
+    assert!(hash.starts_with("hmac-sha256$"));
+    assert_eq!(
+        app.keyport.master_key.check_secret(
+            &app::domain::secrets::ClientSecret::new(secret.clone()),
+            &hash
+        ),
+        app::domain::secrets::SecretCheck::Matches
+    );
     assert!(!String::from_utf8_lossy(&sealed).contains(&secret));
 
     let actions: Vec<(String, String, String)> =
@@ -367,10 +362,7 @@ async fn members_see_only_their_own_applications(app: &TestApp) {
     assert_eq!(list["count"], 2, "the domain's count, for the limit");
 
     for (call, form) in [
-        (
-            "applications/page",
-            vec![("id", alices.as_str()), ("reveal", "false")],
-        ),
+        ("applications/page", vec![("id", alices.as_str())]),
         ("applications/reveal", vec![("id", alices.as_str())]),
         ("applications/remove", vec![("ids[0]", alices.as_str())]),
         ("applications/named", vec![("ids[0]", alices.as_str())]),
@@ -389,10 +381,11 @@ async fn members_see_only_their_own_applications(app: &TestApp) {
         );
     }
     let reveal = bob
-        .rpc("applications/list", &[("reveal", &alices)])
-        .await
-        .json();
-    assert_eq!(reveal["revealed"], Value::Null);
+        .form_post("applications/reveal", &[("id", &alices)], "/applications")
+        .await;
+    assert!(!reveal.text.contains("kps_"));
+    let list = bob.rpc("applications/list", &[]).await.json();
+    assert_eq!(list["revealed"], Value::Null);
     let update = bob
         .rpc_multipart(
             "applications/update",
@@ -411,7 +404,7 @@ async fn members_see_only_their_own_applications(app: &TestApp) {
     // Still there for Alice.
     assert_eq!(
         alice
-            .rpc("applications/page", &[("id", &alices), ("reveal", "false")])
+            .rpc("applications/page", &[("id", &alices)])
             .await
             .status,
         StatusCode::OK
@@ -493,10 +486,7 @@ async fn signed_out_callers_get_nothing(app: &TestApp) {
     let mut stranger = app.browser();
     for (call, form) in [
         ("applications/list", vec![]),
-        (
-            "applications/page",
-            vec![("id", id.as_str()), ("reveal", "true")],
-        ),
+        ("applications/page", vec![("id", id.as_str())]),
         ("applications/reveal", vec![("id", id.as_str())]),
         ("applications/remove", vec![("ids[0]", id.as_str())]),
         ("applications/options", vec![]),
@@ -587,10 +577,7 @@ async fn removal_takes_every_ticked_application_or_none(app: &TestApp) {
 async fn icons_are_served_with_their_type(app: &TestApp) {
     let (mut admin, _) = app.signed_in("admin@example.com", Role::SuperAdmin).await;
     let id = admin.register("With icon").await;
-    let page = admin
-        .rpc("applications/page", &[("id", &id), ("reveal", "false")])
-        .await
-        .json();
+    let page = admin.rpc("applications/page", &[("id", &id)]).await.json();
     let url = page["app"]["icon_url"].as_str().unwrap().to_owned();
     let icon = admin.get(&url).await;
     assert_eq!(icon.status, StatusCode::OK);
@@ -623,10 +610,7 @@ async fn settings_can_be_edited_and_are_audited(app: &TestApp) {
         )
         .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.text);
-    let page = admin
-        .rpc("applications/page", &[("id", &id), ("reveal", "false")])
-        .await
-        .json();
+    let page = admin.rpc("applications/page", &[("id", &id)]).await.json();
     assert_eq!(page["app"]["name"], "New name");
     assert_eq!(
         page["app"]["permissions"],
@@ -653,10 +637,7 @@ async fn settings_can_be_edited_and_are_audited(app: &TestApp) {
         )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    let page = admin
-        .rpc("applications/page", &[("id", &id), ("reveal", "false")])
-        .await
-        .json();
+    let page = admin.rpc("applications/page", &[("id", &id)]).await.json();
     assert_eq!(
         page["app"]["name"], "New name",
         "a refused edit changes nothing"

@@ -112,7 +112,13 @@ async fn sign_in_starts_a_fresh_hardened_session(app: &TestApp) {
 
     let response = browser.sign_in("admin@example.com", PASSWORD).await;
     assert_eq!(response.status, StatusCode::OK);
-    let set_cookie = response.header("set-cookie").expect("session cookie");
+    let set_cookie = response
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("keyport_session="))
+        .expect("session cookie");
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
     assert!(
@@ -172,7 +178,8 @@ async fn failed_sign_ins_lock_the_account_until_the_window_passes(app: &TestApp)
             .await;
         assert_eq!(response.status, StatusCode::UNAUTHORIZED);
     }
-    // Even the right password is refused while locked, from another address.
+    // Even the right password is refused while the account's budget is
+    // spent, from another address, to a browser that never signed in to it.
     let mut elsewhere = app.browser();
     elsewhere.address = "10.9.9.9:1".parse().unwrap();
     let locked = elsewhere.sign_in("admin@example.com", PASSWORD).await;

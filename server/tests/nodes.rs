@@ -1,7 +1,7 @@
 //! Two `keyport serve` processes on one PostgreSQL database, as behind a
-//! load balancer: sessions, applications, tokens, revocations, removals and
-//! signing keys made on one node hold on the other, including what the
-//! other had just read and remembered.
+//! load balancer: sessions, applications, tokens, revocations, removals,
+//! disabled owners and signing keys made on one node hold on the other,
+//! including what the other had just read and remembered.
 
 mod process;
 
@@ -113,6 +113,61 @@ fn two_nodes_on_one_postgresql_serve_as_one() {
         "B refuses the removed client",
         Duration::from_millis(500),
         || b.token(&id, &secret).status == 401,
+    );
+
+    // A member's client is refused by B as soon as A disables the member,
+    // although B has its row remembered from the token it just issued.
+    scratch.run(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "member@example.com",
+            "--role",
+            "member",
+            "--password-stdin",
+        ],
+        &format!("{}\n", process::PASSWORD),
+    );
+    let script: Value = serde_json::from_str(&scratch.run(
+        &[
+            "client",
+            "create",
+            "--email",
+            "member@example.com",
+            "--name",
+            "Member script",
+            "--permissions",
+            "clients:read",
+        ],
+        "",
+    ))
+    .unwrap();
+    let (script_id, script_secret) = (
+        script["client_id"].as_str().unwrap(),
+        script["client_secret"].as_str().unwrap(),
+    );
+    b.access_token(script_id, script_secret);
+    let users = a.rpc("users/page", "", Some(&cookie)).json();
+    let member = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "member@example.com")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let disabled = a.rpc(
+        "users/disable",
+        &format!("id={member}&disabled=true"),
+        Some(&cookie),
+    );
+    assert_eq!(disabled.status, 200, "{}", disabled.body);
+    wait_for(
+        "B refuses the disabled owner's client",
+        Duration::from_millis(500),
+        || b.token(script_id, script_secret).status == 401,
     );
 
     // A signing key rotated through the shared database reaches both JWKS

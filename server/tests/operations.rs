@@ -191,12 +191,11 @@ async fn the_old_secret_can_be_retired_early_and_rotation_is_checked(app: &TestA
         response.header("location"),
         Some(format!("/applications/{id}?rotated={}", app.keyport.now()).as_str())
     );
-    let page = browser
-        .rpc("applications/page", &[("id", &id), ("reveal", "true")])
-        .await;
+    let page = browser.rpc("applications/page", &[("id", &id)]).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     let page = page.json();
-    let new = page["credentials"]["client_secret"]
+    let revealed = browser.rpc("applications/reveal", &[("id", &id)]).await;
+    let new = revealed.json()["client_secret"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -245,6 +244,8 @@ async fn usage_is_counted_per_secret_and_per_day(app: &TestApp) {
     );
 
     app.clock.advance(DAY);
+    // A day later the admin signs in again: a session lasts 12 hours.
+    browser.sign_in("admin@example.com", PASSWORD).await;
     let rotated = app
         .keyport
         .rotate_secret(&Actor::keyport(), &owner, &id, 3600)
@@ -257,9 +258,7 @@ async fn usage_is_counted_per_secret_and_per_day(app: &TestApp) {
     app.clock.advance(60);
     access_token(app, &client_id, &old).await;
 
-    let page = browser
-        .rpc("applications/page", &[("id", &id), ("reveal", "false")])
-        .await;
+    let page = browser.rpc("applications/page", &[("id", &id)]).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     let page = page.json();
     assert_eq!(page["secrets"]["current_last_used"], start + DAY + 60);
@@ -311,8 +310,9 @@ async fn usage_is_counted_per_secret_and_per_day(app: &TestApp) {
         .collect();
     assert_eq!(names, vec![unused_id.as_str()]);
     assert_eq!(unused["unused_days"], 90);
-    // 90 days on, the scanner is unused too.
+    // 90 days on (signed in again), the scanner is unused too.
     app.clock.advance(91 * DAY);
+    browser.sign_in("admin@example.com", PASSWORD).await;
     let unused = browser
         .rpc("applications/list", &[("unused", "1")])
         .await
@@ -347,7 +347,7 @@ async fn removed_applications_are_refused_restored_and_purged_after_30_days(app:
     );
     assert_eq!(
         browser
-            .rpc("applications/page", &[("id", &id), ("reveal", "false")])
+            .rpc("applications/page", &[("id", &id)])
             .await
             .status,
         StatusCode::NOT_FOUND
@@ -361,8 +361,10 @@ async fn removed_applications_are_refused_restored_and_purged_after_30_days(app:
         1
     );
 
-    // Restored (without JavaScript) with the same client ID and a new secret.
+    // Restored (without JavaScript) with the same client ID and a new
+    // secret, ten days (and a new sign-in) later.
     app.clock.advance(10 * DAY);
+    browser.sign_in("admin@example.com", PASSWORD).await;
     let response = browser
         .form_post(
             "applications/restore",
@@ -376,14 +378,15 @@ async fn removed_applications_are_refused_restored_and_purged_after_30_days(app:
         Some(format!("/applications/{id}?restored=1").as_str())
     );
     let page = browser
-        .rpc("applications/page", &[("id", &id), ("reveal", "true")])
+        .rpc("applications/page", &[("id", &id)])
         .await
         .json();
     assert_eq!(page["app"]["client_id"], client_id.as_str());
-    let new = page["credentials"]["client_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let revealed = browser
+        .rpc("applications/reveal", &[("id", &id)])
+        .await
+        .json();
+    let new = revealed["client_secret"].as_str().unwrap().to_owned();
     assert_ne!(new, old);
     assert_eq!(
         token(app, &client_id, &old).await.status,
@@ -417,6 +420,7 @@ async fn removed_applications_are_refused_restored_and_purged_after_30_days(app:
         .unwrap();
     app.clock.advance(30 * DAY);
     assert_eq!(app.keyport.purge_removed_applications().await.unwrap(), 0);
+    browser.sign_in("admin@example.com", PASSWORD).await;
     assert_eq!(
         browser.rpc("applications/removed", &[]).await.json()["apps"]
             .as_array()
@@ -871,6 +875,7 @@ async fn admins_create_users_who_set_a_password_through_a_link(app: &TestApp) {
         Value::Null
     );
     app.clock.advance(7 * DAY);
+    admin.sign_in("admin@example.com", PASSWORD).await;
     assert_eq!(
         app.browser()
             .rpc("welcome/user", &[("token", &second)])

@@ -99,8 +99,8 @@ pub struct AppList {
     pub count: i64,
     pub limit: i64,
     pub apps: Vec<ListedApp>,
-    /// The application whose secret was asked for with `?reveal=` (pages
-    /// without JavaScript reveal by a round-trip).
+    /// The application whose secret a plain form post just revealed
+    /// (pages without JavaScript reveal by a round trip), shown once.
     pub revealed: Option<(String, CredentialsView)>,
     /// Only applications not used for `unused_days` are listed.
     pub unused_only: bool,
@@ -120,10 +120,16 @@ pub struct AppPage {
     pub app: AppView,
     pub catalog: Vec<PermissionView>,
     pub token_url: String,
+    /// Credentials a plain form post just revealed, shown once, and which
+    /// row asked for them.
     pub credentials: Option<CredentialsView>,
+    pub shown: Option<String>,
     pub secrets: SecretsView,
     /// The last 30 days, oldest first.
     pub usage: Vec<UsageDay>,
+    /// Whom the viewer may hand the application to, by id and email:
+    /// empty unless the viewer is an admin.
+    pub owners: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,13 +292,36 @@ pub(super) async fn switchable_domains(
         .collect())
 }
 
+/// What a reveal posted without JavaScript leaves for the page it returns
+/// to (sealed in the session, shown once).
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Revealed {
+    id: String,
+    /// Which of the application page's rows asked.
+    row: Option<String>,
+    credentials: CredentialsView,
+}
+
+/// The credentials a plain form post revealed for one of `ids` just
+/// before this page, if any.
+#[cfg(feature = "ssr")]
+async fn just_revealed(ids: impl Fn(&str) -> bool) -> Result<Option<Revealed>, AppError> {
+    let revealed = super::request::take_result::<Revealed>("reveal")
+        .await?
+        .filter(|r| ids(&r.id));
+    if revealed.is_some() {
+        super::request::no_store();
+    }
+    Ok(revealed)
+}
+
 #[server(prefix = "/rpc", endpoint = "applications/list")]
 pub async fn list_applications(
     domain: Option<String>,
-    reveal: Option<String>,
     unused: Option<String>,
 ) -> Result<AppList, AppError> {
-    use super::request::{actor, keyport, require_user};
+    use super::request::{keyport, require_user};
     use crate::domain::applications;
 
     let user = require_user().await?;
@@ -306,16 +335,9 @@ pub async fn list_applications(
     }
     let all = keyport.domain_applications(&domain.id).await?;
     let removed = keyport.removed_applications(&user, &domain).await?.len();
-    let revealed = match reveal.filter(|id| apps.iter().any(|a| a.app.id == *id)) {
-        Some(id) => {
-            let credentials = keyport
-                .reveal_credentials(&actor(&user), &user, &id)
-                .await?;
-            super::request::no_store();
-            Some((id, credentials.into()))
-        }
-        None => None,
-    };
+    let revealed = just_revealed(|id| apps.iter().any(|a| a.app.id == id))
+        .await?
+        .map(|r| (r.id, r.credentials));
     let domains = switchable_domains(&keyport, &user).await?;
     Ok(AppList {
         limit: domain.app_limit,
@@ -353,8 +375,8 @@ pub async fn registration_options(domain: Option<String>) -> Result<FormOptions,
 }
 
 #[server(prefix = "/rpc", endpoint = "applications/page")]
-pub async fn application_page(id: String, reveal: bool) -> Result<AppPage, AppError> {
-    use super::request::{actor, keyport, no_store, require_user};
+pub async fn application_page(id: String) -> Result<AppPage, AppError> {
+    use super::request::{keyport, require_user};
 
     let user = require_user().await?;
     let keyport = keyport()?;
@@ -368,17 +390,14 @@ pub async fn application_page(id: String, reveal: bool) -> Result<AppPage, AppEr
         .into_iter()
         .map(Into::into)
         .collect();
-    let credentials = if reveal {
-        no_store();
-        Some(
-            keyport
-                .reveal_credentials(&actor(&user), &user, &id)
-                .await?
-                .into(),
-        )
-    } else {
-        None
-    };
+    let owners = keyport
+        .possible_owners(&user, &app.app)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.email))
+        .collect();
+    let revealed = just_revealed(|revealed| revealed == app.app.id).await?;
+    let (credentials, shown) = revealed.map_or((None, None), |r| (Some(r.credentials), r.row));
     Ok(AppPage {
         app: app.into(),
         catalog: catalog(&keyport).await?,
@@ -388,22 +407,37 @@ pub async fn application_page(id: String, reveal: bool) -> Result<AppPage, AppEr
             .map(|u| u.to_string())
             .unwrap_or_default(),
         credentials,
+        shown,
         secrets,
         usage,
+        owners,
     })
 }
 
-/// Decrypts an application's credentials for its owner or an admin; audited.
+/// Decrypts an application's credentials for its owner or an admin;
+/// audited. Only ever a POST: a link (which any site can make a browser
+/// follow) never reveals. Posted without JavaScript, the credentials are
+/// kept for the page the browser returns to, with the `row` that asked.
 #[server(prefix = "/rpc", endpoint = "applications/reveal")]
-pub async fn reveal_credentials(id: String) -> Result<CredentialsView, AppError> {
-    use super::request::{actor, keyport, no_store, require_user};
+pub async fn reveal_credentials(
+    id: String,
+    row: Option<String>,
+) -> Result<CredentialsView, AppError> {
+    use super::request::{actor, keep_result, keyport, no_store, require_user};
 
     let user = require_user().await?;
     no_store();
-    Ok(keyport()?
+    let credentials: CredentialsView = keyport()?
         .reveal_credentials(&actor(&user), &user, &id)
         .await?
-        .into())
+        .into();
+    let revealed = Revealed {
+        id,
+        row,
+        credentials,
+    };
+    keep_result("reveal", &revealed).await;
+    Ok(revealed.credentials)
 }
 
 #[server(input = SettingsForm, input_derive = (), prefix = "/rpc", endpoint = "applications/create")]
@@ -525,6 +559,32 @@ pub async fn rotate_secret(id: String, grace_seconds: i64) -> Result<(), AppErro
         }
         Err(e) => {
             keep_for_redirect("rotate", &[], &e).await;
+            Err(e)
+        }
+    }
+}
+
+/// Hands the application to another user of its domain (admins only).
+#[server(prefix = "/rpc", endpoint = "applications/transfer")]
+pub async fn transfer_application(id: String, owner: String) -> Result<(), AppError> {
+    use super::request::{actor, keep_for_redirect, keyport, require_user};
+
+    let result = async {
+        let user = require_user().await?;
+        let app = keyport()?
+            .transfer_application(&actor(&user), &user, &id, &owner)
+            .await?;
+        Ok::<_, AppError>(app.updated_at)
+    }
+    .await;
+    match result {
+        // The time makes each transfer a new address, which the page reloads.
+        Ok(at) => {
+            leptos_axum::redirect(&format!("/applications/{id}?transferred={at}"));
+            Ok(())
+        }
+        Err(e) => {
+            keep_for_redirect("transfer", &[], &e).await;
             Err(e)
         }
     }

@@ -107,11 +107,21 @@ pub async fn complete_setup(
             Ok(())
         }
         Err(e) => {
-            keep_for_redirect("setup", &[("token", &token), ("email", &email)], &e).await;
+            // Not the token: the session table never holds it. The page
+            // reads it from its address again.
+            keep_for_redirect("setup", &[("email", &email)], &e).await;
             Err(e)
         }
     }
 }
+
+/// The cookie a browser that signed in keeps, so that it signs in again on
+/// a budget of its own, whatever strangers guessed for the account.
+#[cfg(feature = "ssr")]
+const DEVICE_COOKIE: &str = "keyport_device";
+/// A year: a browser stays known for as long as it is used.
+#[cfg(feature = "ssr")]
+const DEVICE_COOKIE_MAX_AGE: u64 = 365 * 24 * 3600;
 
 #[server(prefix = "/rpc", endpoint = "sign_in")]
 pub async fn sign_in(
@@ -119,14 +129,23 @@ pub async fn sign_in(
     password: String,
     next: Option<String>,
 ) -> Result<(), AppError> {
-    use super::request::{client_address, keep_for_redirect, keyport, start_session};
+    use super::request::{
+        client_address, keep_for_redirect, keyport, request_cookie, set_cookie, start_session,
+    };
     use crate::domain::secrets::Password;
 
     let result = async {
-        let user = keyport()?
-            .sign_in(&email, Password::new(password), &client_address())
+        let device = request_cookie(DEVICE_COOKIE);
+        let signed_in = keyport()?
+            .sign_in(
+                &email,
+                Password::new(password),
+                &client_address(),
+                device.as_deref(),
+            )
             .await?;
-        start_session(&user).await
+        set_cookie(DEVICE_COOKIE, &signed_in.device, DEVICE_COOKIE_MAX_AGE);
+        start_session(&signed_in.user).await
     }
     .await;
     match result {

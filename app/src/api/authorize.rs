@@ -21,6 +21,8 @@ pub struct ConsentView {
     pub permissions: Vec<PermissionView>,
     /// Where the browser goes after the decision: scheme, host and port.
     pub returns_to: String,
+    /// The host of that, shown on its own so that nobody misses it.
+    pub returns_host: String,
     pub user_email: String,
 }
 
@@ -72,9 +74,9 @@ pub async fn authorization_request(query: String) -> Result<Authorization, AppEr
             .await?;
         return Ok(redirect(url));
     }
-    let returns_to = url::Url::parse(&checked.redirect_uri)
-        .map(|u| u.origin().ascii_serialization())
-        .map_err(|_| AppError::Internal)?;
+    let redirect = url::Url::parse(&checked.redirect_uri).map_err(|_| AppError::Internal)?;
+    let returns_to = redirect.origin().ascii_serialization();
+    let returns_host = redirect.host_str().unwrap_or_default().to_owned();
     super::request::content_security_policy(Some(&returns_to));
     let app = &checked.app;
     Ok(Authorization::Consent(ConsentView {
@@ -92,6 +94,7 @@ pub async fn authorization_request(query: String) -> Result<Authorization, AppEr
             })
             .collect(),
         returns_to,
+        returns_host,
         user_email: user.email,
     }))
 }

@@ -19,6 +19,8 @@ pub enum AppError {
     BadCredentials,
     #[error("Too many failed attempts. Try again in {} minute(s).", retry_after.div_ceil(60))]
     RateLimited { retry_after: u64 },
+    #[error("Keyport is busy checking other sign-ins. Try again in a few seconds.")]
+    Busy { retry_after: u64 },
     #[error("This setup link is not valid. Use the link printed in the server log.")]
     BadSetupToken,
     #[error("Keyport is already set up. Sign in instead.")]
@@ -43,6 +45,14 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// Seconds the caller is asked to wait before trying again, if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after } | Self::Busy { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
     /// The HTTP status the server answers with.
     pub fn status(&self) -> u16 {
         match self {
@@ -56,7 +66,7 @@ impl AppError {
             Self::SetupClosed => 409,
             Self::RateLimited { .. } => 429,
             Self::Internal | Self::Unreachable => 500,
-            Self::Unavailable => 503,
+            Self::Unavailable | Self::Busy { .. } => 503,
         }
     }
 
@@ -105,6 +115,7 @@ impl From<crate::domain::Error> for AppError {
             ),
             E::BadCredentials => Self::BadCredentials,
             E::RateLimited { retry_after } => Self::RateLimited { retry_after },
+            E::Busy { retry_after } => Self::Busy { retry_after },
             E::SetupClosed => Self::SetupClosed,
             E::BadSetupToken => Self::BadSetupToken,
             E::NotFound => Self::NotFound,

@@ -18,6 +18,24 @@ pub use error::{AppError, FieldError};
 /// The session key holding the signed-in user's id.
 pub const USER_ID_KEY: &str = "user_id";
 
+/// The address a request came from: the peer's, or, when the peer is a
+/// trusted proxy (`KEYPORT_TRUSTED_PROXIES`), the client's it reports. The
+/// server puts it on every request; limits and the audit log read it.
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub std::net::IpAddr);
+
+/// The name of one of this site's cookies: behind https it carries the
+/// `__Host-` prefix, so that the browser keeps it to this very origin, sent
+/// only over TLS.
+pub fn cookie_name(base: &str, https: bool) -> String {
+    if https {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
 use serde::{Deserialize, Serialize};
 
 /// What a plain form post (no JavaScript) left behind when it was refused:

@@ -8,7 +8,7 @@ use http::request::Parts;
 use leptos::prelude::*;
 use tower_sessions::Session;
 
-use super::{AppError, Flash, USER_ID_KEY as USER_ID};
+use super::{cookie_name, AppError, ClientAddress, Flash, USER_ID_KEY as USER_ID};
 use crate::domain::accounts::User;
 use crate::domain::audit::Actor;
 use crate::domain::Keyport;
@@ -29,15 +29,53 @@ pub async fn session() -> Result<Session, AppError> {
     })
 }
 
-/// The peer address, as the listener saw it.
+/// The client's address: as a trusted proxy reported it, or the peer's.
 pub fn client_address() -> String {
     use_context::<Parts>()
         .and_then(|p| {
             p.extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string())
+                .get::<ClientAddress>()
+                .map(|a| a.0)
+                .or_else(|| {
+                    p.extensions
+                        .get::<ConnectInfo<SocketAddr>>()
+                        .map(|c| c.0.ip())
+                })
         })
-        .unwrap_or_else(|| "unknown".into())
+        .map_or_else(|| "unknown".into(), |ip| ip.to_string())
+}
+
+/// The value of one of this site's cookies (`cookie_name`) in the request.
+pub fn request_cookie(base: &str) -> Option<String> {
+    let name = cookie_name(base, keyport().ok()?.issuer.scheme() == "https");
+    let parts = use_context::<Parts>()?;
+    parts
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// Sets one of this site's cookies for `max_age` seconds: HttpOnly,
+/// SameSite=Strict, Secure behind https.
+pub fn set_cookie(base: &str, value: &str, max_age: u64) {
+    let (Ok(keyport), Some(response)) = (keyport(), use_context::<leptos_axum::ResponseOptions>())
+    else {
+        return;
+    };
+    let https = keyport.issuer.scheme() == "https";
+    let cookie = format!(
+        "{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{}",
+        cookie_name(base, https),
+        if https { "; Secure" } else { "" }
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&cookie) {
+        response.append_header(http::header::SET_COOKIE, value);
+    }
 }
 
 /// True for a form posted by a browser without JavaScript: it asked for
@@ -158,15 +196,27 @@ pub async fn take_flash(form: &str) -> Result<Option<Flash>, AppError> {
 
 const RESULT: &str = "result";
 
+/// What a kept result is sealed to: a result's ciphertext opens as nothing
+/// else.
+const RESULT_CONTEXT: &[u8] = b"session result";
+
 /// Keeps what a plain form post produced (a password link, an inspection)
 /// for the page the browser is sent back to, which shows it once; with
-/// JavaScript the page has the server function's answer already.
+/// JavaScript the page has the server function's answer already. It may
+/// carry a secret (a password link opens an account), so the session table
+/// holds it sealed under the master key, never in clear.
 pub async fn keep_result<T: serde::Serialize>(form: &str, result: &T) {
+    use base64::Engine as _;
     if !is_plain_form_post() {
         return;
     }
+    let (Ok(keyport), Ok(json)) = (keyport(), serde_json::to_vec(result)) else {
+        return;
+    };
+    let sealed = base64::engine::general_purpose::STANDARD
+        .encode(keyport.master_key.seal(&json, RESULT_CONTEXT));
     if let Ok(session) = session().await {
-        if let Err(e) = session.insert(RESULT, (form, result)).await {
+        if let Err(e) = session.insert(RESULT, (form, sealed)).await {
             tracing::warn!(error = %e, "could not keep a result for the redirect");
         }
     }
@@ -176,16 +226,20 @@ pub async fn keep_result<T: serde::Serialize>(form: &str, result: &T) {
 pub async fn take_result<T: serde::de::DeserializeOwned>(
     form: &str,
 ) -> Result<Option<T>, AppError> {
+    use base64::Engine as _;
     let session = session().await?;
-    let kept: Option<(String, serde_json::Value)> =
-        session.get(RESULT).await.map_err(session_error)?;
+    let kept: Option<(String, String)> = session.get(RESULT).await.ok().flatten();
     match kept {
-        Some((kept_form, value)) if kept_form == form => {
+        Some((kept_form, sealed)) if kept_form == form => {
             session
                 .remove::<serde_json::Value>(RESULT)
                 .await
                 .map_err(session_error)?;
-            Ok(serde_json::from_value(value).ok())
+            let opened = base64::engine::general_purpose::STANDARD
+                .decode(sealed)
+                .ok()
+                .and_then(|bytes| keyport().ok()?.master_key.open(&bytes, RESULT_CONTEXT).ok());
+            Ok(opened.and_then(|json| serde_json::from_slice(&json).ok()))
         }
         _ => Ok(None),
     }

@@ -1,14 +1,14 @@
-//! Console accounts: roles, argon2id passwords, first-run setup and sign-in.
+//! Console accounts: roles, argon2id passwords, first-run setup and sign-in
+//! with limits that slow guessing without locking the real user out.
 
-use std::sync::OnceLock;
-
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::audit::{self, Action, Actor};
-use super::secrets::{Password, Secret, SetupToken};
+use super::limiter::{Key, Limiter};
+use super::secrets::{random_token, Password, Secret, SetupToken};
 use super::store::Db;
 use super::validate::storable;
 use super::{Error, Invalid, Keyport, Result};
@@ -80,52 +80,6 @@ const USER_COLUMNS: &str = "id, domain_id, email, role, disabled_at";
 pub const PASSWORD_MIN: usize = 12;
 pub const PASSWORD_MAX: usize = 128;
 const EMAIL_MAX: usize = 254;
-
-/// argon2id with the OWASP-recommended minimum: 19 MiB, 2 passes, 1 lane.
-fn argon2() -> Argon2<'static> {
-    let params = Params::new(19 * 1024, 2, 1, None).expect("constant argon2 parameters are valid");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
-/// Hashes off the async runtime: one hash costs tens of milliseconds of CPU.
-pub async fn hash_password(password: impl Secret) -> Result<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        argon2()
-            .hash_password(password.expose().as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| Error::Config(format!("argon2: {e}")))
-    })
-    .await?
-}
-
-pub async fn verify_password(hash: String, password: impl Secret) -> Result<bool> {
-    Ok(tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .map(|parsed| {
-                argon2()
-                    .verify_password(password.expose().as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await?)
-}
-
-/// A hash of nothing anyone knows, verified against when the email is
-/// unknown so that a wrong email costs as long as a wrong password.
-pub(super) fn decoy_hash() -> String {
-    static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY
-        .get_or_init(|| {
-            let salt = SaltString::generate(&mut OsRng);
-            argon2()
-                .hash_password(super::secrets::random_token(32).as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .unwrap_or_default()
-        })
-        .clone()
-}
 
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
@@ -214,6 +168,14 @@ pub async fn find_user_by_email(db: &Db, email: &str) -> Result<Option<User>> {
     .await?)
 }
 
+/// A successful sign-in: the user, and the device cookie that lets this
+/// browser sign in again on a budget of its own.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub user: User,
+    pub device: String,
+}
+
 /// A new console user, checked and ready to insert.
 pub struct NewUser {
     pub domain_id: String,
@@ -273,7 +235,7 @@ impl Keyport {
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
         }
-        let hash = hash_password(new.password).await?;
+        let hash = self.hasher.hash(new.password).await?;
         let now = self.now();
         let user = User {
             id: Uuid::new_v4().to_string(),
@@ -334,14 +296,25 @@ impl Keyport {
         Ok(user)
     }
 
-    /// Checks an email and password, with lockout per account and address.
-    /// The error never says whether the email exists.
-    pub async fn sign_in(&self, email: &str, password: Password, address: &str) -> Result<User> {
+    /// Checks an email and password. The error never says whether the
+    /// email exists.
+    ///
+    /// Guessing is slowed without handing anyone a way to lock the real
+    /// user out (OWASP's device cookies): a browser that signed in to the
+    /// account before presents its device cookie and spends a budget of
+    /// its own; any other attempt spends the account's budget and its
+    /// address's. Each attempt takes from its budgets before the password
+    /// is hashed, so a burst in parallel cannot pass a limit none of it
+    /// has met yet; a success gives its attempt back.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: Password,
+        address: &str,
+        device: Option<&str>,
+    ) -> Result<SignedIn> {
         let email = normalize_email(email);
         let now = self.now();
-        if let Some(retry_after) = self.sign_in_limiter.retry_after(&email, address, now) {
-            return Err(Error::RateLimited { retry_after });
-        }
         let found: Option<Credentials> = if storable(&email) {
             sqlx::query_as(&format!(
                 "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1"
@@ -352,15 +325,46 @@ impl Keyport {
         } else {
             None
         };
-
         let (user, hash) = match found {
             Some(Credentials {
                 user,
                 password_hash: Some(hash),
-            }) if user.disabled_at.is_none() => (Some(user), hash),
-            _ => (None, decoy_hash()),
+            }) if user.disabled_at.is_none() => (Some(user), Some(hash)),
+            _ => (None, None),
         };
-        let verified = verify_password(hash, password).await?;
+        let trusted = user
+            .as_ref()
+            .and_then(|u| self.trusted_device(&u.id, device?));
+        let limits = &self.limits;
+        let budgets: Vec<(&Limiter, Key)> = match &trusted {
+            Some(nonce) => vec![(&limits.sign_in_devices, Key::of("device", nonce.as_bytes()))],
+            None => vec![
+                (&limits.sign_in_addresses, Key::address_text(address)),
+                (
+                    &limits.sign_in_accounts,
+                    Key::of("account", email.as_bytes()),
+                ),
+            ],
+        };
+        let give_back = |taken: &[(&Limiter, Key)]| {
+            for (limiter, key) in taken {
+                limiter.refund(key);
+            }
+        };
+        for (i, (limiter, key)) in budgets.iter().enumerate() {
+            if let Err(retry_after) = limiter.take(key, now) {
+                give_back(&budgets[..i]);
+                return Err(Error::RateLimited { retry_after });
+            }
+        }
+        let verified = match self.hasher.verify(hash, password).await {
+            Ok(verified) => verified,
+            Err(e) => {
+                // Nothing was checked: the attempt does not count.
+                give_back(&budgets);
+                return Err(e);
+            }
+        };
         let actor = Actor {
             user_id: user.as_ref().map(|u| u.id.clone()),
             // What was typed, within bounds, and with nothing in it that
@@ -380,19 +384,37 @@ impl Keyport {
         };
         match user {
             Some(user) if verified => {
-                self.sign_in_limiter.record_success(&email);
+                give_back(&budgets);
                 self.audit(Some(&user.domain_id), &actor, Action::SignIn, None)
                     .await?;
-                Ok(user)
+                let nonce = trusted.unwrap_or_else(|| random_token(16));
+                let device = self.device_cookie(&user.id, &nonce);
+                Ok(SignedIn { user, device })
             }
             user => {
-                self.sign_in_limiter.record_failure(&email, address, now);
                 let domain = user.as_ref().map(|u| u.domain_id.as_str());
                 self.audit(domain, &actor, Action::SignInFailed, None)
                     .await?;
                 Err(Error::BadCredentials)
             }
         }
+    }
+
+    /// The device cookie of a browser that signed in as `user_id`: a nonce
+    /// of its own, and a tag only this deployment can make.
+    fn device_cookie(&self, user_id: &str, nonce: &str) -> String {
+        let tag = self
+            .master_key
+            .device_tag(format!("{user_id}.{nonce}").as_bytes());
+        format!("{nonce}.{}", URL_SAFE_NO_PAD.encode(tag))
+    }
+
+    /// The device's nonce, if `cookie` is a device cookie made for `user_id`.
+    fn trusted_device(&self, user_id: &str, cookie: &str) -> Option<String> {
+        let (nonce, _) = cookie.split_once('.')?;
+        let expected = self.device_cookie(user_id, nonce);
+        (expected.len() == cookie.len() && bool::from(expected.as_bytes().ct_eq(cookie.as_bytes())))
+            .then(|| nonce.to_owned())
     }
 
     pub async fn audit(
@@ -421,25 +443,6 @@ impl Keyport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn passwords_hash_with_argon2id_and_verify() {
-        let hash = hash_password(Password::new("correct horse battery"))
-            .await
-            .unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(
-            verify_password(hash.clone(), Password::new("correct horse battery"))
-                .await
-                .unwrap()
-        );
-        assert!(!verify_password(hash, Password::new("wrong horse battery"))
-            .await
-            .unwrap());
-        assert!(!verify_password("not a hash".into(), Password::new("x"))
-            .await
-            .unwrap());
-    }
 
     #[test]
     fn emails_and_passwords_are_checked() {

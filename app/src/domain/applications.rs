@@ -123,18 +123,49 @@ pub fn can_authorize(user: &User, app: &Application) -> bool {
 }
 
 impl Keyport {
-    /// A new client secret with its argon2id hash (for verification) and
-    /// its sealed copy (for reveal).
-    pub(crate) async fn fresh_secret(
-        &self,
-        client_id: &str,
-    ) -> Result<(ClientSecret, String, Vec<u8>)> {
+    /// A new client secret with its keyed hash (for verification) and its
+    /// sealed copy (for reveal).
+    pub(crate) fn fresh_secret(&self, client_id: &str) -> (ClientSecret, String, Vec<u8>) {
         let secret = ClientSecret::generate();
-        let hash = accounts::hash_password(secret.clone()).await?;
+        let hash = self.master_key.secret_hash(&secret);
         let sealed = self
             .master_key
             .seal(secret.expose().as_bytes(), client_id.as_bytes());
-        Ok((secret, hash, sealed))
+        (secret, hash, sealed)
+    }
+
+    /// Replaces the argon2id hashes of current client secrets, from before
+    /// keyed hashes, with keyed hashes made from their sealed copies, so
+    /// that no current secret costs an argon2 run again. (A rotated-out
+    /// secret in its grace period has no sealed copy; it is upgraded when
+    /// next used.)
+    pub(crate) async fn upgrade_legacy_secret_hashes(&self) -> Result<u64> {
+        let legacy: Vec<(String, String, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, client_id, secret_hash, secret_sealed FROM applications \
+             WHERE secret_hash LIKE '$argon2%'",
+        )
+        .fetch_all(&self.db.pool)
+        .await?;
+        let mut upgraded = 0;
+        for (id, client_id, stored, sealed) in legacy {
+            let plaintext = self.master_key.open(&sealed, client_id.as_bytes())?;
+            let secret =
+                ClientSecret::new(String::from_utf8(plaintext).map_err(|_| Error::Decrypt)?);
+            upgraded += sqlx::query(
+                "UPDATE applications SET secret_hash = $1 WHERE id = $2 AND secret_hash = $3",
+            )
+            .bind(self.master_key.secret_hash(&secret))
+            .bind(&id)
+            .bind(&stored)
+            .execute(&self.db.pool)
+            .await?
+            .rows_affected();
+        }
+        if upgraded > 0 {
+            self.db.changed().await;
+            tracing::info!(upgraded, "client secret hashes upgraded to keyed hashes");
+        }
+        Ok(upgraded)
     }
 
     /// Writes an audit entry about `app`.
@@ -333,7 +364,7 @@ impl Keyport {
     ) -> Result<(Application, Credentials)> {
         let input = validate::application(self, input).await?;
         let client_id = Uuid::new_v4().simple().to_string();
-        let (secret, secret_hash, sealed) = self.fresh_secret(&client_id).await?;
+        let (secret, secret_hash, sealed) = self.fresh_secret(&client_id);
         let now = self.now();
         let id = Uuid::new_v4().to_string();
 
@@ -432,8 +463,13 @@ impl Keyport {
         let (mut before, mut after) = (before, input.permissions.clone());
         before.sort_unstable();
         after.sort_unstable();
-        if after != before {
-            // Users approved the old permissions, not these: ask them again.
+        let changed_face = input.name != current.name
+            || input.website_url != current.website_url
+            || input.callback_url != current.callback_url;
+        if after != before || changed_face {
+            // Users approved the old permissions, for the application as it
+            // was shown to them and the callback they were returned to, not
+            // these: ask them again.
             sqlx::query("DELETE FROM consents WHERE application_id = $1")
                 .bind(&current.id)
                 .execute(&mut *tx)
@@ -454,6 +490,82 @@ impl Keyport {
         .await?;
         self.db.commit(tx).await?;
         Ok(self.application_for(user, id).await?.app)
+    }
+
+    /// The users `admin` may hand `app` to: the enabled users of its domain.
+    pub async fn possible_owners(&self, admin: &User, app: &Application) -> Result<Vec<User>> {
+        if !admin.role.is_admin() || !can_manage(admin, app) {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_as(
+            "SELECT id, domain_id, email, role, disabled_at FROM users \
+             WHERE domain_id = $1 AND disabled_at IS NULL ORDER BY email",
+        )
+        .bind(&app.domain_id)
+        .fetch_all(&self.db.pool)
+        .await?)
+    }
+
+    /// Hands an application to another enabled user of its domain, with
+    /// its client ID, secrets and consents as they are: an integration
+    /// whose owner leaves keeps working, without a new secret to roll out.
+    /// Admins only (a domain admin within their domain); audited.
+    pub async fn transfer_application(
+        &self,
+        actor: &Actor,
+        admin: &User,
+        id: &str,
+        new_owner_id: &str,
+    ) -> Result<Application> {
+        if !admin.role.is_admin() {
+            return Err(Error::Forbidden);
+        }
+        let app = self.application_for(admin, id).await?.app;
+        let owner = accounts::find_user(&self.db, new_owner_id)
+            .await?
+            .filter(|u| u.domain_id == app.domain_id && u.disabled_at.is_none())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "owner",
+                    "Choose an enabled user of the application's domain.",
+                )
+            })?;
+        if owner.id == app.owner_id {
+            return Ok(app);
+        }
+        let now = self.now();
+        let mut tx = self.db.begin_write().await?;
+        let moved = sqlx::query(
+            "UPDATE applications SET owner_id = $1, updated_at = $2 \
+             WHERE id = $3 AND owner_id = $4 AND removed_at IS NULL",
+        )
+        .bind(&owner.id)
+        .bind(now)
+        .bind(&app.id)
+        .bind(&app.owner_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            // Removed or handed over by someone else meanwhile.
+            return Err(Error::NotFound);
+        }
+        let detail = format!("from {} to {}", app.owner_email, owner.email);
+        let target = app.label();
+        audit::record(
+            &mut *tx,
+            app_entry(
+                now,
+                actor,
+                &app,
+                &target,
+                Action::ApplicationTransferred,
+                Some(&detail),
+            ),
+        )
+        .await?;
+        self.db.commit(tx).await?;
+        Ok(self.application_for(admin, id).await?.app)
     }
 
     /// Decrypts the client secret for its owner or an admin, and audits it.

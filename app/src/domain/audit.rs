@@ -25,6 +25,7 @@ pub enum Action {
     SecretRetired,
     ApplicationRestored,
     ApplicationPurged,
+    ApplicationTransferred,
     UserRoleChanged,
     UserDisabled,
     UserEnabled,
@@ -53,6 +54,7 @@ impl Action {
             Self::SecretRetired => "secret_retired",
             Self::ApplicationRestored => "application_restored",
             Self::ApplicationPurged => "application_purged",
+            Self::ApplicationTransferred => "application_transferred",
             Self::UserRoleChanged => "user_role_changed",
             Self::UserDisabled => "user_disabled",
             Self::UserEnabled => "user_enabled",
@@ -61,7 +63,7 @@ impl Action {
         }
     }
 
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 24] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignOut,
@@ -79,6 +81,7 @@ impl Action {
         Self::ApplicationRemoved,
         Self::ApplicationRestored,
         Self::ApplicationPurged,
+        Self::ApplicationTransferred,
         Self::PermissionAdded,
         Self::PermissionDescribed,
         Self::AuthorizationGranted,

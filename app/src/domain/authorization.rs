@@ -147,13 +147,22 @@ impl Checked {
             .join(" ")
     }
 
-    /// The callback with `params` and the request's `state` added.
-    fn callback(&self, params: &[(&str, &str)]) -> String {
-        callback_url(&self.redirect_uri, params, self.state.as_deref())
+    /// The callback with `params`, the request's `state` and the issuer
+    /// added.
+    fn callback(&self, params: &[(&str, &str)], issuer: &str) -> String {
+        callback_url(&self.redirect_uri, params, self.state.as_deref(), issuer)
     }
 }
 
-fn callback_url(redirect_uri: &str, params: &[(&str, &str)], state: Option<&str>) -> String {
+/// An authorization response: `params`, then `state` as the request sent
+/// it, then `iss` (RFC 9207), so that a client talking to several servers
+/// can tell which one answered, success or error alike.
+fn callback_url(
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+    state: Option<&str>,
+    issuer: &str,
+) -> String {
     // The redirect URI was compared with a registered, validated URL.
     let mut url = url::Url::parse(redirect_uri).expect("registered callback URLs parse");
     {
@@ -164,6 +173,7 @@ fn callback_url(redirect_uri: &str, params: &[(&str, &str)], state: Option<&str>
         if let Some(state) = state {
             query.append_pair("state", state);
         }
+        query.append_pair("iss", issuer);
     }
     url.into()
 }
@@ -217,8 +227,10 @@ impl Keyport {
         if !super::validate::storable(&request.client_id) {
             return Err(Refusal::UnknownClient.into());
         }
+        // A removed application (in its 30 days before purge) or one whose
+        // owner is disabled gets no tokens, so it gets no consent either.
         let app: Application = sqlx::query_as(&format!(
-            "{} WHERE a.client_id = $1",
+            "{} WHERE a.client_id = $1 AND a.removed_at IS NULL AND u.disabled_at IS NULL",
             super::applications::SELECT
         ))
         .bind(&request.client_id)
@@ -235,11 +247,13 @@ impl Keyport {
         if !can_authorize(user, &app) {
             return Err(Refusal::OtherDomain(app.name).into());
         }
+        let issuer = self.issuer_id();
         let back = |error: &str, description: &str| {
             Rejection::ToApplication(callback_url(
                 &app.callback_url,
                 &[("error", error), ("error_description", description)],
                 request.state.as_deref(),
+                &issuer,
             ))
         };
         if request.response_type != "code" {
@@ -293,15 +307,17 @@ impl Keyport {
     }
 
     /// Whether `user` already approved every permission of `checked` for
-    /// its application (and the application's permissions have not changed
-    /// since: editing them forgets every consent).
+    /// its application, to be returned to this very redirect URI. (Changing
+    /// the application's permissions, callback, name or website forgets
+    /// every consent given to it.)
     pub async fn consent_covers(&self, user: &User, checked: &Checked) -> Result<bool> {
         let approved = approved_scope(&self.db.pool, user, &checked.app).await?;
-        Ok(approved.is_some_and(|approved| {
-            checked
-                .permissions
-                .iter()
-                .all(|(scope, _)| approved.split(' ').any(|a| a == scope))
+        Ok(approved.is_some_and(|(approved, redirect_uri)| {
+            redirect_uri == checked.redirect_uri
+                && checked
+                    .permissions
+                    .iter()
+                    .all(|(scope, _)| approved.split(' ').any(|a| a == scope))
         }))
     }
 
@@ -332,7 +348,12 @@ impl Keyport {
         .bind(now + CODE_TTL)
         .execute(&mut *tx)
         .await?;
-        let approved = approved_scope(&mut *tx, user, &checked.app).await?;
+        // What was approved before for the same redirect URI still holds;
+        // an approval for another one replaces it.
+        let approved = approved_scope(&mut *tx, user, &checked.app)
+            .await?
+            .filter(|(_, redirect_uri)| *redirect_uri == checked.redirect_uri)
+            .map(|(scope, _)| scope);
         let mut remembered: Vec<&str> = approved
             .as_deref()
             .unwrap_or_default()
@@ -343,13 +364,15 @@ impl Keyport {
         remembered.sort_unstable();
         remembered.dedup();
         sqlx::query(
-            "INSERT INTO consents (user_id, application_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (user_id, application_id) DO UPDATE SET scope = $3, granted_at = $4",
+            "INSERT INTO consents (user_id, application_id, scope, granted_at, redirect_uri) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, application_id) \
+             DO UPDATE SET scope = $3, granted_at = $4, redirect_uri = $5",
         )
         .bind(&user.id)
         .bind(&checked.app.id)
         .bind(remembered.join(" "))
         .bind(now)
+        .bind(&checked.redirect_uri)
         .execute(&mut *tx)
         .await?;
         super::audit::record(
@@ -366,17 +389,20 @@ impl Keyport {
         )
         .await?;
         self.db.commit(tx).await?;
-        Ok(checked.callback(&[("code", &code)]))
+        Ok(checked.callback(&[("code", &code)], &self.issuer_id()))
     }
 
     /// Denies: the callback URL with `access_denied`.
     pub async fn deny_authorization(&self, actor: &Actor, checked: &Checked) -> Result<String> {
         self.audit_application(actor, &checked.app, Action::AuthorizationDenied, None)
             .await?;
-        Ok(checked.callback(&[
-            ("error", "access_denied"),
-            ("error_description", "the user denied the request"),
-        ]))
+        Ok(checked.callback(
+            &[
+                ("error", "access_denied"),
+                ("error_description", "the user denied the request"),
+            ],
+            &self.issuer_id(),
+        ))
     }
 
     /// Exchanges a code for an access token naming its user (RFC 6749
@@ -561,6 +587,16 @@ impl Keyport {
             .bind(application_id)
             .execute(&mut *tx)
             .await?;
+        // A code handed out before and not yet exchanged would otherwise
+        // still buy a token after this.
+        sqlx::query(
+            "DELETE FROM authorization_codes WHERE user_id = $1 AND application_id = $2 \
+             AND used_at IS NULL",
+        )
+        .bind(&user.id)
+        .bind(application_id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO revoked_tokens (jti, expires_at) SELECT token_id, token_expires_at \
              FROM authorization_codes WHERE user_id = $1 AND application_id = $2 \
@@ -603,22 +639,23 @@ impl Keyport {
     }
 }
 
-/// The permissions `user` approved for `app`, space-separated, if any.
+/// The permissions `user` approved for `app`, space-separated, and the
+/// redirect URI they were approved for, if any.
 async fn approved_scope<'c, E>(
     executor: E,
     user: &User,
     app: &Application,
-) -> Result<Option<String>>
+) -> Result<Option<(String, String)>>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
-    Ok(
-        sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = $1 AND application_id = $2")
-            .bind(&user.id)
-            .bind(&app.id)
-            .fetch_optional(executor)
-            .await?,
+    Ok(sqlx::query_as(
+        "SELECT scope, redirect_uri FROM consents WHERE user_id = $1 AND application_id = $2",
     )
+    .bind(&user.id)
+    .bind(&app.id)
+    .fetch_optional(executor)
+    .await?)
 }
 
 #[cfg(test)]
@@ -682,9 +719,10 @@ mod tests {
             callback_url(
                 "https://app.example/cb?tenant=1",
                 &[("code", "a b")],
-                Some("s&t")
+                Some("s&t"),
+                "https://keyport.example"
             ),
-            "https://app.example/cb?tenant=1&code=a+b&state=s%26t"
+            "https://app.example/cb?tenant=1&code=a+b&state=s%26t&iss=https%3A%2F%2Fkeyport.example"
         );
     }
 }

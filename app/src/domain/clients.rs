@@ -1,20 +1,17 @@
-//! Client authentication at the token endpoint: a successful argon2
-//! verification is remembered in memory, keyed by client ID and holding only
-//! a keyed digest of the secret, so that later requests pay a hash-map look
-//! up instead of a 19 MiB argon2 run. The client's row (with the stored
-//! hash) is remembered like other reads (`recent`), so a rotated secret or a
-//! removed client is refused at once on this node.
+//! Client authentication at the token, introspection and revocation
+//! endpoints. A secret is checked against its keyed hash (HMAC-SHA-256,
+//! `secrets::MasterKey::secret_hash`) in constant time: a microsecond, with
+//! no memory to speak of, whoever asks and however often. The right secret
+//! always gets through; failures are counted per source address only, so
+//! nobody can lock an integration out by naming its (public) client ID.
+//!
+//! The client's row is remembered like other reads (`recent`), so a rotated
+//! secret, a removed client or a disabled owner is refused at once on this
+//! node and within `recent::FRESH_FOR` on the others.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
-
-use super::accounts::verify_password;
 use super::clock::Timestamp;
-use super::secrets::{ClientSecret, Secret};
+use super::limiter::Key;
+use super::secrets::{ClientSecret, SecretCheck};
 use super::{Error, Keyport, Result};
 
 /// A client whose credentials checked out.
@@ -43,77 +40,28 @@ pub struct Row {
     scope: Option<String>,
 }
 
-/// Verified secrets: client ID → (stored hash it matched, HMAC of the secret
-/// under a key that never leaves this process), for the current secret and
-/// the previous one during a rotation's grace period.
-pub struct VerifiedSecrets {
-    key: [u8; 32],
-    entries: Mutex<HashMap<String, Vec<Verified>>>,
-}
-
-/// A stored hash, and the digest of the secret that matched it.
-type Verified = (String, [u8; 32]);
-
-const CACHE_MAX: usize = 100_000;
-
 /// A client's rows as read together (empty: no such client in use).
 pub type ClientRows = std::sync::Arc<Vec<Row>>;
 
-impl VerifiedSecrets {
-    pub fn new() -> Self {
-        let mut key = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut aes_gcm::aead::OsRng, &mut key);
-        Self {
-            key,
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn digest(&self, secret: &ClientSecret) -> [u8; 32] {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(secret.expose().as_bytes());
-        mac.finalize().into_bytes().into()
-    }
-
-    fn knows(&self, client_id: &str, hash: &str, digest: &[u8; 32]) -> bool {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(client_id).is_some_and(|known| {
-            known
-                .iter()
-                .any(|(known_hash, known)| known_hash == hash && bool::from(known.ct_eq(digest)))
-        })
-    }
-
-    fn remember(&self, client_id: &str, hash: &str, digest: [u8; 32]) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= CACHE_MAX {
-            entries.clear();
-        }
-        let known = entries.entry(client_id.to_owned()).or_default();
-        known.retain(|(known_hash, _)| known_hash != hash);
-        if known.len() >= 2 {
-            known.remove(0);
-        }
-        known.push((hash.to_owned(), digest));
-    }
-
-    pub fn forget(&self, client_id: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(client_id);
-    }
+/// Which of a client's secrets was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Current,
+    Previous,
 }
 
-impl Default for VerifiedSecrets {
-    fn default() -> Self {
-        Self::new()
+impl Which {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Current => "secret_hash",
+            Self::Previous => "previous_secret_hash",
+        }
     }
 }
 
 impl Keyport {
-    /// Checks a client's credentials. Failures are counted per client ID and
-    /// per address; past the limit the caller is told to wait.
+    /// Checks a client's credentials. An address that failed too often
+    /// lately is told to wait, before any work is done for it.
     pub async fn authenticate_client(
         &self,
         client_id: &str,
@@ -121,86 +69,120 @@ impl Keyport {
         address: &str,
     ) -> Result<Client> {
         let now = self.now();
-        if let Some(retry_after) = self.client_limiter.retry_after(client_id, address, now) {
+        let source = Key::address_text(address);
+        let limiter = &self.limits.client_addresses;
+        if let Some(retry_after) = limiter.retry_after(&source, now) {
             return Err(Error::RateLimited { retry_after });
         }
-        let remembered = &self.recent.client_rows;
-        let rows = match remembered.get(client_id, &self.db.changes) {
-            Some(rows) => rows,
-            // No client ID holds what the database cannot store.
-            None if !super::validate::storable(client_id) => Default::default(),
-            None => {
-                let seen = self.db.changes.seen();
-                // One round trip: the client and its permissions together.
-                let rows: Vec<Row> = sqlx::query_as(
-                    "SELECT a.id, a.client_id, a.domain_id, a.owner_id, a.secret_hash, \
-                     a.previous_secret_hash, a.previous_secret_expires_at, p.scope \
-                     FROM applications a LEFT JOIN application_permissions p ON p.application_id = a.id \
-                     WHERE a.client_id = $1 AND a.removed_at IS NULL ORDER BY p.scope",
-                )
-                .bind(client_id)
-                .fetch_all(&self.db.pool)
-                .await?;
-                let rows = ClientRows::new(rows);
-                if !rows.is_empty() {
-                    remembered.put(client_id.to_owned(), rows.clone(), seen);
-                }
-                rows
-            }
+        let rows = self.client_rows(client_id).await?;
+        let Some(row) = rows.first() else {
+            limiter.fail(&source, now);
+            return Err(Error::BadCredentials);
         };
-        let permissions: Vec<String> = rows.iter().filter_map(|r| r.scope.clone()).collect();
-        let row = rows.first().cloned();
-        let digest = self.verified_secrets.digest(secret);
-        let matched = match &row {
-            Some(row) => {
-                // The current secret, then the previous one while its grace
-                // period lasts.
-                let previous = row
-                    .previous_secret_hash
-                    .as_ref()
-                    .filter(|_| row.previous_secret_expires_at.is_some_and(|at| at > now));
-                let candidates: Vec<&String> =
-                    std::iter::once(&row.secret_hash).chain(previous).collect();
-                let mut matched = candidates
-                    .iter()
-                    .find(|hash| self.verified_secrets.knows(client_id, hash, &digest))
-                    .map(|hash| (*hash).clone());
-                if matched.is_none() {
-                    for hash in candidates {
-                        if verify_password(hash.clone(), secret.clone()).await? {
-                            self.verified_secrets.remember(client_id, hash, digest);
-                            matched = Some(hash.clone());
-                            break;
-                        }
-                    }
-                }
-                matched
-            }
+        match self.matching_secret(row, secret, now).await? {
+            Some(secret_hash) => Ok(Client {
+                application_id: row.id.clone(),
+                client_id: row.client_id.clone(),
+                domain_id: row.domain_id.clone(),
+                owner_id: row.owner_id.clone(),
+                permissions: rows.iter().filter_map(|r| r.scope.clone()).collect(),
+                secret_hash,
+            }),
             None => {
-                // Same cost as a wrong secret, so that unknown IDs don't stand out.
-                verify_password(super::accounts::decoy_hash(), secret.clone()).await?;
-                None
-            }
-        };
-        match (row, matched) {
-            (Some(row), Some(secret_hash)) => {
-                self.client_limiter.record_success(client_id);
-                Ok(Client {
-                    application_id: row.id,
-                    client_id: row.client_id,
-                    domain_id: row.domain_id,
-                    owner_id: row.owner_id,
-                    permissions,
-                    secret_hash,
-                })
-            }
-            (row, _) => {
-                self.client_limiter.record_failure(client_id, address, now);
-                if let Some(row) = row {
-                    self.usage.failed(&row.id, now);
-                }
+                limiter.fail(&source, now);
+                self.usage.failed(&row.id, now);
                 Err(Error::BadCredentials)
             }
         }
+    }
+
+    /// The rows of a client in use whose owner is enabled, as read within
+    /// `recent::FRESH_FOR`.
+    async fn client_rows(&self, client_id: &str) -> Result<ClientRows> {
+        let remembered = &self.recent.client_rows;
+        if let Some(rows) = remembered.get(client_id, &self.db.changes) {
+            return Ok(rows);
+        }
+        // No client ID holds what the database cannot store.
+        if !super::validate::storable(client_id) {
+            return Ok(ClientRows::default());
+        }
+        let seen = self.db.changes.seen();
+        // One round trip: the client and its permissions together.
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT a.id, a.client_id, a.domain_id, a.owner_id, a.secret_hash, \
+             a.previous_secret_hash, a.previous_secret_expires_at, p.scope \
+             FROM applications a JOIN users u ON u.id = a.owner_id \
+             LEFT JOIN application_permissions p ON p.application_id = a.id \
+             WHERE a.client_id = $1 AND a.removed_at IS NULL AND u.disabled_at IS NULL \
+             ORDER BY p.scope",
+        )
+        .bind(client_id)
+        .fetch_all(&self.db.pool)
+        .await?;
+        let rows = ClientRows::new(rows);
+        // Unknown IDs are not remembered: a stranger could fill the memory
+        // with them.
+        if !rows.is_empty() {
+            remembered.put(client_id.to_owned(), rows.clone(), seen);
+        }
+        Ok(rows)
+    }
+
+    /// The stored hash `secret` matches: the current secret's, or the
+    /// previous one's while its grace period lasts.
+    async fn matching_secret(
+        &self,
+        row: &Row,
+        secret: &ClientSecret,
+        now: Timestamp,
+    ) -> Result<Option<String>> {
+        let previous = row
+            .previous_secret_hash
+            .as_ref()
+            .filter(|_| row.previous_secret_expires_at.is_some_and(|at| at > now));
+        let candidates = [
+            Some((Which::Current, &row.secret_hash)),
+            previous.map(|hash| (Which::Previous, hash)),
+        ];
+        for (which, stored) in candidates.into_iter().flatten() {
+            match self.master_key.check_secret(secret, stored) {
+                SecretCheck::Matches => return Ok(Some(stored.clone())),
+                SecretCheck::Differs => {}
+                SecretCheck::Legacy => {
+                    if self
+                        .hasher
+                        .verify(Some(stored.clone()), secret.clone())
+                        .await?
+                    {
+                        return self.upgrade(row, which, stored, secret).await.map(Some);
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Replaces an argon2id hash that `secret` just matched with its keyed
+    /// hash, so that it is the last argon2 run this secret costs.
+    async fn upgrade(
+        &self,
+        row: &Row,
+        which: Which,
+        stored: &str,
+        secret: &ClientSecret,
+    ) -> Result<String> {
+        let upgraded = self.master_key.secret_hash(secret);
+        let column = which.column();
+        sqlx::query(&format!(
+            "UPDATE applications SET {column} = $1 WHERE id = $2 AND {column} = $3"
+        ))
+        .bind(&upgraded)
+        .bind(&row.id)
+        .bind(stored)
+        .execute(&self.db.pool)
+        .await?;
+        self.db.changed().await;
+        Ok(upgraded)
     }
 }

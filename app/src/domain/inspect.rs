@@ -107,14 +107,7 @@ impl Keyport {
         let Some(kid) = text(header, "kid") else {
             return Verdict::UnknownKey { kid: None };
         };
-        if !self
-            .key_ring()
-            .is_ok_and(|ring| ring.verifying.contains_key(&kid))
-        {
-            // A key rotated on another node since this one loaded its keys.
-            let _ = self.refresh_keys().await;
-        }
-        let Ok(ring) = self.key_ring() else {
+        let Ok(ring) = self.ring_for(&kid).await else {
             return Verdict::UnknownKey { kid: Some(kid) };
         };
         let Some((algorithm, key)) = ring.verifying.get(&kid) else {

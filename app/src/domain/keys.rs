@@ -48,8 +48,9 @@ impl std::str::FromStr for SigningAlg {
         match s {
             "ES256" => Ok(Self::Es256),
             "EdDSA" => Ok(Self::EdDsa),
+            "RS256" => Ok(Self::Rs256),
             _ => Err(Error::Config(format!(
-                "unsupported signing algorithm {s:?}: use ES256 or EdDSA"
+                "unsupported signing algorithm {s:?}: use ES256, EdDSA or RS256"
             ))),
         }
     }
@@ -115,7 +116,6 @@ pub struct KeyRing {
     pub verifying: HashMap<String, (Algorithm, DecodingKey)>,
     /// The JWK Set document, ready to serve.
     pub jwks: Value,
-    pub loaded_at: Timestamp,
 }
 
 struct Generated {
@@ -268,8 +268,30 @@ impl Keyport {
             current,
             verifying,
             jwks: json!({ "keys": published }),
-            loaded_at: now,
         })
+    }
+
+    /// The keys, reloaded first when `kid` is not among them (a key rotated
+    /// on another node), at most once a second whoever asks: a stream of
+    /// made-up key ids costs one reload a second, not one each.
+    pub async fn ring_for(&self, kid: &str) -> Result<std::sync::Arc<KeyRing>> {
+        use std::sync::atomic::Ordering;
+        let ring = self.key_ring()?;
+        if ring.verifying.contains_key(kid) {
+            return Ok(ring);
+        }
+        let now = self.now();
+        let last = self.keys_reloaded_at.load(Ordering::Acquire);
+        let mine = last < now
+            && self
+                .keys_reloaded_at
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+        if !mine {
+            return Ok(ring);
+        }
+        self.refresh_keys().await?;
+        self.key_ring()
     }
 
     /// The keys as last loaded.

@@ -8,6 +8,7 @@ pub mod authorization;
 pub mod clients;
 pub mod clock;
 pub mod form;
+pub mod hashing;
 pub mod inspect;
 pub mod keys;
 pub mod limiter;
@@ -26,7 +27,8 @@ pub mod validate;
 use std::sync::{Arc, Mutex};
 
 use self::clock::Clock;
-use self::limiter::Limiter;
+use self::hashing::Hasher;
+use self::limiter::Limits;
 use self::secrets::{MasterKey, SetupToken};
 use self::store::Db;
 use self::tenancy::Tenancy;
@@ -65,6 +67,9 @@ pub enum Error {
     BadCredentials,
     #[error("too many failed attempts")]
     RateLimited { retry_after: u64 },
+    /// Every password-hashing turn is taken and its queue is full.
+    #[error("too busy to check a password now")]
+    Busy { retry_after: u64 },
     #[error("setup has already been completed")]
     SetupClosed,
     #[error("the setup token is not valid")]
@@ -127,14 +132,17 @@ pub struct Inner {
     pub token_ttl: i64,
     pub signing_alg: keys::SigningAlg,
     pub unused_days: i64,
-    pub sign_in_limiter: Limiter,
-    pub client_limiter: Limiter,
-    pub verified_secrets: clients::VerifiedSecrets,
+    /// Budgets of failed sign-ins and client authentications.
+    pub limits: Limits,
+    /// Console password hashing, bounded per core.
+    pub hasher: Hasher,
     /// Reads answered from memory for a short while (`recent`).
     pub recent: recent::Remembered,
     pub verified_tokens: tokens::VerifiedTokens,
     pub usage: usage::Usage,
     keys: std::sync::RwLock<Option<Arc<keys::KeyRing>>>,
+    /// When the keys were last reloaded for an unknown key id.
+    keys_reloaded_at: std::sync::atomic::AtomicI64,
     /// Present only while no user exists; taken by the first-run setup.
     setup_token: Mutex<Option<SetupToken>>,
 }
@@ -170,15 +178,16 @@ impl Keyport {
             token_ttl: settings.token_ttl,
             signing_alg: settings.signing_alg,
             unused_days: settings.unused_days,
-            sign_in_limiter: Limiter::sign_in(),
-            client_limiter: Limiter::client_auth(),
-            verified_secrets: clients::VerifiedSecrets::new(),
+            limits: Limits::default(),
+            hasher: Hasher::per_core(),
             recent: recent::Remembered::default(),
             verified_tokens: tokens::VerifiedTokens::default(),
             usage: usage::Usage::default(),
             keys: std::sync::RwLock::new(None),
+            keys_reloaded_at: std::sync::atomic::AtomicI64::new(now),
             setup_token: Mutex::new(setup_token),
         }));
+        keyport.upgrade_legacy_secret_hashes().await?;
         keyport.ensure_signing_key().await?;
         keyport.refresh_keys().await?;
         Ok(keyport)

@@ -57,9 +57,6 @@ impl Keyport {
             .await?;
         }
         self.db.commit(tx).await?;
-        for app in &apps {
-            self.forget_client(&app.client_id);
-        }
         Ok(apps.len())
     }
 
@@ -102,7 +99,7 @@ impl Keyport {
         let domain = super::tenancy::find_domain(&self.db, &app.domain_id)
             .await?
             .ok_or(Error::NotFound)?;
-        let (secret, hash, sealed) = self.fresh_secret(&app.client_id).await?;
+        let (secret, hash, sealed) = self.fresh_secret(&app.client_id);
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
         applications::lock_domain(&mut tx, &domain.id).await?;
@@ -133,6 +130,13 @@ impl Keyport {
             Ok(done) if done.rows_affected() == 0 => return Err(Error::NotFound),
             Ok(_) => {}
         }
+        // Nothing could be approved while it was removed; should anything
+        // have been, it does not come back with the application.
+        sqlx::query("DELETE FROM consents WHERE application_id = $1 AND granted_at >= $2")
+            .bind(&app.id)
+            .bind(app.removed_at)
+            .execute(&mut *tx)
+            .await?;
         let target = app.label();
         audit::record(
             &mut *tx,
@@ -140,7 +144,6 @@ impl Keyport {
         )
         .await?;
         self.db.commit(tx).await?;
-        self.forget_client(&app.client_id);
         let app = self.application_for(user, id).await?.app;
         let credentials = Credentials {
             client_id: app.client_id.clone(),
@@ -188,11 +191,5 @@ impl Keyport {
             self.db.commit(tx).await?;
         }
         Ok(purged)
-    }
-
-    /// Drops the secrets this node verified for a client, after its secret
-    /// or standing changed (its row is read again after any write).
-    pub fn forget_client(&self, client_id: &str) {
-        self.verified_secrets.forget(client_id);
     }
 }

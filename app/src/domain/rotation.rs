@@ -55,7 +55,7 @@ impl Keyport {
             ));
         }
         let app = self.application_for(user, id).await?.app;
-        let (secret, hash, sealed) = self.fresh_secret(&app.client_id).await?;
+        let (secret, hash, sealed) = self.fresh_secret(&app.client_id);
         let now = self.now();
         let previous_expires_at = (grace_seconds > 0).then_some(now + grace_seconds);
         // Usage counted on this node so far belongs to the secret being
@@ -102,7 +102,6 @@ impl Keyport {
         )
         .await?;
         self.db.commit(tx).await?;
-        self.forget_client(&app.client_id);
         let app = self.application_for(user, id).await?.app;
         Ok(Rotated {
             credentials: Credentials {
@@ -147,7 +146,6 @@ impl Keyport {
         )
         .await?;
         self.db.commit(tx).await?;
-        self.forget_client(&app.client_id);
         Ok(())
     }
 
@@ -191,7 +189,6 @@ impl Keyport {
                 retired += 1;
             }
             self.db.commit(tx).await?;
-            self.forget_client(&app.client_id);
         }
         Ok(retired)
     }

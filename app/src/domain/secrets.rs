@@ -106,9 +106,29 @@ impl SetupToken {
     }
 }
 
-/// The AES-256-GCM key that encrypts client secrets and signing keys at rest.
+/// The AES-256-GCM key that encrypts client secrets and signing keys at
+/// rest, and the keys derived from it for keyed hashes (HKDF-SHA-256, one
+/// per purpose, so that no value made for one purpose checks out for
+/// another).
 #[derive(Clone)]
-pub struct MasterKey(Aes256Gcm);
+pub struct MasterKey {
+    cipher: Aes256Gcm,
+    client_secrets: [u8; 32],
+    device_cookies: [u8; 32],
+}
+
+/// What a stored client-secret hash says of a presented secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretCheck {
+    Matches,
+    Differs,
+    /// An argon2id hash from before keyed hashes: only a (costly) argon2
+    /// run can tell, after which the hash is replaced.
+    Legacy,
+}
+
+/// The scheme tag of a keyed client-secret hash.
+const SECRET_HASH_PREFIX: &str = "hmac-sha256$";
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -120,19 +140,63 @@ const NONCE_LEN: usize = 12;
 
 impl MasterKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
-        Self(Aes256Gcm::new(bytes.into()))
+        let derive = |purpose: &[u8]| {
+            let mut key = [0u8; 32];
+            hkdf::Hkdf::<sha2::Sha256>::new(None, bytes)
+                .expand(purpose, &mut key)
+                .expect("32 bytes is a valid HKDF-SHA-256 output length");
+            key
+        };
+        Self {
+            cipher: Aes256Gcm::new(bytes.into()),
+            client_secrets: derive(b"keyport client secret verification"),
+            device_cookies: derive(b"keyport device cookie"),
+        }
+    }
+
+    /// The stored form of a client secret, for verification: HMAC-SHA-256
+    /// under a key derived from the master key. A client secret is 256 bits
+    /// Keyport generated, so a password-stretching KDF would add nothing
+    /// but a way to make the server burn CPU and memory; a keyed hash also
+    /// makes a stolen database useless for checking guesses offline.
+    pub fn secret_hash(&self, secret: &ClientSecret) -> String {
+        let tag = hmac_sha256(&self.client_secrets, secret.expose().as_bytes());
+        format!("{SECRET_HASH_PREFIX}{}", URL_SAFE_NO_PAD.encode(tag))
+    }
+
+    /// Compares `secret` with a stored hash in constant time.
+    pub fn check_secret(&self, secret: &ClientSecret, stored: &str) -> SecretCheck {
+        if stored.starts_with("$argon2") {
+            return SecretCheck::Legacy;
+        }
+        let presented = self.secret_hash(secret);
+        if presented.len() == stored.len()
+            && bool::from(presented.as_bytes().ct_eq(stored.as_bytes()))
+        {
+            SecretCheck::Matches
+        } else {
+            SecretCheck::Differs
+        }
+    }
+
+    /// An HMAC-SHA-256 tag that vouches for `data` as a device cookie.
+    pub fn device_tag(&self, data: &[u8]) -> [u8; 32] {
+        hmac_sha256(&self.device_cookies, data)
     }
 
     /// Reads the key file (base64 of 32 bytes), creating it with mode 0600 on
     /// first start.
     pub fn load_or_create(path: &Path) -> Result<Self, Error> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(text.trim()).ok_or_else(|| {
-                Error::Config(format!(
-                    "master key file {} does not hold a base64-encoded 32-byte key",
-                    path.display()
-                ))
-            }),
+            Ok(text) => {
+                refuse_if_shared(path)?;
+                Self::parse(text.trim()).ok_or_else(|| {
+                    Error::Config(format!(
+                        "master key file {} does not hold a base64-encoded 32-byte key",
+                        path.display()
+                    ))
+                })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
                 OsRng.fill_bytes(&mut bytes);
@@ -168,7 +232,7 @@ impl MasterKey {
             aad: context,
         };
         let ciphertext = self
-            .0
+            .cipher
             .encrypt(Nonce::from_slice(&nonce), payload)
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         [nonce.as_slice(), &ciphertext].concat()
@@ -183,10 +247,49 @@ impl MasterKey {
             msg: ciphertext,
             aad: context,
         };
-        self.0
+        self.cipher
             .decrypt(Nonce::from_slice(nonce), payload)
             .map_err(|_| Error::Decrypt)
     }
+}
+
+fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
+        .expect("HMAC takes a key of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+/// The master key opens every secret: a file that group or others may read
+/// is a leak waiting to happen, so Keyport will not start on it.
+#[cfg(unix)]
+fn refuse_if_shared(path: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| {
+            Error::Config(format!(
+                "cannot read master key file {}: {e}",
+                path.display()
+            ))
+        })?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(Error::Config(format!(
+            "master key file {} may be read by group or others (mode {:o}); \
+             run `chmod 600 {}` and start again",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn refuse_if_shared(_: &Path) -> Result<(), Error> {
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -242,6 +345,10 @@ mod tests {
         let again = MasterKey::load_or_create(&path).unwrap();
         let sealed = first.seal(b"x", b"");
         assert_eq!(again.open(&sealed, b"").unwrap(), b"x");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let refused = MasterKey::load_or_create(&path).unwrap_err().to_string();
+        assert!(refused.contains("chmod 600"), "{refused}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         std::fs::write(&path, "not a key").unwrap();
         assert!(MasterKey::load_or_create(&path).is_err());
         std::fs::remove_dir_all(dir).unwrap();
@@ -254,6 +361,30 @@ mod tests {
         assert_eq!(URL_SAFE_NO_PAD.decode(body).unwrap().len(), 32);
         assert!(secret != ClientSecret::generate());
         assert_eq!(format!("{secret:?}"), "ClientSecret([redacted])");
+    }
+
+    #[test]
+    fn client_secrets_are_kept_as_keyed_hashes() {
+        let key = MasterKey::from_bytes(&[3; 32]);
+        let secret = ClientSecret::generate();
+        let stored = key.secret_hash(&secret);
+        assert!(stored.starts_with("hmac-sha256$"));
+        assert!(!stored.contains(secret.expose()));
+        assert_eq!(key.check_secret(&secret, &stored), SecretCheck::Matches);
+        assert_eq!(
+            key.check_secret(&ClientSecret::generate(), &stored),
+            SecretCheck::Differs
+        );
+        // Another master key makes another hash: the database alone does
+        // not let anyone test guesses.
+        let other = MasterKey::from_bytes(&[4; 32]);
+        assert_eq!(other.check_secret(&secret, &stored), SecretCheck::Differs);
+        assert_eq!(
+            key.check_secret(&secret, "$argon2id$v=19$m=19456,t=2,p=1$x$y"),
+            SecretCheck::Legacy
+        );
+        assert_eq!(key.check_secret(&secret, ""), SecretCheck::Differs);
+        assert_ne!(key.device_tag(b"x"), other.device_tag(b"x"));
     }
 
     #[test]

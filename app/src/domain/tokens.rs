@@ -197,15 +197,13 @@ impl Keyport {
             return Err(TokenError::Invalid);
         }
         let kid = header.kid.ok_or(TokenError::Invalid)?;
-        let mut ring = self.key_ring().map_err(|_| TokenError::Invalid)?;
-        if !ring.verifying.contains_key(&kid) && ring.loaded_at < self.now() {
-            // A key rotated on another node: look again, at most once a second.
-            match self.refresh_keys().await {
-                Ok(()) => ring = self.key_ring().map_err(|_| TokenError::Invalid)?,
-                Err(e) if e.is_unavailable() => return Err(TokenError::Unavailable),
-                Err(_) => {}
+        let ring = self.ring_for(&kid).await.map_err(|e| {
+            if e.is_unavailable() {
+                TokenError::Unavailable
+            } else {
+                TokenError::Invalid
             }
-        }
+        })?;
         let (algorithm, key) = ring.verifying.get(&kid).ok_or(TokenError::Invalid)?;
         if header.alg != *algorithm {
             return Err(TokenError::Invalid);

@@ -235,7 +235,8 @@ impl Keyport {
         .await?)
     }
 
-    /// Sets the password of the link's user and uses the link up.
+    /// Sets the password of the link's user, uses the link up and ends
+    /// every session of theirs.
     pub async fn set_password_with_link(
         &self,
         token: &LinkToken,
@@ -250,7 +251,7 @@ impl Keyport {
         if self.password_link_user(token).await?.is_none() {
             return Err(used_link());
         }
-        let hash = super::accounts::hash_password(password).await?;
+        let hash = self.hasher.hash(password).await?;
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
         // Claimed by deleting it: of two racing uses, one finds nothing.
@@ -277,6 +278,12 @@ impl Keyport {
         };
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(&hash)
+            .bind(&user.id)
+            .execute(&mut *tx)
+            .await?;
+        // Whoever held a session of this user before the new password did
+        // not prove they know it.
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(&user.id)
             .execute(&mut *tx)
             .await?;

@@ -86,8 +86,7 @@ pub fn SetupPage() -> impl IntoView {
                     {move || Suspend::new(async move {
                         match state.await {
                             Ok((true, flash)) => {
-                                let typed_token = flash.as_ref().and_then(|f| f.value("token"));
-                                let token = typed_token.or_else(|| query.read_untracked().get("token")).unwrap_or_default();
+                                let token = query.read_untracked().get("token").unwrap_or_default();
                                 let email = flash.as_ref().and_then(|f| f.value("email")).unwrap_or_default();
                                 let kept = flash.map(|f| f.error);
                                 let error = Signal::derive(move || {

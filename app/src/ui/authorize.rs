@@ -82,6 +82,7 @@ fn Consent(consent: ConsentView, error: Option<AppError>, request: String) -> im
         owner,
         permissions,
         returns_to,
+        returns_host,
         user_email,
     } = consent;
     let website = (!website_url.is_empty()).then(|| {
@@ -106,6 +107,8 @@ fn Consent(consent: ConsentView, error: Option<AppError>, request: String) -> im
                 <dd>{domain_name} " by " {owner}</dd>
                 <dt>"Signed in as"</dt>
                 <dd>{user_email}</dd>
+                <dt>"Returns you to"</dt>
+                <dd><strong class="returns-host">{returns_host}</strong></dd>
             </dl>
             <h2>"It will be allowed to"</h2>
             <ul class="consent-permissions">

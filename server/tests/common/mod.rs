@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod authorize;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -63,6 +65,7 @@ pub struct TestApp {
     pub state: AppState,
     pub keyport: Keyport,
     pub clock: ManualClock,
+    pub config: Config,
     scratch: Scratch,
 }
 
@@ -83,6 +86,11 @@ fn uuid_like() -> String {
 
 impl TestApp {
     pub async fn new(engine: Engine) -> Self {
+        Self::with(engine, |_| {}).await
+    }
+
+    /// A test app whose configuration `tweak` changed first.
+    pub async fn with(engine: Engine, tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = std::env::temp_dir().join(unique_name());
         std::fs::create_dir_all(&dir).unwrap();
         let (database_url, scratch) = match engine {
@@ -109,7 +117,7 @@ impl TestApp {
                 )
             }
         };
-        let config = Config {
+        let mut config = Config {
             database_url,
             bind: "127.0.0.1:3000".parse().unwrap(),
             public_url: None,
@@ -122,7 +130,10 @@ impl TestApp {
             // parallel suite must not meet it here.
             request_timeout: 300,
             metrics_token: None,
+            trusted_proxies: None,
+            session_lifetime: 43_200,
         };
+        tweak(&mut config);
         let clock = ManualClock::new(1_800_000_000);
         let state = AppState::open(&config, Arc::new(clock.clone()))
             .await
@@ -133,8 +144,16 @@ impl TestApp {
             state,
             keyport,
             clock,
+            config,
             scratch,
         }
+    }
+
+    /// Another node on the same database, master key and clock.
+    pub async fn second_node(&self) -> AppState {
+        AppState::open(&self.config, Arc::new(self.clock.clone()))
+            .await
+            .expect("a second node opens")
     }
 
     /// Closes the pool and removes the scratch database.
@@ -208,6 +227,7 @@ impl Response {
 /// page calls them (`rpc`), or as a plain HTML form posts (`form_post`).
 pub struct Browser<'a> {
     app: &'a TestApp,
+    /// Every cookie the browser holds, as its `Cookie` header sends them.
     pub cookie: Option<String>,
     pub address: SocketAddr,
 }
@@ -224,14 +244,29 @@ impl Browser<'_> {
         let response = self.app.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
+        // A cookie jar: each Set-Cookie replaces its name's value, an empty
+        // value (or Max-Age=0) drops it.
+        let mut jar: Vec<(String, String)> = self
+            .cookie
+            .iter()
+            .flat_map(|c| c.split("; "))
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
         for set in headers.get_all(header::SET_COOKIE) {
-            let pair = set.to_str().unwrap().split(';').next().unwrap().to_string();
-            if pair.ends_with('=') {
-                self.cookie = None;
-            } else {
-                self.cookie = Some(pair);
+            let set = set.to_str().unwrap();
+            let (name, value) = set.split(';').next().unwrap().split_once('=').unwrap();
+            jar.retain(|(k, _)| k != name);
+            if !value.is_empty() && !set.contains("Max-Age=0") {
+                jar.push((name.to_owned(), value.to_owned()));
             }
         }
+        self.cookie = (!jar.is_empty()).then(|| {
+            jar.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         Response {
             status,

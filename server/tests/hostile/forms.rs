@@ -15,18 +15,18 @@ fn functions(w: &World) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
     vec![
         (
             "applications/list",
-            vec![
-                ("domain", domain.clone()),
-                ("reveal", w.app_id.clone()),
-                ("unused", "1".into()),
-            ],
+            vec![("domain", domain.clone()), ("unused", "1".into())],
         ),
         ("applications/options", vec![("domain", domain.clone())]),
+        ("applications/page", vec![("id", w.app_id.clone())]),
         (
-            "applications/page",
-            vec![("id", w.app_id.clone()), ("reveal", "false".into())],
+            "applications/reveal",
+            vec![("id", w.app_id.clone()), ("row", "client_secret".into())],
         ),
-        ("applications/reveal", vec![("id", w.app_id.clone())]),
+        (
+            "applications/transfer",
+            vec![("id", w.app_id.clone()), ("owner", w.member_id.clone())],
+        ),
         ("applications/named", vec![("ids[0]", w.app_id.clone())]),
         ("applications/remove", vec![("ids[0]", "{n}".into())]),
         (
@@ -111,6 +111,9 @@ fn accepts(endpoint: &str, field: &str, value: &str) -> Option<bool> {
         ("permissions/add" | "permissions/describe", "description") => {
             Some(rules::permission_description(value))
         }
+        // Which row of the page shows what was revealed: any value shows
+        // none but the rows it names.
+        ("applications/reveal", "row") => None,
         // Filters, switches and the like: read-only either way.
         (
             "applications/list"
@@ -464,8 +467,8 @@ pub(crate) async fn application_settings_store_only_what_the_rules_accept(app: &
                 _ => false,
             };
             let markup = value.contains('<');
-            // A registration that succeeds costs an argon2 run (its new
-            // secret): the values the rules accept are registered only when
+            // A registration that succeeds takes one of the domain's 63
+            // places: the values the rules accept are registered only when
             // they are markup, and otherwise stored by editing, which
             // applies the same rules.
             if create && expected && !markup {

@@ -42,8 +42,9 @@ pub(crate) async fn oauth_endpoints_answer_hostile_requests_with_4xx(app: &TestA
     ] {
         for (field, _) in &valid {
             let credential = *field == "client_secret" || *field == "client_id";
-            // A wrong credential costs an argon2 run: the four endpoints
-            // read credentials with the same code, tried at the first.
+            // A wrong credential spends the address's failure budget: the
+            // four endpoints read credentials with the same code, tried at
+            // the first.
             if credential && path != "/oauth2/token" {
                 continue;
             }
@@ -167,8 +168,8 @@ pub(crate) async fn oauth_endpoints_answer_hostile_requests_with_4xx(app: &TestA
             ),
         ];
         for (label, body, authorization, content_type) in raw {
-            // Credentials that reach an argon2 run: at the first endpoint,
-            // whose code the others share.
+            // Credentials that spend the address's failure budget: at the
+            // first endpoint, whose code the others share.
             if label.starts_with("Basic") && label.ends_with(" id") && path != "/oauth2/token" {
                 continue;
             }
@@ -268,7 +269,7 @@ pub(crate) async fn the_management_api_answers_hostile_json_with_4xx(app: &TestA
                 "callback_url" => rules::callback(&payload),
                 _ => false,
             };
-            // A registration costs an argon2 run (its new secret): of the
+            // A registration takes one of the domain's 63 places: of the
             // values the rules accept, only markup is registered here; the
             // portal's settings form tries the rest with the same rules.
             if expected && !payload.contains('<') {

@@ -127,8 +127,12 @@ impl Scratch {
         })
     }
 
+    /// `keyport` as this test run built it, or the binary `KEYPORT_BIN`
+    /// names (a release build, for the tests that measure).
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_keyport"));
+        let binary =
+            std::env::var("KEYPORT_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_keyport").into());
+        let mut command = Command::new(binary);
         command
             .args(args)
             .current_dir(&self.dir)
@@ -230,6 +234,25 @@ impl Node {
         node
     }
 
+    /// The process's resident memory now, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// The most resident memory the process has held, in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+            .unwrap()
+    }
+
     /// Stops the process at once (SIGKILL): no shutdown, no final writes.
     pub fn kill(mut self) {
         self.child.kill().unwrap();
@@ -240,7 +263,20 @@ impl Node {
 impl Endpoint {
     /// One HTTP/1.0 request; connection errors read as status 0.
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+        self.request_from(None, method, path, headers, body)
+    }
+
+    /// A request from a source address of its own (another loopback
+    /// address stands in for another machine).
+    pub fn request_from(
+        &self,
+        source: Option<&str>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Reply {
+        let Some(mut stream) = self.connect(source) else {
             return Reply::default();
         };
         let mut request = format!(
@@ -275,9 +311,32 @@ impl Endpoint {
         }
     }
 
+    fn connect(&self, source: Option<&str>) -> Option<TcpStream> {
+        let target: std::net::SocketAddr = ([127, 0, 0, 1], self.port).into();
+        let Some(source) = source else {
+            return TcpStream::connect(target).ok();
+        };
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
+        let from: std::net::SocketAddr = format!("{source}:0").parse().ok()?;
+        socket.bind(&from.into()).ok()?;
+        socket.connect(&target.into()).ok()?;
+        Some(socket.into())
+    }
+
     pub fn token(&self, id: &str, secret: &str) -> Reply {
+        self.token_request(None, id, secret)
+    }
+
+    /// A client-credentials request from `source`.
+    pub fn token_from(&self, source: &str, id: &str, secret: &str) -> Reply {
+        self.token_request(Some(source), id, secret)
+    }
+
+    fn token_request(&self, source: Option<&str>, id: &str, secret: &str) -> Reply {
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
-        self.request(
+        self.request_from(
+            source,
             "POST",
             "/oauth2/token",
             &[
@@ -319,11 +378,12 @@ impl Endpoint {
         );
         assert_eq!(signed_in.status, 200, "{}", signed_in.body);
         signed_in
-            .header("set-cookie")
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "set-cookie")
+            .filter_map(|(_, v)| v.split(';').next())
+            .find(|pair| pair.starts_with("keyport_session="))
+            .expect("a session cookie")
             .to_owned()
     }
 

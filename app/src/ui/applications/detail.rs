@@ -8,8 +8,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use super::form::{Mode, SettingsForm};
 use super::{AppIcon, RemoveDialog};
 use crate::api::applications::{
-    application_page, reveal_credentials, AppPage, CredentialsView, RetireSecret, RotateSecret,
-    SecretsView,
+    application_page, reveal_credentials, AppPage, CredentialsView, RetireSecret,
+    RevealCredentials, RotateSecret, SecretsView, TransferApplication,
 };
 use crate::api::auth::take_flash;
 use crate::api::AppError;
@@ -17,6 +17,7 @@ use crate::ui::charts::UsageChart;
 use crate::ui::components::{
     format_optional_time, format_time, use_hydrated, CopyButton, ErrorBanner,
 };
+use leptos::server_fn::ServerFn;
 
 #[component]
 pub fn ApplicationPage() -> impl IntoView {
@@ -25,23 +26,25 @@ pub fn ApplicationPage() -> impl IntoView {
     let page = Resource::new(
         move || {
             let id = params.with(|p| p.get("id")).unwrap_or_default();
-            // Any change of the query (a reveal, a save, a rotation) reloads.
+            // Any change of the query (a save, a rotation) reloads.
             let query = query.with(|q| q.to_query_string());
-            let reveal = query.contains("reveal=");
-            (id, reveal, query)
+            (id, query)
         },
-        |(id, reveal, _)| async move {
-            let page = application_page(id, reveal).await?;
+        |(id, _)| async move {
+            let page = application_page(id).await?;
             let flash = take_flash("application".into()).await?;
             let refused = take_flash("rotate".into()).await?.map(|f| f.error);
-            Ok::<_, AppError>((page, flash, refused))
+            let not_transferred = take_flash("transfer".into()).await?.map(|f| f.error);
+            Ok::<_, AppError>((page, flash, refused, not_transferred))
         },
     );
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match page.await {
-                    Ok((page, flash, refused)) => view! { <Details page flash refused/> }.into_any(),
+                    Ok((page, flash, refused, not_transferred)) => {
+                        view! { <Details page flash refused not_transferred/> }.into_any()
+                    }
                     Err(AppError::NotFound) => view! { <crate::ui::components::NotFound/> }.into_any(),
                     Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
                 }
@@ -98,17 +101,18 @@ fn Details(
     flash: Option<crate::api::Flash>,
     /// Why a rotation or retirement posted without JavaScript was refused.
     refused: Option<AppError>,
+    /// Why a transfer posted without JavaScript was refused.
+    not_transferred: Option<AppError>,
 ) -> impl IntoView {
     let query = use_query_map();
     let app = page.app.clone();
     let id = app.id.clone();
     // Credentials fetched by a reveal; rows shown.
     let credentials = RwSignal::new(page.credentials.clone());
-    let initially = query.with_untracked(|q| q.get("reveal"));
     let shown = RwSignal::new(
         [Which::ClientId, Which::Secret, Which::Combined]
             .into_iter()
-            .filter(|w| page.credentials.is_some() && initially.as_deref() == Some(w.param()))
+            .filter(|w| page.credentials.is_some() && page.shown.as_deref() == Some(w.param()))
             .collect::<Vec<_>>(),
     );
     let notice = move || {
@@ -119,6 +123,8 @@ fn Details(
                 Some("A new secret was issued. Reveal it below and give it to the integration.")
             } else if q.get("retired").is_some() {
                 Some("The previous secret was retired: it no longer works.")
+            } else if q.get("transferred").is_some() {
+                Some("Ownership transferred. The client ID and secret are unchanged.")
             } else if q.get("restored").is_some() {
                 Some("The application was restored with its client ID and a new secret. Reveal it below.")
             } else {
@@ -181,6 +187,9 @@ fn Details(
             </div>
         </section>
         <Secrets id=id.clone() secrets=page.secrets.clone() created_at=app.created_at refused/>
+        {(!page.owners.is_empty()).then(|| view! {
+            <Ownership id=id.clone() owner=app.owner.clone() owners=page.owners.clone() refused=not_transferred/>
+        })}
         <section class="card">
             <h2>"Usage, last 30 days"</h2>
             <UsageChart days=page.usage.clone()/>
@@ -204,8 +213,8 @@ fn CredentialRow(
     let visible = move || shown.with(|s| s.contains(&which));
     let value = Signal::derive(move || credentials.with(|c| c.as_ref().map(|c| which.pick(c))));
     let base = format!("/applications/{id}");
-    let show_href = format!("{base}?reveal={}", which.param());
-    let show = move |ev: leptos::ev::MouseEvent| {
+    let reveal_id = id.clone();
+    let show = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         if credentials.with_untracked(Option::is_some) {
             shown.update(|s| s.push(which));
@@ -213,7 +222,7 @@ fn CredentialRow(
         }
         let id = id.clone();
         leptos::task::spawn_local(async move {
-            if let Ok(c) = reveal_credentials(id).await {
+            if let Ok(c) = reveal_credentials(id, None).await {
                 credentials.set(Some(c));
                 shown.update(|s| s.push(which));
             }
@@ -234,9 +243,15 @@ fn CredentialRow(
                         <a class="button small" href=base.clone() on:click=hide aria-label=format!("Hide {}", which.label())>"Hide"</a>
                     }.into_any()
                 } else {
+                    // A reveal is a POST; without JavaScript it returns
+                    // here once, showing this row.
                     view! {
                         <span class="dots" aria-label="hidden">"••••••••"</span>
-                        <a class="button small" href=show_href.clone() on:click=show.clone() aria-label=format!("Show {}", which.label())>"Show"</a>
+                        <form class="reveal" method="post" action={<RevealCredentials as ServerFn>::PATH} on:submit=show.clone()>
+                            <input type="hidden" name="id" value=reveal_id.clone()/>
+                            <input type="hidden" name="row" value=which.param()/>
+                            <button type="submit" class="button small" aria-label=format!("Show {}", which.label())>"Show"</button>
+                        </form>
                     }.into_any()
                 }}
                 <CopyButton value=copy_value label=which.copy_label()/>
@@ -252,6 +267,47 @@ const GRACE_CHOICES: [(i64, &str); 4] = [
     (86_400, "24 hours"),
     (7 * 86_400, "7 days"),
 ];
+
+/// Who owns the application, and handing it to someone else: when its
+/// owner leaves, the integration keeps its client ID and secret.
+#[component]
+fn Ownership(
+    id: String,
+    owner: String,
+    owners: Vec<(String, String)>,
+    refused: Option<AppError>,
+) -> impl IntoView {
+    let transfer = ServerAction::<TransferApplication>::new();
+    let error = Signal::derive(move || {
+        transfer
+            .value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| refused.clone())
+    });
+    view! {
+        <section class="card" id="ownership">
+            <h2>"Ownership"</h2>
+            <ErrorBanner error/>
+            <ActionForm action=transfer>
+                <input type="hidden" name="id" value=id/>
+                <div class="rotate">
+                    <div class="field">
+                        <label for="owner">"Owner"</label>
+                        <select id="owner" name="owner">
+                            {owners.into_iter().map(|(user_id, email)| {
+                                let current = email == owner;
+                                view! { <option value=user_id selected=current>{email}</option> }
+                            }).collect_view()}
+                        </select>
+                    </div>
+                    <button type="submit" class="button" disabled=move || transfer.pending().get()>"Transfer ownership"</button>
+                </div>
+                <p class="hint">"The new owner manages the application and may reveal its secret; tokens it gets from now on act for them. The client ID and secret stay as they are, and the transfer is written to the audit log."</p>
+            </ActionForm>
+        </section>
+    }
+}
 
 /// Both secrets' last use, the previous one's deadline, rotation and early
 /// retirement.

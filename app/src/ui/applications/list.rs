@@ -8,27 +8,19 @@ use leptos_router::hooks::use_query_map;
 
 use super::{plural, RemoveDialog};
 use crate::api::applications::{
-    list_applications, reveal_credentials, AppList, CredentialsView, ListedApp,
+    list_applications, reveal_credentials, AppList, CredentialsView, ListedApp, RevealCredentials,
 };
 use crate::ui::charts::sparkline;
 use crate::ui::components::{format_optional_time, format_time, initial, use_hydrated};
 use crate::ui::markup::Markup;
+use leptos::server_fn::ServerFn;
 
 #[component]
 pub fn ApplicationsPage() -> impl IntoView {
     let query = use_query_map();
     let list = Resource::new(
-        move || {
-            query.with(|q| {
-                (
-                    q.get("domain"),
-                    q.get("reveal"),
-                    q.get("unused"),
-                    q.get("removed"),
-                )
-            })
-        },
-        |(domain, reveal, unused, _)| list_applications(domain, reveal, unused),
+        move || query.with(|q| (q.get("domain"), q.get("unused"), q.get("removed"))),
+        |(domain, unused, _)| list_applications(domain, unused),
     );
     // The table is built inside a `Suspend` of its own, not a closure under
     // `Suspense`: the server would run such a closure, and build all 63 rows,
@@ -287,7 +279,6 @@ fn Row(
 ) -> impl IntoView {
     let id = app.id.clone();
     let secret = RwSignal::new(shown.map(|c| c.client_secret));
-    let reveal_href = format!("/applications?{domain_param}reveal={}", app.id);
     let hide_href = format!("/applications?{}", domain_param.trim_end_matches('&'));
     let checkbox_id = id.clone();
     let is_checked = Signal::derive({
@@ -313,7 +304,7 @@ fn Row(
             ev.prevent_default();
             let id = id.clone();
             leptos::task::spawn_local(async move {
-                if let Ok(credentials) = reveal_credentials(id).await {
+                if let Ok(credentials) = reveal_credentials(id, None).await {
                     secret.set(Some(credentials.client_secret));
                 }
             });
@@ -342,7 +333,11 @@ fn Row(
                     }.into_any(),
                     None => view! {
                         <span class="dots" aria-label="hidden">"••••••••"</span>
-                        <a class="button small" href=reveal_href.clone() on:click=show.clone() aria-label=format!("Show secret of {name}")>"Show"</a>
+                        // Without JavaScript, the list's form posts to the
+                        // reveal, which returns here once with the secret.
+                        <button type="submit" class="button small" formmethod="post"
+                            formaction={<RevealCredentials as ServerFn>::PATH} name="id" value=id.clone()
+                            on:click=show.clone() aria-label=format!("Show secret of {name}")>"Show"</button>
                     }.into_any(),
                 }}
             </td>
