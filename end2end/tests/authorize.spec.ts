@@ -76,11 +76,14 @@ test("a third-party application gets a token for the user who approves", async (
     await expect(page.getByText("operator@keyport.test")).toBeVisible();
     await expect(page.locator(".consent-permissions li")).toHaveCount(1);
     await expect(page.locator(".consent-permissions")).toContainText("clients:read");
+    // The host the browser returns to is named on its own.
+    await expect(page.locator(".returns-host")).toHaveText(new URL(callback.url).hostname);
     await page.getByRole("button", { name: "Approve" }).click();
 
     const back = await callback.received;
     expect(back.pathname).toBe("/callback");
     expect(back.searchParams.get("state")).toBe(state);
+    expect(back.searchParams.get("iss")).toBe(baseUrl(testInfo));
     const code = back.searchParams.get("code")!;
     expect(code).toBeTruthy();
     await expect(page.getByRole("heading", { name: "Signed in to the gateway" })).toBeVisible();

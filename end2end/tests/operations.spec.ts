@@ -1,5 +1,5 @@
 import { test, expect, type Page, type TestInfo } from "@playwright/test";
-import { ADMIN, createClient, hydrated, open, signIn } from "./helpers";
+import { ADMIN, createClient, createUser, hydrated, open, signIn } from "./helpers";
 
 // What an admin does over the years: rotate without downtime, read usage,
 // find unused clients, undo a removal, manage users, inspect tokens.
@@ -155,6 +155,23 @@ test("create a member who sets a password, signs in, and is signed out when disa
   await member.goto("/applications");
   await expect(member).toHaveURL(/\/login\?next=/);
   await memberContext.close();
+});
+
+test("hand an application to another user; its client ID and secret keep working", async ({ page }, testInfo) => {
+  // Names of their own on a retry: the first attempt's user and client stay.
+  const suffix = `${testInfo.project.name}-${testInfo.retry}`;
+  const heir = `heir-${suffix}@keyport.test`;
+  createUser(testInfo, heir, "member");
+  const name = `Handed over ${suffix}`;
+  const client = createClient(testInfo, ADMIN.email, name, ["clients:read"]);
+  await signIn(page, testInfo);
+  await openApplication(page, testInfo, name);
+  await page.getByLabel("Owner", { exact: true }).selectOption({ label: heir });
+  await page.getByRole("button", { name: "Transfer ownership" }).click();
+  await expect(page).toHaveURL(/\?transferred=\d+$/);
+  await expect(page.getByRole("status")).toContainText("Ownership transferred");
+  await expect(page.locator(".meta")).toContainText(`Owner ${heir}`);
+  expect(await tokenStatus(testInfo, client.client_id, client.client_secret)).toBe(200);
 });
 
 test("inspect a valid token and, once it has expired, the same token", async ({ page }, testInfo) => {

@@ -62,6 +62,12 @@ impl Which {
 impl Keyport {
     /// Checks a client's credentials. An address that failed too often
     /// lately is told to wait, before any work is done for it.
+    ///
+    /// The budget is checked before and counted after, not taken ahead as
+    /// sign-in's is: a burst in flight can pass it by its own size, each
+    /// request costing a microsecond and at most one read, whereas taking
+    /// ahead would hold an integration with many requests in flight to the
+    /// budget with its own successes.
     pub async fn authenticate_client(
         &self,
         client_id: &str,
