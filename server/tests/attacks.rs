@@ -358,12 +358,7 @@ async fn update(app: &TestApp, client_id: &str, edit: impl FnOnce(&mut Applicati
             .await
             .unwrap()
             .unwrap();
-    let id = app
-        .keyport
-        .application_id_for_client(client_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let id = app.application_id(client_id).await;
     let current = app.keyport.application_for(&owner, &id).await.unwrap();
     let mut input = ApplicationInput {
         name: current.app.name,
@@ -423,12 +418,7 @@ async fn consent_is_asked_again_after_the_callback_changes(app: &TestApp) {
 async fn removed_applications_are_refused_at_authorize(app: &TestApp) {
     let (id, _, client) = third_party(app, &["clients:read"]).await;
     let (mut admin, admin_user) = app.signed_in("admin@example.com", Role::DomainAdmin).await;
-    let app_id = app
-        .keyport
-        .application_id_for_client(&id)
-        .await
-        .unwrap()
-        .unwrap();
+    let app_id = app.application_id(&id).await;
     let who = actor(&admin_user);
     app.keyport
         .remove_applications(&who, &admin_user, std::slice::from_ref(&app_id))
@@ -478,12 +468,7 @@ async fn a_code_from_before_disconnect_is_refused_after_it(app: &TestApp) {
     let (mut user, _) = app.signed_in("operator@example.com", Role::Member).await;
     let (path, state, verifier) = start(&client, &[]);
     let code = approve(&mut user, &path, &state).await;
-    let app_id = app
-        .keyport
-        .application_id_for_client(&id)
-        .await
-        .unwrap()
-        .unwrap();
+    let app_id = app.application_id(&id).await;
     let disconnected = user
         .rpc("connections/disconnect", &[("application_id", &app_id)])
         .await;
@@ -568,12 +553,7 @@ async fn admins_transfer_ownership_without_a_new_secret(app: &TestApp) {
     let leaver = app.user("leaver@example.com", Role::Member).await;
     let (mut heir, heir_user) = app.signed_in("heir@example.com", Role::Member).await;
     let (id, secret) = app.client(&leaver, "Script", &["clients:read"]).await;
-    let app_id = app
-        .keyport
-        .application_id_for_client(&id)
-        .await
-        .unwrap()
-        .unwrap();
+    let app_id = app.application_id(&id).await;
 
     let page = admin
         .rpc("applications/page", &[("id", &app_id)])

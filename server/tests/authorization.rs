@@ -415,12 +415,7 @@ async fn consent_is_remembered_until_permissions_change_or_it_is_revoked(app: &T
     );
 
     // The application now wants more: the user is asked again.
-    let app_id = app
-        .keyport
-        .application_id_for_client(&id)
-        .await
-        .unwrap()
-        .unwrap();
+    let app_id = app.application_id(&id).await;
     let owner =
         app::domain::accounts::find_user_by_email(&app.keyport.db, "vendor-admin@example.com")
             .await
@@ -502,12 +497,7 @@ async fn users_cannot_authorize_applications_of_other_domains(app: &TestApp) {
 }
 
 async fn icon_path(app: &TestApp, client_id: &str) -> String {
-    let id = app
-        .keyport
-        .application_id_for_client(client_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let id = app.application_id(client_id).await;
     let updated_at: i64 = sqlx::query_scalar("SELECT updated_at FROM applications WHERE id = $1")
         .bind(&id)
         .fetch_one(&app.keyport.db.pool)

@@ -458,6 +458,15 @@ impl TestApp {
         )
     }
 
+    /// The id of the application in use holding `client_id`.
+    pub async fn application_id(&self, client_id: &str) -> String {
+        self.keyport
+            .application_id_for_client(client_id)
+            .await
+            .unwrap()
+            .expect("an application holds this client ID")
+    }
+
     /// One request through the router, from an integration's address.
     pub async fn call(&self, request: Request<Body>) -> Response {
         let mut browser = self.browser();
