@@ -6,4 +6,5 @@
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod domain;
+pub mod time;
 pub mod ui;

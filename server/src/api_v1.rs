@@ -1,15 +1,14 @@
-//! The management API (`/api/v1`, SPEC §6): Bearer-protected REST for
+//! The management API (`/api/v1`, contract §6): Bearer-protected REST for
 //! automation. A token acts with its scopes on behalf of a user, and never
 //! beyond what that user may do: a client-credentials token for the user who
 //! owns the client, a token from the authorization code flow for the user
 //! who approved it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use app::api::audit::AuditQuery;
 use app::domain::accounts::User;
-use app::domain::applications::{self, DomainApplications, WithPermissions};
+use app::domain::applications::{self, WithPermissions};
 use app::domain::audit::Actor;
 use app::domain::secrets::Secret;
 use app::domain::tokens::{AccessClaims, TokenError};
@@ -22,11 +21,11 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-/// A SPEC §6 error: `{"error":{"code":…,"messages":[…]}}`.
+/// The contract §6 error: `{"error":{"code":…,"messages":[…]}}`.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
@@ -228,7 +227,6 @@ pub fn routes() -> Router<Keyport> {
         .route("/api/v1/clients/{client_id}/secret", post(rotate_secret))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/openapi.json", get(openapi))
-        .layer(Extension(Arc::new(WrittenLists::default())))
 }
 
 /// An application as the API shows it: never a secret.
@@ -270,25 +268,40 @@ struct Created<'a> {
 }
 
 /// The applications of the token's domain that its user may see, by name.
+/// Writing 63 clients' JSON was most of a call's cost, and a domain's
+/// applications change far less often than integrations ask for them: the
+/// list is written once per read of the domain and viewer.
 async fn list_clients(
     State(keyport): State<Keyport>,
-    Extension(written): Extension<Arc<WrittenLists>>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
     caller.require("clients:read")?;
     let domain = caller.domain(&keyport).await?;
     let all = keyport.domain_applications(&domain.id).await?;
-    let body = written.get_or_write(&all, &caller.user, || {
-        let visible: Vec<ClientView> = all
-            .in_use
-            .iter()
-            .filter(|a| applications::can_manage(&caller.user, &a.app))
-            .map(ClientView::from)
-            .collect();
-        serde_json::to_vec(&visible).map(Bytes::from)
-    });
+    // Admins see the whole domain; a member their own applications.
+    let viewer = if caller.user.role.is_admin() {
+        String::new()
+    } else {
+        caller.user.id.clone()
+    };
+    let which = format!("{}/{viewer}", all.domain_id);
+    let body = keyport
+        .memory
+        .view("api clients", which, all.made_from(), || {
+            let visible: Vec<ClientView> = all
+                .in_use
+                .iter()
+                .filter(|a| applications::can_manage(&caller.user, &a.app))
+                .map(ClientView::from)
+                .collect();
+            serde_json::to_string(&visible)
+        });
     match body {
-        Ok(body) => Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response()),
+        Ok(body) => Ok((
+            [(header::CONTENT_TYPE, "application/json")],
+            Bytes::from_owner(Shared(body)),
+        )
+            .into_response()),
         Err(e) => {
             tracing::error!(error = %e, "client list could not be written");
             Err(ApiError::internal())
@@ -296,44 +309,12 @@ async fn list_clients(
     }
 }
 
-/// The client list's JSON as last written for each domain and viewer,
-/// with the read of the domain it was written from: reused for as long as
-/// that read is current. Writing it out was most of the cost of a list
-/// call, and a domain's applications change far less often than
-/// integrations ask for them.
-#[derive(Default)]
-pub struct WrittenLists(Mutex<HashMap<(String, Option<String>), Written>>);
+/// A kept view as a response body, sent without a copy.
+struct Shared(Arc<str>);
 
-type Written = (Arc<DomainApplications>, Bytes);
-
-/// Viewers a node remembers a list for, at most; past that it starts over.
-const WRITTEN_LISTS_MAX: usize = 10_000;
-
-impl WrittenLists {
-    fn get_or_write<E>(
-        &self,
-        read: &Arc<DomainApplications>,
-        viewer: &User,
-        write: impl FnOnce() -> Result<Bytes, E>,
-    ) -> Result<Bytes, E> {
-        // Admins see the whole domain; a member their own applications.
-        let key = (
-            read.domain_id.clone(),
-            (!viewer.role.is_admin()).then(|| viewer.id.clone()),
-        );
-        let lists = || self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((from, body)) = lists().get(&key) {
-            if Arc::ptr_eq(from, read) {
-                return Ok(body.clone());
-            }
-        }
-        let body = write()?;
-        let mut lists = lists();
-        if lists.len() >= WRITTEN_LISTS_MAX {
-            lists.clear();
-        }
-        lists.insert(key, (read.clone(), body.clone()));
-        Ok(body)
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
     }
 }
 
@@ -431,7 +412,7 @@ async fn rotate_secret(
 ) -> Result<Response, ApiError> {
     caller.require("clients:write")?;
     let grace = if body.iter().all(u8::is_ascii_whitespace) {
-        app::domain::rotation::GRACE_DEFAULT
+        app::domain::secret_rotation::GRACE_DEFAULT
     } else {
         serde_json::from_slice::<Rotation>(&body)
             .map_err(|e| {

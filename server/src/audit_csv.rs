@@ -79,16 +79,9 @@ pub async fn export(
 }
 
 fn line(e: &Record) -> String {
-    let time = time::OffsetDateTime::from_unix_timestamp(e.at)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default();
     let fields = [
         e.id.to_string(),
-        time,
+        app::time::rfc3339(e.at),
         e.actor.clone(),
         e.action.clone(),
         e.target.clone().unwrap_or_default(),

@@ -26,7 +26,7 @@ pub async fn run() -> ExitCode {
             email,
             role,
             password_stdin: _,
-        }) => admin_create(&cli.config, &email, &role).await,
+        }) => admin_create(&cli.config, &email, role).await,
         Command::Client(ClientCommand::Create {
             email,
             name,
@@ -149,13 +149,15 @@ fn listen(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 
 /// Background work of a serving node: pick up signing keys rotated
 /// elsewhere, write usage counts, retire secrets past their grace period,
-/// and sweep ended limit windows, expired sessions, revocations, codes and
+/// and sweep what the node remembers past its use, ended limit windows,
+/// expired sessions, revocations, codes and
 /// applications removed more than 30 days ago.
 async fn upkeep(keyport: app::domain::Keyport, sessions: DbSessionStore) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
     for tick in 0u64.. {
         every.tick().await;
         keyport.limits.sweep(keyport.now());
+        keyport.memory.purge();
         if let Err(e) = keyport.flush_usage().await {
             tracing::warn!(error = %e, "could not record usage counts");
         }
@@ -171,7 +173,6 @@ async fn upkeep(keyport: app::domain::Keyport, sessions: DbSessionStore) {
             if let Err(e) = sessions.delete_expired().await {
                 tracing::warn!(error = %e, "could not delete expired sessions");
             }
-            keyport.verified_tokens.purge(keyport.now());
             if let Err(e) = keyport.purge_expired_revocations().await {
                 tracing::warn!(error = %e, "could not purge expired revocations");
             }
@@ -207,10 +208,11 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-async fn admin_create(config: &Config, email: &str, role: &str) -> Result<(), String> {
-    let role = role
-        .parse()
-        .map_err(|_| format!("unknown role {role:?}: use super_admin, domain_admin or member"))?;
+async fn admin_create(
+    config: &Config,
+    email: &str,
+    role: app::domain::accounts::Role,
+) -> Result<(), String> {
     let mut input = String::new();
     std::io::stdin()
         .read_to_string(&mut input)

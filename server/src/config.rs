@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use app::domain::accounts::Role;
+use app::domain::signing_keys::SigningAlg;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
@@ -103,14 +105,15 @@ pub struct Config {
     #[arg(long, env = "KEYPORT_TRUSTED_PROXIES", global = true)]
     pub trusted_proxies: Option<String>,
 
-    /// Signature algorithm of new signing keys: ES256, EdDSA or RS256.
+    /// Signature algorithm of new signing keys.
     #[arg(
         long,
         env = "KEYPORT_SIGNING_ALG",
+        value_enum,
         default_value = "ES256",
         global = true
     )]
-    pub signing_alg: String,
+    pub signing_alg: SigningAlg,
 
     /// Log line format.
     #[arg(
@@ -163,7 +166,7 @@ pub enum ClientCommand {
         description: String,
         #[arg(long, default_value = "")]
         website_url: String,
-        /// Where the authorization code flow returns the user (SPEC §5).
+        /// Where the authorization code flow returns the user (contract §5).
         #[arg(long, default_value = "")]
         callback_url: String,
     },
@@ -182,9 +185,8 @@ pub enum AdminCommand {
     Create {
         #[arg(long)]
         email: String,
-        /// super_admin, domain_admin or member.
-        #[arg(long, default_value = "super_admin")]
-        role: String,
+        #[arg(long, value_enum, default_value = "super_admin")]
+        role: Role,
         /// Read the password from standard input (required: passwords are never flags).
         #[arg(long, required = true)]
         password_stdin: bool,

@@ -80,7 +80,7 @@ impl AppState {
                         "KEYPORT_TOKEN_TTL must be 60 to 86400 seconds".into(),
                     )
                 })?,
-            signing_alg: config.signing_alg.parse()?,
+            signing_alg: config.signing_alg,
             unused_days: Some(i64::from(config.unused_days))
                 .filter(|days| (1..=3650).contains(days))
                 .ok_or_else(|| {

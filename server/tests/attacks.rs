@@ -72,7 +72,7 @@ macro_rules! configured {
 configured!(
     forwarding_headers_count_only_from_trusted_proxies =>
         |c| c.trusted_proxies = Some("10.0.0.0/8".into()),
-    rs256_tokens_verify_with_the_published_key => |c| c.signing_alg = "RS256".into(),
+    rs256_tokens_verify_with_the_published_key => |c| c.signing_alg = app::domain::signing_keys::SigningAlg::Rs256,
     https_deployments_keep_cookies_to_their_host_and_ask_for_tls =>
         |c| c.public_url = Some("https://keyport.example".parse().unwrap()),
 );
@@ -205,13 +205,15 @@ async fn argon2_secret_hashes_are_upgraded_to_keyed_hashes(app: &TestApp) {
         .await
         .unwrap();
     let set_legacy = || async {
-        sqlx::query("UPDATE applications SET secret_hash = $1 WHERE client_id = $2")
-            .bind(&legacy)
-            .bind(&id)
-            .execute(&app.keyport.db.pool)
+        app.keyport
+            .db
+            .write_one(
+                sqlx::query("UPDATE applications SET secret_hash = $1 WHERE client_id = $2")
+                    .bind(&legacy)
+                    .bind(&id),
+            )
             .await
             .unwrap();
-        app.keyport.db.changed().await;
     };
 
     set_legacy().await;
@@ -701,12 +703,13 @@ async fn management_api_tokens_act_as_their_user_stands_now(app: &TestApp) {
     );
 
     // No longer a super admin: the branch is not theirs to act in.
-    sqlx::query("UPDATE users SET role = 'domain_admin' WHERE id = $1")
-        .bind(&boss.id)
-        .execute(&app.keyport.db.pool)
+    app.keyport
+        .db
+        .write_one(
+            sqlx::query("UPDATE users SET role = 'domain_admin' WHERE id = $1").bind(&boss.id),
+        )
         .await
         .unwrap();
-    app.keyport.db.changed().await;
     let refused = create("After the demotion").await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
     assert_eq!(refused.json()["error"]["code"], 403001);

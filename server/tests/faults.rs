@@ -184,9 +184,12 @@ fn a_database_outage_is_answered_503_and_healed_without_a_restart() {
 
     for outage in [Link::Down, Link::Stalled] {
         proxy.set(outage);
-        // Past the node's 1 s cache of client rows, every request needs
-        // the database.
-        std::thread::sleep(app::domain::recent::FRESH_FOR);
+        // Past the node's 1 s memory of what it read, every request needs
+        // the database. (A real process keeps the wall clock's time: the
+        // in-process tests advance a clock instead.)
+        std::thread::sleep(std::time::Duration::from_millis(
+            app::domain::cache::FRESH_FOR_MS as u64,
+        ));
 
         let health = timed(|| node.request("GET", "/healthz", &[], ""));
         assert_eq!(health.status, 503, "{outage:?}: {}", health.body);

@@ -514,8 +514,9 @@ async fn seed_log(app: &TestApp) -> (i64, Vec<Seeded>) {
             label: actor.clone(),
             address: "10.1.1.1".into(),
         };
+        let mut tx = app.keyport.db.write().await.unwrap();
         audit::record(
-            &app.keyport.db.pool,
+            &mut tx,
             audit::Entry {
                 at,
                 domain_id: Some(&domain),
@@ -528,6 +529,7 @@ async fn seed_log(app: &TestApp) -> (i64, Vec<Seeded>) {
         )
         .await
         .unwrap();
+        tx.commit().await.unwrap();
         seeded.push((at, actor, action.as_str(), client));
     }
     (start, seeded)
@@ -550,8 +552,8 @@ async fn audit_filters_and_pages_agree_with_the_whole_log(app: &TestApp) {
     let (start, seeded) = seed_log(app).await;
     let from = day_string(start + 2 * DAY);
     let until = day_string(start + 5 * DAY);
-    let from_at = app::domain::clock::parse_day(&from).unwrap();
-    let until_at = app::domain::clock::parse_day(&until).unwrap() + DAY;
+    let from_at = app::time::parse_day(&from).unwrap();
+    let until_at = app::time::parse_day(&until).unwrap() + DAY;
     let cases: Vec<(Vec<(&str, String)>, Keep)> = vec![
         (vec![], Box::new(|_| true)),
         (

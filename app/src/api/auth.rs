@@ -85,34 +85,26 @@ pub async fn complete_setup(
     password: String,
     confirm: String,
 ) -> Result<(), AppError> {
-    use super::request::{client_address, keep_for_redirect, keyport, start_session};
+    use super::request::{client_address, form, keyport, start_session};
     use crate::domain::secrets::{Password, SetupToken};
 
-    let result = async {
+    // Not the token: the session table never holds it. The page reads it
+    // from its address again.
+    form("setup", &[("email", &email)], async {
         confirmed(&password, &confirm)?;
         let user = keyport()?
             .complete_setup(
-                &SetupToken::new(token.clone()),
+                &SetupToken::new(token),
                 &email,
                 Password::new(password),
                 &client_address(),
             )
             .await?;
         start_session(&user).await
-    }
-    .await;
-    match result {
-        Ok(()) => {
-            leptos_axum::redirect("/applications");
-            Ok(())
-        }
-        Err(e) => {
-            // Not the token: the session table never holds it. The page
-            // reads it from its address again.
-            keep_for_redirect("setup", &[("email", &email)], &e).await;
-            Err(e)
-        }
-    }
+    })
+    .await?;
+    leptos_axum::redirect("/applications");
+    Ok(())
 }
 
 /// The cookie a browser that signed in keeps, so that it signs in again on
@@ -130,11 +122,11 @@ pub async fn sign_in(
     next: Option<String>,
 ) -> Result<(), AppError> {
     use super::request::{
-        client_address, keep_for_redirect, keyport, request_cookie, set_cookie, start_session,
+        client_address, form, keyport, request_cookie, set_cookie, start_session,
     };
     use crate::domain::secrets::Password;
 
-    let result = async {
+    form("sign_in", &[("email", &email)], async {
         let device = request_cookie(DEVICE_COOKIE);
         let signed_in = keyport()?
             .sign_in(
@@ -146,18 +138,10 @@ pub async fn sign_in(
             .await?;
         set_cookie(DEVICE_COOKIE, &signed_in.device, DEVICE_COOKIE_MAX_AGE);
         start_session(&signed_in.user).await
-    }
-    .await;
-    match result {
-        Ok(()) => {
-            leptos_axum::redirect(safe_next(next.as_deref()));
-            Ok(())
-        }
-        Err(e) => {
-            keep_for_redirect("sign_in", &[("email", &email)], &e).await;
-            Err(e)
-        }
-    }
+    })
+    .await?;
+    leptos_axum::redirect(safe_next(next.as_deref()));
+    Ok(())
 }
 
 #[server(prefix = "/rpc", endpoint = "sign_out")]

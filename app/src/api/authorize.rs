@@ -1,4 +1,4 @@
-//! The authorization code flow as the signed-in user sees it (SPEC §5): the
+//! The authorization code flow as the signed-in user sees it (contract §5): the
 //! request behind the consent page, the user's decision, and the
 //! applications they have connected.
 
@@ -103,9 +103,9 @@ pub async fn authorization_request(query: String) -> Result<Authorization, AppEr
 /// redirect to the application's callback.
 #[server(prefix = "/rpc", endpoint = "authorize/decide")]
 pub async fn decide_authorization(request: String, decision: String) -> Result<(), AppError> {
-    use super::request::{actor, keep_for_redirect, keyport, require_user};
+    use super::request::{actor, form, keyport, require_user};
 
-    let result = async {
+    let url = form("authorize", &[], async {
         let user = require_user().await?;
         let keyport = keyport()?;
         let checked = match check(&keyport, &user, &request).await? {
@@ -122,18 +122,10 @@ pub async fn decide_authorization(request: String, decision: String) -> Result<(
                 "decision must be approve or deny".into(),
             )),
         }
-    }
-    .await;
-    match result {
-        Ok(url) => {
-            leptos_axum::redirect(&url);
-            Ok(())
-        }
-        Err(e) => {
-            keep_for_redirect("authorize", &[], &e).await;
-            Err(e)
-        }
-    }
+    })
+    .await?;
+    leptos_axum::redirect(&url);
+    Ok(())
 }
 
 /// The checked request, or the callback URL carrying an error for the
@@ -188,18 +180,13 @@ pub async fn list_connections() -> Result<Vec<ConnectionView>, AppError> {
 /// tokens it holds for this user stop working.
 #[server(prefix = "/rpc", endpoint = "connections/disconnect")]
 pub async fn disconnect_application(application_id: String) -> Result<(), AppError> {
-    use super::request::{actor, keep_for_redirect, keyport, require_user};
+    use super::request::{actor, form, keyport, require_user};
 
-    let result = async {
+    form("connections", &[], async {
         let user = require_user().await?;
-        keyport()?
+        Ok(keyport()?
             .disconnect(&actor(&user), &user, &application_id)
-            .await?;
-        Ok::<_, AppError>(())
-    }
-    .await;
-    if let Err(e) = &result {
-        keep_for_redirect("connections", &[], e).await;
-    }
-    result
+            .await?)
+    })
+    .await
 }

@@ -23,42 +23,31 @@ pub async fn list_permissions() -> Result<Vec<PermissionView>, AppError> {
 
 #[server(prefix = "/rpc", endpoint = "permissions/add")]
 pub async fn add_permission(scope: String, description: String) -> Result<(), AppError> {
-    use super::request::{actor, keep_for_redirect, keyport};
+    use super::request::{actor, form, keyport};
 
-    let result = async {
+    let kept = [
+        ("scope", scope.as_str()),
+        ("description", description.as_str()),
+    ];
+    form("permission", &kept, async {
         let user = require_super_admin().await?;
         keyport()?
             .add_permission(&actor(&user), &scope, &description)
             .await?;
-        Ok::<_, AppError>(())
-    }
-    .await;
-    if let Err(e) = &result {
-        keep_for_redirect(
-            "permission",
-            &[("scope", &scope), ("description", &description)],
-            e,
-        )
-        .await;
-    }
-    result
+        Ok(())
+    })
+    .await
 }
 
 #[server(prefix = "/rpc", endpoint = "permissions/describe")]
 pub async fn describe_permission(scope: String, description: String) -> Result<(), AppError> {
-    use super::request::{actor, keep_for_redirect, keyport};
+    use super::request::{actor, form, keyport};
 
-    let result = async {
+    form("permission", &[], async {
         let user = require_super_admin().await?;
-        Ok::<_, AppError>(
-            keyport()?
-                .describe_permission(&actor(&user), &scope, &description)
-                .await?,
-        )
-    }
-    .await;
-    if let Err(e) = &result {
-        keep_for_redirect("permission", &[], e).await;
-    }
-    result
+        Ok(keyport()?
+            .describe_permission(&actor(&user), &scope, &description)
+            .await?)
+    })
+    .await
 }

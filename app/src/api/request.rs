@@ -158,9 +158,25 @@ pub async fn start_session(user: &User) -> Result<(), AppError> {
         .map_err(session_error)
 }
 
+/// The body of a server function a form posts. Refused, a plain form post
+/// (no JavaScript) keeps `values` (never a password) and the error in the
+/// session for the page it returns to, which shows them once; with
+/// JavaScript the page has them already.
+pub async fn form<T>(
+    name: &str,
+    values: &[(&str, &str)],
+    body: impl std::future::Future<Output = Result<T, AppError>>,
+) -> Result<T, AppError> {
+    let result = body.await;
+    if let Err(e) = &result {
+        keep_for_redirect(name, values, e).await;
+    }
+    result
+}
+
 /// Keeps a refused plain form post's values and error for the page it
 /// returns to; with JavaScript the page already has them.
-pub async fn keep_for_redirect(form: &str, values: &[(&str, &str)], error: &AppError) {
+async fn keep_for_redirect(form: &str, values: &[(&str, &str)], error: &AppError) {
     if !is_plain_form_post() {
         return;
     }

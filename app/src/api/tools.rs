@@ -21,7 +21,7 @@ pub struct InspectionView {
 impl From<crate::domain::inspect::Inspection> for InspectionView {
     fn from(i: crate::domain::inspect::Inspection) -> Self {
         use crate::domain::inspect::Verdict as V;
-        use crate::ui::components::format_time;
+        use crate::time::format_time;
 
         let (valid, verdict, explanation) = match i.verdict {
             V::Valid { until } => (

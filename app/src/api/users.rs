@@ -70,14 +70,12 @@ fn link_view(
 }
 
 /// Answers with a new link, never stored by the browser; a plain form post
-/// keeps it in the session for the page, which shows it once.
+/// keeps it (sealed) in the session for the page, which shows it once.
 #[cfg(feature = "ssr")]
-async fn hand_over(result: Result<LinkView, AppError>) -> Result<LinkView, AppError> {
-    if let Ok(link) = &result {
-        super::request::no_store();
-        super::request::keep_result("user-link", link).await;
-    }
-    result
+async fn hand_over(link: LinkView) -> LinkView {
+    super::request::no_store();
+    super::request::keep_result("user-link", &link).await;
+    link
 }
 
 #[server(prefix = "/rpc", endpoint = "users/page")]
@@ -129,10 +127,10 @@ pub async fn create_user(
     role: String,
     domain: Option<String>,
 ) -> Result<LinkView, AppError> {
-    use super::request::{actor, keep_for_redirect, keyport};
+    use super::request::{actor, form, keyport};
     use crate::domain::applications;
 
-    let result = async {
+    let link = form("user", &[("email", &email), ("role", &role)], async {
         let admin = require_admin().await?;
         let keyport = keyport()?;
         let domain = applications::visible_domain(&keyport, &admin, domain.as_deref()).await?;
@@ -140,71 +138,55 @@ pub async fn create_user(
         let (user, link) = keyport
             .create_user(&actor(&admin), &admin, &domain, &email, role)
             .await?;
-        Ok::<_, AppError>(link_view(&keyport, user.email, &link))
-    }
-    .await;
-    if let Err(e) = &result {
-        keep_for_redirect("user", &[("email", &email), ("role", &role)], e).await;
-    }
-    hand_over(result).await
+        Ok(link_view(&keyport, user.email, &link))
+    })
+    .await?;
+    Ok(hand_over(link).await)
 }
 
 /// A new password link for a user (the old one stops working).
 #[server(prefix = "/rpc", endpoint = "users/link")]
 pub async fn password_link(id: String) -> Result<LinkView, AppError> {
-    use super::request::{actor, keep_for_redirect, keyport};
+    use super::request::{actor, form, keyport};
 
-    let result = async {
+    let link = form("users", &[], async {
         let admin = require_admin().await?;
         let keyport = keyport()?;
         let (user, link) = keyport
             .issue_password_link(&actor(&admin), &admin, &id)
             .await?;
-        Ok::<_, AppError>(link_view(&keyport, user.email, &link))
-    }
-    .await;
-    if let Err(e) = &result {
-        keep_for_redirect("users", &[], e).await;
-    }
-    hand_over(result).await
+        Ok(link_view(&keyport, user.email, &link))
+    })
+    .await?;
+    Ok(hand_over(link).await)
 }
 
 #[server(prefix = "/rpc", endpoint = "users/role")]
 pub async fn change_role(id: String, role: String) -> Result<(), AppError> {
-    use super::request::{actor, keep_for_redirect, keyport};
+    use super::request::{actor, form, keyport};
 
-    let result = async {
+    form("users", &[], async {
         let admin = require_admin().await?;
         let role = role.parse().map_err(AppError::from)?;
-        keyport()?
+        Ok(keyport()?
             .change_role(&actor(&admin), &admin, &id, role)
-            .await?;
-        Ok::<_, AppError>(())
-    }
-    .await;
-    if let Err(e) = &result {
-        keep_for_redirect("users", &[], e).await;
-    }
-    result
+            .await?)
+    })
+    .await
 }
 
 /// Disables (`disabled` = true) or enables a user.
 #[server(prefix = "/rpc", endpoint = "users/disable")]
 pub async fn set_user_disabled(id: String, disabled: bool) -> Result<(), AppError> {
-    use super::request::{actor, keep_for_redirect, keyport};
+    use super::request::{actor, form, keyport};
 
-    let result = async {
+    form("users", &[], async {
         let admin = require_admin().await?;
-        keyport()?
+        Ok(keyport()?
             .set_disabled(&actor(&admin), &admin, &id, disabled)
-            .await?;
-        Ok::<_, AppError>(())
-    }
-    .await;
-    if let Err(e) = &result {
-        keep_for_redirect("users", &[], e).await;
-    }
-    result
+            .await?)
+    })
+    .await
 }
 
 /// Whom a password link is for, while it works.
@@ -226,10 +208,10 @@ pub async fn set_password(
     password: String,
     confirm: String,
 ) -> Result<(), AppError> {
-    use super::request::{client_address, keep_for_redirect, keyport, start_session};
+    use super::request::{client_address, form, keyport, start_session};
     use crate::domain::secrets::{LinkToken, Password};
 
-    let result = async {
+    form("welcome", &[], async {
         super::auth::confirmed(&password, &confirm)?;
         let user = keyport()?
             .set_password_with_link(
@@ -238,13 +220,9 @@ pub async fn set_password(
                 &client_address(),
             )
             .await?;
-        start_session(&user).await?;
-        Ok::<_, AppError>(())
-    }
-    .await;
-    match &result {
-        Ok(()) => leptos_axum::redirect("/applications"),
-        Err(e) => keep_for_redirect("welcome", &[], e).await,
-    }
-    result
+        start_session(&user).await
+    })
+    .await?;
+    leptos_axum::redirect("/applications");
+    Ok(())
 }

@@ -13,7 +13,8 @@ use super::store::Db;
 use super::validate::storable;
 use super::{Error, Invalid, Keyport, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
 pub enum Role {
     SuperAdmin,
     DomainAdmin,
@@ -113,17 +114,12 @@ pub fn validate_password(password: &Password) -> Option<Invalid> {
     }
 }
 
-/// The one unique constraint a new user can break is their email.
+/// A user's insert, with a taken email named next to its field.
 pub(crate) fn email_taken(
     inserted: std::result::Result<sqlx::any::AnyQueryResult, sqlx::Error>,
 ) -> Result<()> {
-    match inserted {
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::invalid(
-            "email",
-            "A user with this email already exists",
-        )),
-        other => other.map(|_| ()).map_err(Error::from),
-    }
+    let taken = Invalid::new("email", "A user with this email already exists");
+    super::store::on_constraint(inserted, &[("users_email_key", taken)]).map(|_| ())
 }
 
 pub async fn any_user_exists(db: &Db) -> Result<bool> {
@@ -146,12 +142,12 @@ pub async fn find_user(db: &Db, id: &str) -> Result<Option<User>> {
 }
 
 impl Keyport {
-    /// The user with this id, as read within `recent::FRESH_FOR`: what every
+    /// The user with this id, as read within `cache::FRESH_FOR_MS`: what every
     /// signed-in page and API call asks first.
     pub async fn user(&self, id: &str) -> Result<Option<User>> {
-        self.recent
+        self.memory
             .users
-            .get_or_read(id, &self.db.changes, || find_user(&self.db, id))
+            .get_or_read(id, || find_user(&self.db, id))
             .await
     }
 }
@@ -245,7 +241,7 @@ impl Keyport {
             disabled_at: None,
         };
 
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.write().await?;
         if let Some(name) = milestone {
             let reached = sqlx::query(
                 "INSERT INTO milestones (name, reached_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
@@ -280,7 +276,7 @@ impl Keyport {
         };
         let actor = actor.unwrap_or(&system);
         audit::record(
-            &mut *tx,
+            &mut tx,
             audit::Entry {
                 at: now,
                 domain_id: Some(&user.domain_id),
@@ -292,7 +288,7 @@ impl Keyport {
             },
         )
         .await?;
-        self.db.commit(tx).await?;
+        tx.commit().await?;
         Ok(user)
     }
 
@@ -424,8 +420,9 @@ impl Keyport {
         action: Action,
         target: Option<&str>,
     ) -> Result<()> {
+        let mut tx = self.db.write().await?;
         audit::record(
-            &self.db.pool,
+            &mut tx,
             audit::Entry {
                 at: self.now(),
                 domain_id,
@@ -436,7 +433,8 @@ impl Keyport {
                 detail: None,
             },
         )
-        .await
+        .await?;
+        Ok(tx.commit().await?)
     }
 }
 

@@ -1,22 +1,22 @@
 //! Client applications: registration with generated credentials, who may see
-//! which, editing, reveal and removal (SPEC §3, §8).
+//! which, editing, reveal and removal (contract §3, §8).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use sqlx::{Any, FromRow, Row, Transaction};
+use sqlx::Row;
 use uuid::Uuid;
 
-use super::accounts::{self, Role, User};
+use super::accounts::{Role, User};
 use super::audit::{self, Action, Actor};
 use super::secrets::{ClientSecret, Secret};
+use super::store::Write;
 use super::tenancy::Domain;
-use super::tokens::AccessClaims;
 use super::usage::DAYS;
 use super::validate::{self, storable, ApplicationInput, Icon};
-use super::{Error, Keyport, Result};
+use super::{Error, Invalid, Keyport, Result};
 
 /// An application as stored, without its secret material.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -62,10 +62,21 @@ pub struct WithPermissions {
 /// each issued per day over the last 30 days.
 #[derive(Debug, Default)]
 pub struct DomainApplications {
+    /// Which read this is, on this node: a view made from it names it.
+    pub read: u64,
     pub domain_id: String,
     pub in_use: Vec<WithPermissions>,
     pub removed: Vec<Application>,
     pub issued: HashMap<String, [i64; DAYS]>,
+}
+
+impl DomainApplications {
+    /// What a view made from this read is made from (`Memory::view`).
+    pub fn made_from(&self) -> [u8; 32] {
+        let mut from = [0u8; 32];
+        from[..8].copy_from_slice(&self.read.to_be_bytes());
+        from
+    }
 }
 
 /// The plaintext credentials, only ever built for a reveal or at creation.
@@ -123,51 +134,6 @@ pub fn can_authorize(user: &User, app: &Application) -> bool {
 }
 
 impl Keyport {
-    /// A new client secret with its keyed hash (for verification) and its
-    /// sealed copy (for reveal).
-    pub(crate) fn fresh_secret(&self, client_id: &str) -> (ClientSecret, String, Vec<u8>) {
-        let secret = ClientSecret::generate();
-        let hash = self.master_key.secret_hash(&secret);
-        let sealed = self
-            .master_key
-            .seal(secret.expose().as_bytes(), client_id.as_bytes());
-        (secret, hash, sealed)
-    }
-
-    /// Replaces the argon2id hashes of current client secrets, from before
-    /// keyed hashes, with keyed hashes made from their sealed copies, so
-    /// that no current secret costs an argon2 run again. (A rotated-out
-    /// secret in its grace period has no sealed copy; it is upgraded when
-    /// next used.)
-    pub(crate) async fn upgrade_legacy_secret_hashes(&self) -> Result<u64> {
-        let legacy: Vec<(String, String, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, client_id, secret_hash, secret_sealed FROM applications \
-             WHERE secret_hash LIKE '$argon2%'",
-        )
-        .fetch_all(&self.db.pool)
-        .await?;
-        let mut upgraded = 0;
-        for (id, client_id, stored, sealed) in legacy {
-            let plaintext = self.master_key.open(&sealed, client_id.as_bytes())?;
-            let secret =
-                ClientSecret::new(String::from_utf8(plaintext).map_err(|_| Error::Decrypt)?);
-            upgraded += sqlx::query(
-                "UPDATE applications SET secret_hash = $1 WHERE id = $2 AND secret_hash = $3",
-            )
-            .bind(self.master_key.secret_hash(&secret))
-            .bind(&id)
-            .bind(&stored)
-            .execute(&self.db.pool)
-            .await?
-            .rows_affected();
-        }
-        if upgraded > 0 {
-            self.db.changed().await;
-            tracing::info!(upgraded, "client secret hashes upgraded to keyed hashes");
-        }
-        Ok(upgraded)
-    }
-
     /// Writes an audit entry about `app`.
     pub async fn audit_application(
         &self,
@@ -177,11 +143,13 @@ impl Keyport {
         detail: Option<&str>,
     ) -> Result<()> {
         let target = app.label();
+        let mut tx = self.db.write().await?;
         audit::record(
-            &self.db.pool,
+            &mut tx,
             app_entry(self.now(), actor, app, &target, action, detail),
         )
-        .await
+        .await?;
+        Ok(tx.commit().await?)
     }
 
     /// What `user` may see of `domain`'s applications in use, by name.
@@ -199,11 +167,11 @@ impl Keyport {
             .collect())
     }
 
-    /// A domain's applications, as read within `recent::FRESH_FOR`.
+    /// A domain's applications, as read within `cache::FRESH_FOR_MS`.
     pub async fn domain_applications(&self, domain_id: &str) -> Result<Arc<DomainApplications>> {
-        self.recent
+        self.memory
             .applications
-            .get_or_read(domain_id, &self.db.changes, || async {
+            .get_or_read(domain_id, || async {
                 Ok(Arc::new(self.read_domain_applications(domain_id).await?))
             })
             .await
@@ -232,6 +200,7 @@ impl Keyport {
             apps.into_iter().partition(|a| a.removed_at.is_some());
         removed.sort_by_key(|a| std::cmp::Reverse(a.removed_at));
         Ok(DomainApplications {
+            read: self.memory.next_read(),
             domain_id: domain_id.to_owned(),
             in_use: in_use
                 .into_iter()
@@ -286,48 +255,6 @@ impl Keyport {
         .await?)
     }
 
-    /// The user who owns the application holding `client_id` while it is in
-    /// use, and when it was last restored: tokens issued before a restore
-    /// stay refused.
-    pub async fn client_owner(&self, client_id: &str) -> Result<Option<(User, Option<i64>)>> {
-        if !storable(client_id) {
-            return Ok(None);
-        }
-        self.recent
-            .client_owners
-            .get_or_read(client_id, &self.db.changes, || async {
-                let row = sqlx::query(
-                    "SELECT u.id, u.domain_id, u.email, u.role, u.disabled_at, a.restored_at FROM applications a \
-                     JOIN users u ON u.id = a.owner_id WHERE a.client_id = $1 AND a.removed_at IS NULL",
-                )
-                .bind(client_id)
-                .fetch_optional(&self.db.pool)
-                .await?;
-                row.map(|row| Ok((User::from_row(&row)?, row.try_get("restored_at")?)))
-                    .transpose()
-            })
-            .await
-    }
-
-    /// The user an access token acts for, while it may: its application
-    /// in use and not restored since the token was issued, and the user
-    /// enabled (the client's owner, or the user who approved the
-    /// application). `None`: the token is refused.
-    pub async fn token_user(&self, claims: &AccessClaims) -> Result<Option<User>> {
-        let Some((owner, restored_at)) = self.client_owner(&claims.client_id).await? else {
-            return Ok(None);
-        };
-        if restored_at.is_some_and(|at| claims.iat < at) {
-            return Ok(None);
-        }
-        let user = if claims.sub == claims.client_id {
-            Some(owner)
-        } else {
-            self.user(&claims.sub).await?
-        };
-        Ok(user.filter(|u| u.disabled_at.is_none()))
-    }
-
     /// The icon, to whoever may manage the application or authorize it.
     pub async fn icon_for(&self, user: &User, id: &str) -> Result<(String, Vec<u8>)> {
         if !storable(id) {
@@ -368,7 +295,7 @@ impl Keyport {
         let now = self.now();
         let id = Uuid::new_v4().to_string();
 
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.write().await?;
         lock_domain(&mut tx, &domain.id).await?;
         check_room(&mut tx, domain, "name").await?;
         let (icon, icon_type) = split_icon(input.icon.as_ref());
@@ -395,7 +322,7 @@ impl Keyport {
         name_taken(inserted)?;
         grant(&mut tx, &id, &input.permissions).await?;
         audit::record(
-            &mut *tx,
+            &mut tx,
             audit::Entry {
                 at: now,
                 domain_id: Some(&domain.id),
@@ -407,7 +334,7 @@ impl Keyport {
             },
         )
         .await?;
-        self.db.commit(tx).await?;
+        tx.commit().await?;
 
         let app = self.application_for(user, &id).await?.app;
         Ok((
@@ -433,7 +360,7 @@ impl Keyport {
         } = self.application_for(user, id).await?;
         let input = validate::application(self, input).await?;
         let now = self.now();
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.write().await?;
         let updated = sqlx::query(
             "UPDATE applications SET name = $1, description = $2, website_url = $3, callback_url = $4, \
              updated_at = $5 WHERE id = $6",
@@ -476,7 +403,7 @@ impl Keyport {
                 .await?;
         }
         audit::record(
-            &mut *tx,
+            &mut tx,
             audit::Entry {
                 at: now,
                 domain_id: Some(&current.domain_id),
@@ -488,84 +415,8 @@ impl Keyport {
             },
         )
         .await?;
-        self.db.commit(tx).await?;
+        tx.commit().await?;
         Ok(self.application_for(user, id).await?.app)
-    }
-
-    /// The users `admin` may hand `app` to: the enabled users of its domain.
-    pub async fn possible_owners(&self, admin: &User, app: &Application) -> Result<Vec<User>> {
-        if !admin.role.is_admin() || !can_manage(admin, app) {
-            return Ok(Vec::new());
-        }
-        Ok(sqlx::query_as(
-            "SELECT id, domain_id, email, role, disabled_at FROM users \
-             WHERE domain_id = $1 AND disabled_at IS NULL ORDER BY email",
-        )
-        .bind(&app.domain_id)
-        .fetch_all(&self.db.pool)
-        .await?)
-    }
-
-    /// Hands an application to another enabled user of its domain, with
-    /// its client ID, secrets and consents as they are: an integration
-    /// whose owner leaves keeps working, without a new secret to roll out.
-    /// Admins only (a domain admin within their domain); audited.
-    pub async fn transfer_application(
-        &self,
-        actor: &Actor,
-        admin: &User,
-        id: &str,
-        new_owner_id: &str,
-    ) -> Result<Application> {
-        if !admin.role.is_admin() {
-            return Err(Error::Forbidden);
-        }
-        let app = self.application_for(admin, id).await?.app;
-        let owner = accounts::find_user(&self.db, new_owner_id)
-            .await?
-            .filter(|u| u.domain_id == app.domain_id && u.disabled_at.is_none())
-            .ok_or_else(|| {
-                Error::invalid(
-                    "owner",
-                    "Choose an enabled user of the application's domain.",
-                )
-            })?;
-        if owner.id == app.owner_id {
-            return Ok(app);
-        }
-        let now = self.now();
-        let mut tx = self.db.begin_write().await?;
-        let moved = sqlx::query(
-            "UPDATE applications SET owner_id = $1, updated_at = $2 \
-             WHERE id = $3 AND owner_id = $4 AND removed_at IS NULL",
-        )
-        .bind(&owner.id)
-        .bind(now)
-        .bind(&app.id)
-        .bind(&app.owner_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if moved == 0 {
-            // Removed or handed over by someone else meanwhile.
-            return Err(Error::NotFound);
-        }
-        let detail = format!("from {} to {}", app.owner_email, owner.email);
-        let target = app.label();
-        audit::record(
-            &mut *tx,
-            app_entry(
-                now,
-                actor,
-                &app,
-                &target,
-                Action::ApplicationTransferred,
-                Some(&detail),
-            ),
-        )
-        .await?;
-        self.db.commit(tx).await?;
-        Ok(self.application_for(admin, id).await?.app)
     }
 
     /// Decrypts the client secret for its owner or an admin, and audits it.
@@ -598,11 +449,7 @@ const COUNT_IN_USE: &str =
 
 /// Refuses, naming `field`, when the domain is full. Call with the domain
 /// locked.
-pub(crate) async fn check_room(
-    tx: &mut Transaction<'_, Any>,
-    domain: &Domain,
-    field: &'static str,
-) -> Result<()> {
+pub(crate) async fn check_room(tx: &mut Write, domain: &Domain, field: &'static str) -> Result<()> {
     let count: i64 = sqlx::query_scalar(COUNT_IN_USE)
         .bind(&domain.id)
         .fetch_one(&mut **tx)
@@ -622,7 +469,7 @@ pub(crate) async fn check_room(
 /// Takes the domain's row lock for the rest of the transaction (PostgreSQL)
 /// or the database write lock (SQLite), so that concurrent registrations in
 /// one domain count one after another.
-pub(crate) async fn lock_domain(tx: &mut Transaction<'_, Any>, domain_id: &str) -> Result<()> {
+pub(crate) async fn lock_domain(tx: &mut Write, domain_id: &str) -> Result<()> {
     sqlx::query("UPDATE domains SET app_limit = app_limit WHERE id = $1")
         .bind(domain_id)
         .execute(&mut **tx)
@@ -630,7 +477,7 @@ pub(crate) async fn lock_domain(tx: &mut Transaction<'_, Any>, domain_id: &str) 
     Ok(())
 }
 
-async fn grant(tx: &mut Transaction<'_, Any>, id: &str, scopes: &[String]) -> Result<()> {
+async fn grant(tx: &mut Write, id: &str, scopes: &[String]) -> Result<()> {
     for scope in scopes {
         sqlx::query("INSERT INTO application_permissions (application_id, scope) VALUES ($1, $2)")
             .bind(id)
@@ -641,16 +488,14 @@ async fn grant(tx: &mut Transaction<'_, Any>, id: &str, scopes: &[String]) -> Re
     Ok(())
 }
 
-/// The only unique constraint an insert or update of these columns can break
-/// is the per-domain name (client ids are 128 random bits).
+/// An application's insert or update, with a name already used in the
+/// domain named next to its field.
 fn name_taken(result: std::result::Result<sqlx::any::AnyQueryResult, sqlx::Error>) -> Result<()> {
-    match result {
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::invalid(
-            "name",
-            "An application with this name already exists in this domain.",
-        )),
-        other => other.map(|_| ()).map_err(Error::from),
-    }
+    let taken = Invalid::new(
+        "name",
+        "An application with this name already exists in this domain.",
+    );
+    super::store::on_constraint(result, &[("applications_name_key", taken)]).map(|_| ())
 }
 
 fn split_icon(icon: Option<&Icon>) -> (Option<&[u8]>, Option<&'static str>) {

@@ -2,7 +2,7 @@
 //! entries carry identifiers and names only.
 
 use super::clock::Timestamp;
-use super::store::Db;
+use super::store::{Db, Write};
 use super::Result;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,10 +142,8 @@ pub struct Record {
     pub detail: Option<String>,
 }
 
-pub async fn record<'c, E>(executor: E, entry: Entry<'_>) -> Result<()>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Any>,
-{
+/// Adds an entry, as part of the write it records.
+pub async fn record(tx: &mut Write, entry: Entry<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_log (at, domain_id, actor_id, actor, action, target, address, client_id, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -159,7 +157,7 @@ where
     .bind(&entry.actor.address)
     .bind(entry.client_id)
     .bind(entry.detail)
-    .execute(executor)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }
@@ -195,8 +193,8 @@ pub struct Typed<'a> {
 impl Filter {
     /// Reads typed filters; every field that does not parse is named.
     pub fn parse(domain_id: Option<String>, typed: Typed<'_>, before: Option<i64>) -> Result<Self> {
-        use super::clock::parse_day;
         use super::{Error, Invalid};
+        use crate::time::parse_day;
 
         let text = |v: Option<&str>| {
             v.map(str::trim)

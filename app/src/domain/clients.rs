@@ -5,13 +5,13 @@
 //! always gets through; failures are counted per source address only, so
 //! nobody can lock an integration out by naming its (public) client ID.
 //!
-//! The client's row is remembered like other reads (`recent`), so a rotated
+//! The client's row is remembered like other reads (`memory`), so a rotated
 //! secret, a removed client or a disabled owner is refused at once on this
-//! node and within `recent::FRESH_FOR` on the others.
+//! node and within `cache::FRESH_FOR_MS` on the others.
 
 use super::clock::Timestamp;
 use super::limiter::Key;
-use super::secrets::{ClientSecret, SecretCheck};
+use super::secrets::{ClientSecret, Secret, SecretCheck};
 use super::{Error, Keyport, Result};
 
 /// A client whose credentials checked out.
@@ -103,17 +103,17 @@ impl Keyport {
     }
 
     /// The rows of a client in use whose owner is enabled, as read within
-    /// `recent::FRESH_FOR`.
+    /// `cache::FRESH_FOR_MS`.
     async fn client_rows(&self, client_id: &str) -> Result<ClientRows> {
-        let remembered = &self.recent.client_rows;
-        if let Some(rows) = remembered.get(client_id, &self.db.changes) {
+        let remembered = &self.memory.client_rows;
+        if let Some(rows) = remembered.get(client_id) {
             return Ok(rows);
         }
         // No client ID holds what the database cannot store.
         if !super::validate::storable(client_id) {
             return Ok(ClientRows::default());
         }
-        let seen = self.db.changes.seen();
+        let seen = remembered.seen();
         // One round trip: the client and its permissions together.
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT a.id, a.client_id, a.domain_id, a.owner_id, a.secret_hash, \
@@ -130,7 +130,7 @@ impl Keyport {
         // Unknown IDs are not remembered: a stranger could fill the memory
         // with them.
         if !rows.is_empty() {
-            remembered.put(client_id.to_owned(), rows.clone(), seen);
+            remembered.put_read(client_id.to_owned(), rows.clone(), seen);
         }
         Ok(rows)
     }
@@ -180,15 +180,59 @@ impl Keyport {
     ) -> Result<String> {
         let upgraded = self.master_key.secret_hash(secret);
         let column = which.column();
-        sqlx::query(&format!(
-            "UPDATE applications SET {column} = $1 WHERE id = $2 AND {column} = $3"
-        ))
-        .bind(&upgraded)
-        .bind(&row.id)
-        .bind(stored)
-        .execute(&self.db.pool)
+        let sql = format!("UPDATE applications SET {column} = $1 WHERE id = $2 AND {column} = $3");
+        self.db
+            .write_one(sqlx::query(&sql).bind(&upgraded).bind(&row.id).bind(stored))
+            .await?;
+        Ok(upgraded)
+    }
+}
+
+impl Keyport {
+    /// A new client secret with its keyed hash (for verification) and its
+    /// sealed copy (for reveal).
+    pub(crate) fn fresh_secret(&self, client_id: &str) -> (ClientSecret, String, Vec<u8>) {
+        let secret = ClientSecret::generate();
+        let hash = self.master_key.secret_hash(&secret);
+        let sealed = self
+            .master_key
+            .seal(secret.expose().as_bytes(), client_id.as_bytes());
+        (secret, hash, sealed)
+    }
+
+    /// Replaces the argon2id hashes of current client secrets, from before
+    /// keyed hashes, with keyed hashes made from their sealed copies, so
+    /// that no current secret costs an argon2 run again. (A rotated-out
+    /// secret in its grace period has no sealed copy; it is upgraded when
+    /// next used.)
+    pub(crate) async fn upgrade_legacy_secret_hashes(&self) -> Result<u64> {
+        let legacy: Vec<(String, String, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, client_id, secret_hash, secret_sealed FROM applications \
+             WHERE secret_hash LIKE '$argon2%'",
+        )
+        .fetch_all(&self.db.pool)
         .await?;
-        self.db.changed().await;
+        if legacy.is_empty() {
+            return Ok(0);
+        }
+        let mut upgraded = 0;
+        let mut tx = self.db.write().await?;
+        for (id, client_id, stored, sealed) in legacy {
+            let plaintext = self.master_key.open(&sealed, client_id.as_bytes())?;
+            let secret =
+                ClientSecret::new(String::from_utf8(plaintext).map_err(|_| Error::Decrypt)?);
+            upgraded += sqlx::query(
+                "UPDATE applications SET secret_hash = $1 WHERE id = $2 AND secret_hash = $3",
+            )
+            .bind(self.master_key.secret_hash(&secret))
+            .bind(&id)
+            .bind(&stored)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        tracing::info!(upgraded, "client secret hashes upgraded to keyed hashes");
         Ok(upgraded)
     }
 }

@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
-use super::clock::Timestamp;
+use super::cache::Cache;
+use super::clock::{Clock, Timestamp};
+use super::store::Changes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
@@ -67,10 +69,10 @@ struct Window {
     failures: u32,
 }
 
-/// Failure counts under one policy.
+/// Failure counts under one policy, each kept until its window ends.
 pub struct Limiter {
     policy: Policy,
-    windows: quick_cache::sync::Cache<Key, Arc<Mutex<Window>>>,
+    windows: Cache<Key, Arc<Mutex<Window>>>,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -85,10 +87,15 @@ impl std::fmt::Debug for Limiter {
 impl Limiter {
     /// Keeps at most `capacity` keys; past that, the least useful entry
     /// goes (the cache's eviction), never the whole map.
-    pub fn new(policy: Policy, capacity: usize) -> Self {
+    pub fn new(
+        policy: Policy,
+        capacity: usize,
+        clock: Arc<dyn Clock>,
+        changes: Arc<Changes>,
+    ) -> Self {
         Self {
             policy,
-            windows: quick_cache::sync::Cache::new(capacity),
+            windows: Cache::new(capacity, clock, changes),
         }
     }
 
@@ -152,17 +159,15 @@ impl Limiter {
         self.len() == 0
     }
 
+    /// `key`'s window: one for all callers, even racing ones, so that
+    /// none of their counts is lost.
     fn window(&self, key: &Key, now: Timestamp) -> Arc<Mutex<Window>> {
-        let fresh = || {
-            Ok::<_, std::convert::Infallible>(Arc::new(Mutex::new(Window {
+        self.windows.entry(*key, || {
+            Arc::new(Mutex::new(Window {
                 started: now,
                 failures: 0,
-            })))
-        };
-        match self.windows.get_or_insert_with(key, fresh) {
-            Ok(window) => window,
-            Err(never) => match never {},
-        }
+            }))
+        })
     }
 
     fn restart_if_ended(&self, w: &mut Window, now: Timestamp) {
@@ -199,8 +204,8 @@ pub struct Limits {
     pub sign_in_devices: Limiter,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
+impl Limits {
+    pub fn new(clock: Arc<dyn Clock>, changes: Arc<Changes>) -> Self {
         let limiter = |max_failures, window_secs| {
             Limiter::new(
                 Policy {
@@ -208,6 +213,8 @@ impl Default for Limits {
                     window_secs,
                 },
                 CAPACITY,
+                clock.clone(),
+                changes.clone(),
             )
         };
         Self {
@@ -217,9 +224,7 @@ impl Default for Limits {
             sign_in_devices: limiter(10, 900),
         }
     }
-}
 
-impl Limits {
     pub fn sweep(&self, now: Timestamp) {
         for limiter in [
             &self.client_addresses,
@@ -235,33 +240,41 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::clock::ManualClock;
 
-    fn limiter(capacity: usize) -> Limiter {
-        Limiter::new(
+    fn limiter(capacity: usize) -> (Limiter, ManualClock) {
+        let clock = ManualClock::new(0);
+        let limiter = Limiter::new(
             Policy {
                 max_failures: 3,
                 window_secs: 60,
             },
             capacity,
-        )
+            Arc::new(clock.clone()),
+            Arc::default(),
+        );
+        (limiter, clock)
     }
 
     #[test]
     fn a_key_is_refused_after_its_limit_until_the_window_ends() {
-        let l = limiter(100);
+        let (l, clock) = limiter(100);
         let alice = Key::of("account", b"alice");
+        clock.advance(100);
         for _ in 0..3 {
             assert_eq!(l.retry_after(&alice, 100), None);
             l.fail(&alice, 100);
         }
+        clock.advance(10);
         assert_eq!(l.retry_after(&alice, 110), Some(50));
         assert_eq!(l.retry_after(&Key::of("account", b"bob"), 110), None);
+        clock.advance(50);
         assert_eq!(l.retry_after(&alice, 160), None);
     }
 
     #[test]
     fn taking_before_the_work_lets_no_burst_past_the_limit() {
-        let l = Arc::new(limiter(100));
+        let (l, _) = limiter(100);
         let key = Key::of("account", b"alice");
         let taken: usize = std::thread::scope(|s| {
             let handles: Vec<_> = (0..40)
@@ -281,13 +294,15 @@ mod tests {
 
     #[test]
     fn the_map_stays_bounded_and_sweeps_ended_windows() {
-        let l = limiter(1_000);
+        let (l, clock) = limiter(1_000);
         for i in 0..50_000u32 {
             l.fail(&Key::of("account", &i.to_be_bytes()), 0);
         }
         assert!(l.len() <= 1_100, "{} keys", l.len());
+        clock.advance(30);
         l.sweep(30);
         assert!(!l.is_empty());
+        clock.advance(30);
         l.sweep(60);
         assert!(l.is_empty());
     }

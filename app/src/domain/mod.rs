@@ -5,18 +5,20 @@ pub mod accounts;
 pub mod applications;
 pub mod audit;
 pub mod authorization;
+pub mod cache;
 pub mod clients;
 pub mod clock;
 pub mod form;
 pub mod hashing;
 pub mod inspect;
-pub mod keys;
 pub mod limiter;
+pub mod memory;
+pub mod ownership;
 pub mod permissions;
-pub mod recent;
 pub mod removal;
-pub mod rotation;
+pub mod secret_rotation;
 pub mod secrets;
+pub mod signing_keys;
 pub mod store;
 pub mod tenancy;
 pub mod tokens;
@@ -113,7 +115,7 @@ pub struct Settings {
     pub clock: Arc<dyn Clock>,
     /// Lifetime of access tokens, in seconds.
     pub token_ttl: i64,
-    pub signing_alg: keys::SigningAlg,
+    pub signing_alg: signing_keys::SigningAlg,
     /// Days without a token after which an application counts as unused.
     pub unused_days: i64,
 }
@@ -130,17 +132,16 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     pub tenancy: Tenancy,
     pub token_ttl: i64,
-    pub signing_alg: keys::SigningAlg,
+    pub signing_alg: signing_keys::SigningAlg,
     pub unused_days: i64,
     /// Budgets of failed sign-ins and client authentications.
     pub limits: Limits,
     /// Console password hashing, bounded per core.
     pub hasher: Hasher,
-    /// Reads answered from memory for a short while (`recent`).
-    pub recent: recent::Remembered,
-    pub verified_tokens: tokens::VerifiedTokens,
+    /// What this node remembers of what it read (`memory`).
+    pub memory: memory::Memory,
     pub usage: usage::Usage,
-    keys: std::sync::RwLock<Option<Arc<keys::KeyRing>>>,
+    keys: std::sync::RwLock<Option<Arc<signing_keys::KeyRing>>>,
     /// When the keys were last reloaded for an unknown key id.
     keys_reloaded_at: std::sync::atomic::AtomicI64,
     /// Present only while no user exists; taken by the first-run setup.
@@ -169,6 +170,8 @@ impl Keyport {
         } else {
             Some(SetupToken::generate())
         };
+        let limits = Limits::new(settings.clock.clone(), db.changes.clone());
+        let memory = memory::Memory::new(settings.clock.clone(), db.changes.clone());
         let keyport = Self(Arc::new(Inner {
             db,
             issuer: settings.issuer,
@@ -178,10 +181,9 @@ impl Keyport {
             token_ttl: settings.token_ttl,
             signing_alg: settings.signing_alg,
             unused_days: settings.unused_days,
-            limits: Limits::default(),
+            limits,
             hasher: Hasher::per_core(),
-            recent: recent::Remembered::default(),
-            verified_tokens: tokens::VerifiedTokens::default(),
+            memory,
             usage: usage::Usage::default(),
             keys: std::sync::RwLock::new(None),
             keys_reloaded_at: std::sync::atomic::AtomicI64::new(now),

@@ -69,20 +69,19 @@ impl Keyport {
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
         }
-        let inserted = sqlx::query(
-            "INSERT INTO permissions (scope, description, created_at) VALUES ($1, $2, $3)",
-        )
-        .bind(scope)
-        .bind(description)
-        .bind(self.now())
-        .execute(&self.db.pool)
-        .await;
-        match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(Error::invalid("scope", "This permission already exists."));
-            }
-            other => other?,
-        };
+        let inserted = self
+            .db
+            .write_one(
+                sqlx::query(
+                    "INSERT INTO permissions (scope, description, created_at) VALUES ($1, $2, $3)",
+                )
+                .bind(scope)
+                .bind(description)
+                .bind(self.now()),
+            )
+            .await;
+        let exists = Invalid::new("scope", "This permission already exists.");
+        super::store::on_constraint(inserted, &[("permissions_pkey", exists)])?;
         self.audit(None, actor, Action::PermissionAdded, Some(scope))
             .await?;
         Ok(Permission {
@@ -104,10 +103,13 @@ impl Keyport {
         if !super::validate::storable(scope) {
             return Err(Error::NotFound);
         }
-        let updated = sqlx::query("UPDATE permissions SET description = $1 WHERE scope = $2")
-            .bind(description)
-            .bind(scope)
-            .execute(&self.db.pool)
+        let updated = self
+            .db
+            .write_one(
+                sqlx::query("UPDATE permissions SET description = $1 WHERE scope = $2")
+                    .bind(description)
+                    .bind(scope),
+            )
             .await?;
         if updated.rows_affected() == 0 {
             return Err(Error::NotFound);

@@ -7,7 +7,7 @@ use super::applications::{self, app_entry, can_manage, Application, Credentials,
 use super::audit::{self, Action, Actor};
 use super::clock::Timestamp;
 use super::tenancy::Domain;
-use super::{Error, Keyport, Result};
+use super::{Error, Invalid, Keyport, Result};
 
 /// How long a removed application can be restored.
 pub const KEPT_FOR: i64 = 30 * 86_400;
@@ -36,7 +36,7 @@ impl Keyport {
             }
         }
         let now = self.now();
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.write().await?;
         for app in &apps {
             sqlx::query("UPDATE applications SET removed_at = $1 WHERE id = $2")
                 .bind(now)
@@ -51,12 +51,12 @@ impl Keyport {
             }
             let target = app.label();
             audit::record(
-                &mut *tx,
+                &mut tx,
                 app_entry(now, actor, app, &target, Action::ApplicationRemoved, None),
             )
             .await?;
         }
-        self.db.commit(tx).await?;
+        tx.commit().await?;
         Ok(apps.len())
     }
 
@@ -101,7 +101,7 @@ impl Keyport {
             .ok_or(Error::NotFound)?;
         let (secret, hash, sealed) = self.fresh_secret(&app.client_id);
         let now = self.now();
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.write().await?;
         applications::lock_domain(&mut tx, &domain.id).await?;
         applications::check_room(&mut tx, &domain, "restore").await?;
         let restored = sqlx::query(
@@ -116,19 +116,17 @@ impl Keyport {
         .bind(&app.id)
         .execute(&mut *tx)
         .await;
-        match restored {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(Error::invalid(
-                    "restore",
-                    format!(
-                        "An application named \u{201c}{}\u{201d} is in use in this domain. Rename or remove it first.",
-                        app.name
-                    ),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-            Ok(done) if done.rows_affected() == 0 => return Err(Error::NotFound),
-            Ok(_) => {}
+        let name_in_use = Invalid::new(
+            "restore",
+            format!(
+                "An application named \u{201c}{}\u{201d} is in use in this domain. Rename or remove it first.",
+                app.name
+            ),
+        );
+        let restored =
+            super::store::on_constraint(restored, &[("applications_name_key", name_in_use)])?;
+        if restored.rows_affected() == 0 {
+            return Err(Error::NotFound);
         }
         // Nothing could be approved while it was removed; should anything
         // have been, it does not come back with the application.
@@ -139,11 +137,11 @@ impl Keyport {
             .await?;
         let target = app.label();
         audit::record(
-            &mut *tx,
+            &mut tx,
             app_entry(now, actor, &app, &target, Action::ApplicationRestored, None),
         )
         .await?;
-        self.db.commit(tx).await?;
+        tx.commit().await?;
         let app = self.application_for(user, id).await?.app;
         let credentials = Credentials {
             client_id: app.client_id.clone(),
@@ -165,7 +163,7 @@ impl Keyport {
         .await?;
         let mut purged = 0;
         for app in &due {
-            let mut tx = self.db.begin_write().await?;
+            let mut tx = self.db.write().await?;
             let deleted = sqlx::query("DELETE FROM applications WHERE id = $1 AND removed_at < $2")
                 .bind(&app.id)
                 .bind(cutoff)
@@ -175,7 +173,7 @@ impl Keyport {
                 let target = app.label();
                 let actor = Actor::keyport();
                 audit::record(
-                    &mut *tx,
+                    &mut tx,
                     app_entry(
                         self.now(),
                         &actor,
@@ -188,7 +186,7 @@ impl Keyport {
                 .await?;
                 purged += 1;
             }
-            self.db.commit(tx).await?;
+            tx.commit().await?;
         }
         Ok(purged)
     }

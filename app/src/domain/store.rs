@@ -12,8 +12,24 @@ use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
-use super::recent::Changes;
 use super::Error;
+
+/// Counts this node's writes (and other nodes', as their notifications
+/// arrive): a read made before one is not reused after it.
+#[derive(Debug, Default)]
+pub struct Changes(std::sync::atomic::AtomicU64);
+
+impl Changes {
+    /// The count now: take it before reading, and remember the read under it.
+    pub fn seen(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Call once a write has committed.
+    pub fn note(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -93,29 +109,42 @@ impl Db {
         })
     }
 
-    /// Begins a transaction that writes. On SQLite it takes the write lock
-    /// at once (`BEGIN IMMEDIATE`), waiting its turn behind other writers:
-    /// a transaction that read first and took the lock only at its first
-    /// write would be refused "database is locked", whatever the busy
-    /// timeout, had another connection written in between.
-    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
-        match self.engine {
-            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Engine::Postgres => self.pool.begin().await,
-        }
+    /// Begins a write: the one way to change the database. Its
+    /// `commit` notes the change here and (on PostgreSQL) tells every other
+    /// node, so that nothing read before it is answered from memory after
+    /// it; a write cannot forget to. Dropped without `commit`, it rolls
+    /// back.
+    ///
+    /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`),
+    /// waiting its turn behind other writers: a transaction that read first
+    /// and took the lock only at its first write would be refused "database
+    /// is locked", whatever the busy timeout, had another connection
+    /// written in between.
+    pub async fn write(&self) -> Result<Write, sqlx::Error> {
+        let tx = match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => self.pool.begin().await?,
+        };
+        Ok(Write {
+            tx,
+            db: self.clone(),
+        })
     }
 
-    /// Commits a write and notes it (even when the outcome is unknown), so
-    /// that no row read before it is answered from memory after it.
-    pub async fn commit(&self, tx: Transaction<'_, Any>) -> Result<(), sqlx::Error> {
-        let committed = tx.commit().await;
-        self.changed().await;
-        committed
+    /// One statement as a write of its own (`write`, executed, committed).
+    pub async fn write_one<'q>(
+        &self,
+        statement: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
+        let mut tx = self.write().await?;
+        let done = statement.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Notes a write on this node and, on PostgreSQL, tells every other
     /// node, so that none answers from a row read before it.
-    pub async fn changed(&self) {
+    async fn changed(&self) {
         self.changes.note();
         if self.engine == Engine::Postgres {
             let told = sqlx::query("SELECT pg_notify($1, '')")
@@ -147,6 +176,79 @@ impl Db {
     }
 }
 
+/// A transaction that writes (`Db::write`): statements run on it as on a
+/// connection (`&mut *write`).
+pub struct Write {
+    tx: Transaction<'static, Any>,
+    db: Db,
+}
+
+impl Write {
+    /// Commits and notes the change (even when the outcome is unknown), so
+    /// that no row read before it is answered from memory after it.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        let committed = self.tx.commit().await;
+        self.db.changed().await;
+        committed
+    }
+}
+
+impl std::ops::Deref for Write {
+    type Target = sqlx::AnyConnection;
+
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for Write {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+}
+
+/// The unique constraint a failed write broke, by its name in the
+/// migrations. PostgreSQL names it; SQLite names the index, or the
+/// columns of a constraint, which map to the same names here.
+pub fn broken_unique(e: &sqlx::Error) -> Option<&'static str> {
+    const CONSTRAINTS: [(&str, &str); 4] = [
+        ("users_email_key", "users.email"),
+        ("applications_name_key", "index 'applications_name_key'"),
+        ("applications_client_id_key", "applications.client_id"),
+        ("permissions_pkey", "permissions.scope"),
+    ];
+    let sqlx::Error::Database(e) = e else {
+        return None;
+    };
+    if !e.is_unique_violation() {
+        return None;
+    }
+    let message = e.message();
+    CONSTRAINTS
+        .iter()
+        .find(|(name, columns)| {
+            e.constraint() == Some(*name) || message.ends_with(&format!("failed: {columns}"))
+        })
+        .map(|(name, _)| *name)
+}
+
+/// A write's result, with a broken unique constraint named in `fields` as
+/// that field's error (realworld's `on_constraint`); any other failure as
+/// it is.
+pub fn on_constraint<T>(
+    result: Result<T, sqlx::Error>,
+    fields: &[(&str, super::Invalid)],
+) -> Result<T, Error> {
+    result.map_err(|e| {
+        let field = broken_unique(&e)
+            .and_then(|name| fields.iter().find(|(constraint, _)| *constraint == name));
+        match field {
+            Some((_, invalid)) => Error::Invalid(vec![invalid.clone()]),
+            None => e.into(),
+        }
+    })
+}
+
 /// Whether a database error means "unreachable for now" (the connection
 /// failed, timed out or was cut; the server is shutting down, refusing
 /// connections or out of room) rather than a fault of the query itself.
@@ -169,6 +271,10 @@ pub fn is_unreachable(e: &sqlx::Error) -> bool {
     }
 }
 
+/// How long a notification listener waits before it looks again: the bound
+/// on what a node may miss while its listening connection is down.
+const FRESH_FOR: Duration = Duration::from_millis(super::cache::FRESH_FOR_MS as u64);
+
 /// The PostgreSQL channel on which nodes announce their writes.
 const CHANGES_CHANNEL: &str = "keyport_changes";
 
@@ -183,18 +289,18 @@ async fn hear_other_nodes(url: String, changes: std::sync::Weak<Changes>) {
         let mut listener = match PgListener::connect(&url).await {
             Ok(listener) => listener,
             Err(_) => {
-                tokio::time::sleep(super::recent::FRESH_FOR).await;
+                tokio::time::sleep(FRESH_FOR).await;
                 continue;
             }
         };
         if listener.listen(CHANGES_CHANNEL).await.is_err() {
-            tokio::time::sleep(super::recent::FRESH_FOR).await;
+            tokio::time::sleep(FRESH_FOR).await;
             continue;
         }
         note();
         // Wake at least once per bound to see whether the node is gone.
         loop {
-            match tokio::time::timeout(super::recent::FRESH_FOR, listener.try_recv()).await {
+            match tokio::time::timeout(FRESH_FOR, listener.try_recv()).await {
                 // A change elsewhere, or a dropped connection (it reconnects
                 // on the next call; what was sent meanwhile is lost).
                 Ok(Ok(_)) => {
@@ -278,7 +384,7 @@ mod tests {
         }
         let count = || sqlx::query_scalar::<_, i64>("SELECT n FROM counts");
 
-        let mut tx = db.begin_write().await.unwrap();
+        let mut tx = db.write().await.unwrap();
         let n = count().fetch_one(&mut *tx).await.unwrap();
         let other = tokio::spawn({
             let pool = db.pool.clone();
@@ -294,7 +400,7 @@ mod tests {
             .execute(&mut *tx)
             .await
             .expect("the write is not refused");
-        db.commit(tx).await.unwrap();
+        tx.commit().await.unwrap();
         other
             .await
             .unwrap()

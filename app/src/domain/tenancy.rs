@@ -1,4 +1,4 @@
-//! The customer this deployment serves and its domains (SPEC §2).
+//! The customer this deployment serves and its domains (contract §2).
 
 use sqlx::Row;
 use uuid::Uuid;
@@ -29,7 +29,7 @@ impl Tenancy {
     /// Creates the customer and its default domain once; every later start,
     /// on any node, reads them back.
     pub async fn bootstrap(db: &Db, now: Timestamp) -> Result<Self> {
-        let mut tx = db.begin_write().await?;
+        let mut tx = db.write().await?;
         let first = sqlx::query(
             "INSERT INTO milestones (name, reached_at) VALUES ('tenancy', $1) ON CONFLICT (name) DO NOTHING",
         )
@@ -57,7 +57,7 @@ impl Tenancy {
             .execute(&mut *tx)
             .await?;
         }
-        db.commit(tx).await?;
+        tx.commit().await?;
 
         let row = sqlx::query(
             "SELECT d.customer_id, d.id FROM domains d WHERE d.name = $1 ORDER BY d.created_at LIMIT 1",
@@ -93,19 +93,19 @@ pub async fn list_domains(db: &Db) -> Result<Vec<Domain>> {
 }
 
 impl Keyport {
-    /// The domain with this id, as read within `recent::FRESH_FOR`.
+    /// The domain with this id, as read within `cache::FRESH_FOR_MS`.
     pub async fn domain(&self, id: &str) -> Result<Option<Domain>> {
-        self.recent
+        self.memory
             .domains
-            .get_or_read(id, &self.db.changes, || find_domain(&self.db, id))
+            .get_or_read(id, || find_domain(&self.db, id))
             .await
     }
 
-    /// Every domain, as read within `recent::FRESH_FOR`.
+    /// Every domain, as read within `cache::FRESH_FOR_MS`.
     pub async fn domains(&self) -> Result<Vec<Domain>> {
-        self.recent
+        self.memory
             .all_domains
-            .get_or_read(&(), &self.db.changes, || list_domains(&self.db))
+            .get_or_read(&(), || list_domains(&self.db))
             .await
     }
 }

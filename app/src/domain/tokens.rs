@@ -4,11 +4,15 @@
 use jsonwebtoken::{Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use sqlx::{FromRow, Row};
+
+use super::accounts::User;
 use super::clock::Timestamp;
-use super::keys::Signer;
+use super::signing_keys::Signer;
+use super::validate::storable;
 use super::{Error, Keyport, Result};
 
-/// Clock leeway when checking `exp` and `nbf` (SPEC §4: at most 5 s).
+/// Clock leeway when checking `exp` and `nbf` (contract §4: at most 5 s).
 pub const LEEWAY: i64 = 5;
 /// RFC 9068 §2.1: the `typ` of an access token.
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
@@ -33,7 +37,7 @@ impl AccessClaims {
     }
 }
 
-/// Why a presented token is refused (SPEC §6: 401009 / 401010).
+/// Why a presented token is refused (contract §6: 401009 / 401010).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     #[error("OAuth token has expired")]
@@ -45,44 +49,10 @@ pub enum TokenError {
     Unavailable,
 }
 
-/// Tokens whose signature and claims already checked out, by SHA-256 of the
-/// token: an integration presents the same token for up to an hour, and a
-/// signature check costs far more than a hash. Expiry and revocation are
-/// still checked on every request.
-#[derive(Default)]
-pub struct VerifiedTokens(std::sync::Mutex<std::collections::HashMap<[u8; 32], AccessClaims>>);
-
-const VERIFIED_TOKENS_MAX: usize = 100_000;
-
-impl VerifiedTokens {
-    fn digest(token: &str) -> [u8; 32] {
-        use sha2::Digest as _;
-        sha2::Sha256::digest(token.as_bytes()).into()
-    }
-
-    fn get(&self, digest: &[u8; 32]) -> Option<AccessClaims> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(digest)
-            .cloned()
-    }
-
-    fn remember(&self, digest: [u8; 32], claims: &AccessClaims) {
-        let mut entries = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= VERIFIED_TOKENS_MAX {
-            entries.clear();
-        }
-        entries.insert(digest, claims.clone());
-    }
-
-    /// Forgets tokens that have expired.
-    pub fn purge(&self, now: Timestamp) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|_, claims| claims.exp + LEEWAY > now);
-    }
+/// The key a verified token is remembered by (`memory::Memory::verified_tokens`).
+fn digest(token: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes()).into()
 }
 
 #[derive(Debug, Clone)]
@@ -153,12 +123,15 @@ impl Keyport {
         &self,
         token: &str,
     ) -> std::result::Result<AccessClaims, TokenError> {
-        let digest = VerifiedTokens::digest(token);
-        let claims = match self.verified_tokens.get(&digest) {
+        let digest = digest(token);
+        let remembered = &self.memory.verified_tokens;
+        let claims = match remembered.get(&digest) {
             Some(claims) => claims,
             None => {
                 let claims = self.verify_signed(token).await?;
-                self.verified_tokens.remember(digest, &claims);
+                // Kept until it expires: expiry and revocation are still
+                // checked on every request, below.
+                remembered.put_until(digest, claims.clone(), (claims.exp + LEEWAY) * 1_000);
                 claims
             }
         };
@@ -222,12 +195,12 @@ impl Keyport {
             .map_err(|_| TokenError::Invalid)
     }
 
-    /// Whether the token was revoked, as read within `recent::FRESH_FOR`: a
+    /// Whether the token was revoked, as read within `cache::FRESH_FOR_MS`: a
     /// revocation on this node counts at once.
     pub async fn is_revoked(&self, jti: &str) -> Result<bool> {
-        self.recent
+        self.memory
             .revoked
-            .get_or_read(jti, &self.db.changes, || async {
+            .get_or_read(jti, || async {
                 Ok(sqlx::query("SELECT 1 FROM revoked_tokens WHERE jti = $1")
                     .bind(jti)
                     .fetch_optional(&self.db.pool)
@@ -239,24 +212,73 @@ impl Keyport {
 
     /// Refuses the token from now on, on every node (RFC 7009).
     pub async fn revoke(&self, claims: &AccessClaims) -> Result<()> {
-        sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
-            .bind(&claims.jti)
-            .bind(claims.exp)
-            .execute(&self.db.pool)
+        self.db
+            .write_one(
+                sqlx::query(
+                    "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) \
+                     ON CONFLICT (jti) DO NOTHING",
+                )
+                .bind(&claims.jti)
+                .bind(claims.exp),
+            )
             .await?;
-        self.db.changed().await;
         Ok(())
     }
 
     /// Forgets revocations of tokens that have expired anyway.
     pub async fn purge_expired_revocations(&self) -> Result<u64> {
-        Ok(
-            sqlx::query("DELETE FROM revoked_tokens WHERE expires_at + $1 < $2")
-                .bind(LEEWAY)
-                .bind(self.now())
-                .execute(&self.db.pool)
-                .await?
-                .rows_affected(),
-        )
+        Ok(self
+            .db
+            .write_one(
+                sqlx::query("DELETE FROM revoked_tokens WHERE expires_at + $1 < $2")
+                    .bind(LEEWAY)
+                    .bind(self.now()),
+            )
+            .await?
+            .rows_affected())
+    }
+}
+
+impl Keyport {
+    /// The user who owns the application holding `client_id` while it is in
+    /// use, and when it was last restored: tokens issued before a restore
+    /// stay refused.
+    pub async fn client_owner(&self, client_id: &str) -> Result<Option<(User, Option<i64>)>> {
+        if !storable(client_id) {
+            return Ok(None);
+        }
+        self.memory
+            .client_owners
+            .get_or_read(client_id, || async {
+                let row = sqlx::query(
+                    "SELECT u.id, u.domain_id, u.email, u.role, u.disabled_at, a.restored_at FROM applications a \
+                     JOIN users u ON u.id = a.owner_id WHERE a.client_id = $1 AND a.removed_at IS NULL",
+                )
+                .bind(client_id)
+                .fetch_optional(&self.db.pool)
+                .await?;
+                row.map(|row| Ok((User::from_row(&row)?, row.try_get("restored_at")?)))
+                    .transpose()
+            })
+            .await
+    }
+
+    /// The user an access token acts for, while it may: its application
+    /// in use and not restored since the token was issued, and the user
+    /// enabled (the client's owner, or the user who approved the
+    /// application). `None`: the token is refused.
+    pub async fn token_user(&self, claims: &AccessClaims) -> Result<Option<User>> {
+        let Some((owner, restored_at)) = self.client_owner(&claims.client_id).await? else {
+            return Ok(None);
+        };
+        if restored_at.is_some_and(|at| claims.iat < at) {
+            return Ok(None);
+        }
+        let user = if claims.sub == claims.client_id {
+            Some(owner)
+        } else {
+            self.user(&claims.sub).await?
+        };
+        Ok(user.filter(|u| u.disabled_at.is_none()))
     }
 }

@@ -102,7 +102,7 @@ impl Keyport {
     }
 
     async fn write_usage(&self, pending: &HashMap<(String, Timestamp), Delta>) -> Result<()> {
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.write().await?;
         for ((id, day), d) in pending {
             for (hash, at) in &d.last_used {
                 // A secret is the current or the previous one; whichever it
@@ -145,7 +145,7 @@ impl Keyport {
             .execute(&mut *tx)
             .await?;
         }
-        self.db.commit(tx).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -95,7 +95,7 @@ impl Keyport {
             disabled_at: None,
         };
         let link = LinkToken::generate();
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.write().await?;
         let inserted = sqlx::query(
             "INSERT INTO users (id, domain_id, email, role, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -110,11 +110,11 @@ impl Keyport {
         insert_link(&mut tx, &user.id, &link, now).await?;
         let detail = format!("role {}", role.as_str());
         audit::record(
-            &mut *tx,
+            &mut tx,
             user_entry(now, actor, &user, Action::UserCreated, Some(&detail)),
         )
         .await?;
-        self.db.commit(tx).await?;
+        tx.commit().await?;
         Ok((user, link))
     }
 
@@ -137,14 +137,14 @@ impl Keyport {
         let user = self.managed_user(admin, id).await?;
         let link = LinkToken::generate();
         let now = self.now();
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.write().await?;
         insert_link(&mut tx, &user.id, &link, now).await?;
         audit::record(
-            &mut *tx,
+            &mut tx,
             user_entry(now, actor, &user, Action::PasswordLinkIssued, None),
         )
         .await?;
-        self.db.commit(tx).await?;
+        tx.commit().await?;
         Ok((user, link))
     }
 
@@ -169,7 +169,7 @@ impl Keyport {
             return Ok(());
         }
         let now = self.now();
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.write().await?;
         sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
             .bind(role.as_str())
             .bind(&user.id)
@@ -177,11 +177,11 @@ impl Keyport {
             .await?;
         let detail = format!("{} to {}", user.role.as_str(), role.as_str());
         audit::record(
-            &mut *tx,
+            &mut tx,
             user_entry(now, actor, &user, Action::UserRoleChanged, Some(&detail)),
         )
         .await?;
-        self.db.commit(tx).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -202,7 +202,7 @@ impl Keyport {
             return Ok(());
         }
         let now = self.now();
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.write().await?;
         sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
             .bind(disabled.then_some(now))
             .bind(&user.id)
@@ -217,8 +217,8 @@ impl Keyport {
         } else {
             Action::UserEnabled
         };
-        audit::record(&mut *tx, user_entry(now, actor, &user, action, None)).await?;
-        self.db.commit(tx).await?;
+        audit::record(&mut tx, user_entry(now, actor, &user, action, None)).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -253,7 +253,7 @@ impl Keyport {
         }
         let hash = self.hasher.hash(password).await?;
         let now = self.now();
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.write().await?;
         // Claimed by deleting it: of two racing uses, one finds nothing.
         let user_id: Option<String> = sqlx::query_scalar(
             "DELETE FROM password_links WHERE token_hash = $1 AND expires_at > $2 RETURNING user_id",
@@ -293,11 +293,11 @@ impl Keyport {
             address: address.to_owned(),
         };
         audit::record(
-            &mut *tx,
+            &mut tx,
             user_entry(now, &actor, &user, Action::PasswordSet, None),
         )
         .await?;
-        self.db.commit(tx).await?;
+        tx.commit().await?;
         Ok(user)
     }
 }
@@ -311,7 +311,7 @@ fn used_link() -> Error {
 
 /// A new link for `user_id`; their earlier links stop working.
 async fn insert_link(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut super::store::Write,
     user_id: &str,
     link: &LinkToken,
     now: Timestamp,

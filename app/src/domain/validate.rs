@@ -1,4 +1,4 @@
-//! The rules of the Application Settings form (SPEC §3), each failure
+//! The rules of the Application Settings form (contract §3), each failure
 //! naming its field.
 
 use std::net::IpAddr;

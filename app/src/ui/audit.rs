@@ -5,9 +5,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use super::components::{format_time, ErrorBanner, Field};
+use super::components::{ErrorBanner, Field};
 use crate::api::audit::{audit_page, AuditListing, AuditQuery};
 use crate::api::AppError;
+use crate::time::format_time;
 
 fn query_string(pairs: &[(&str, String)]) -> String {
     pairs

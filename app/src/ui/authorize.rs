@@ -7,13 +7,14 @@ use leptos_meta::Title;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::use_location;
 
-use super::components::{format_time, AppIcon, ErrorBanner};
+use super::components::{AppIcon, ErrorBanner};
 use crate::api::auth::take_flash;
 use crate::api::authorize::{
     authorization_request, list_connections, Authorization, ConnectionView, ConsentView,
     DecideAuthorization, DisconnectApplication,
 };
 use crate::api::AppError;
+use crate::time::format_time;
 
 /// `/oauth2/authorize`: the request is checked on the server before anything
 /// is shown. The decision is a plain form post in every browser, so that the

@@ -4,9 +4,9 @@
 
 use leptos::prelude::*;
 
-use super::components::format_day;
 use super::markup::Markup;
 use crate::api::applications::UsageDay;
+use crate::time::format_day;
 
 // Coordinates are whole numbers: formatting floats would cost the browser
 // bundle a float printer.

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use super::components::{format_time, ErrorBanner, Field};
+use super::components::{ErrorBanner, Field};
 use super::portal::role_label;
 use crate::api::auth::take_flash;
 use crate::api::users::{
@@ -14,6 +14,7 @@ use crate::api::users::{
     SetUserDisabled, UserListing, UserView,
 };
 use crate::api::AppError;
+use crate::time::format_time;
 use crate::ui::components::CopyButton;
 
 #[component]

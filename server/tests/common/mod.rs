@@ -123,7 +123,7 @@ impl TestApp {
             public_url: None,
             master_key_file: dir.join("master.key"),
             token_ttl: 3600,
-            signing_alg: "ES256".into(),
+            signing_alg: app::domain::signing_keys::SigningAlg::Es256,
             log_format: keyport::config::LogFormat::Text,
             unused_days: 90,
             // The deadline has its own test (faults.rs); a debug build under a

@@ -162,7 +162,7 @@ pub(crate) async fn snapshot(app: &TestApp) -> Vec<i64> {
     (0..COUNTS.len()).map(|i| row.get::<i64, _>(i)).collect()
 }
 
-/// The rules of SPEC §3, written out again: what may be stored.
+/// The rules of contract §3, written out again: what may be stored.
 pub(crate) mod rules {
     pub fn no_controls(s: &str, allowed: &[char]) -> bool {
         !s.chars().any(|c| {

@@ -13,10 +13,9 @@ use crate::api::applications::{
 };
 use crate::api::auth::take_flash;
 use crate::api::AppError;
+use crate::time::{format_optional_time, format_time};
 use crate::ui::charts::UsageChart;
-use crate::ui::components::{
-    format_optional_time, format_time, use_hydrated, CopyButton, ErrorBanner,
-};
+use crate::ui::components::{use_hydrated, CopyButton, ErrorBanner};
 use leptos::server_fn::ServerFn;
 
 #[component]

@@ -60,7 +60,7 @@ pub enum Mode {
     Edit { id: String },
 }
 
-/// The labelled fields of SPEC §3. Without JavaScript it posts as a
+/// The labelled fields of contract §3. Without JavaScript it posts as a
 /// multipart form and comes back with its values and errors; once hydrated
 /// it submits in place and previews the chosen icon.
 #[component]

@@ -10,8 +10,9 @@ use super::{plural, RemoveDialog};
 use crate::api::applications::{
     list_applications, reveal_credentials, AppList, CredentialsView, ListedApp, RevealCredentials,
 };
+use crate::time::{format_optional_time, format_time};
 use crate::ui::charts::sparkline;
-use crate::ui::components::{format_optional_time, format_time, initial, use_hydrated};
+use crate::ui::components::{initial, use_hydrated};
 use crate::ui::markup::Markup;
 use leptos::server_fn::ServerFn;
 
@@ -213,61 +214,14 @@ fn table_body(
     };
     #[cfg(feature = "ssr")]
     if !secret_shown {
-        let markup = written::rows(domain, apps, row_param, |apps, row_param| {
-            rows(apps, row_param).to_html()
+        let markup = crate::api::applications::list_rows(&domain, &row_param, &apps, || {
+            rows(apps.clone(), row_param.clone()).to_html()
         });
         return view! { <tbody inner_html=markup></tbody> }.into_any();
     }
     // In the browser, only the server's branch above reads these.
     let _ = (domain, secret_shown);
     view! { <tbody>{rows(apps, row_param)}</tbody> }.into_any()
-}
-
-/// The markup of each list's rows as last written, with what it was
-/// written from.
-#[cfg(feature = "ssr")]
-mod written {
-    use std::collections::HashMap;
-    use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
-
-    use crate::api::applications::ListedApp;
-
-    /// Lists remembered, at most; past that the node starts over. Each is
-    /// a domain's rows as one viewer's filter shows them.
-    const MAX: usize = 64;
-
-    /// Domain and the rows' link parameters → the applications shown and
-    /// their rows' markup.
-    type Written = HashMap<(String, String), (Vec<ListedApp>, Arc<str>)>;
-    static WRITTEN: LazyLock<Mutex<Written>> = LazyLock::new(Mutex::default);
-
-    /// The rows of `apps` in `domain`, linking with `row_param`: as written
-    /// before from the same applications, or by `write`.
-    pub fn rows(
-        domain: String,
-        apps: Vec<ListedApp>,
-        row_param: String,
-        write: impl FnOnce(Vec<ListedApp>, String) -> String,
-    ) -> Arc<str> {
-        let key = (domain, row_param);
-        if let Some((from, markup)) = lock().get(&key) {
-            if *from == apps {
-                return markup.clone();
-            }
-        }
-        let markup: Arc<str> = write(apps.clone(), key.1.clone()).into();
-        let mut written = lock();
-        if written.len() >= MAX {
-            written.clear();
-        }
-        written.insert(key, (apps, markup.clone()));
-        markup
-    }
-
-    fn lock() -> MutexGuard<'static, Written> {
-        // A panic while holding the lock leaves a map that is still whole.
-        WRITTEN.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 #[component]
@@ -416,42 +370,4 @@ fn permission_tags(permissions: &[String]) -> String {
     }
     tags.raw("</ul>");
     tags.into_string()
-}
-
-#[cfg(all(test, feature = "ssr"))]
-mod tests {
-    use super::written;
-    use crate::api::applications::ListedApp;
-
-    fn app(last_used_at: Option<i64>) -> ListedApp {
-        ListedApp {
-            id: "app-1".into(),
-            name: "NAC Gateway".into(),
-            client_id: "client-1".into(),
-            icon_url: None,
-            permissions: vec!["clients:read".into()],
-            owner: "admin@keyport.test".into(),
-            created_at: 1_795_392_300,
-            last_used_at,
-            usage: vec![0; 30],
-        }
-    }
-
-    #[test]
-    fn rows_are_written_again_once_what_they_show_changes() {
-        let rows = |apps: Vec<ListedApp>, markup: &'static str| {
-            written::rows("rows-test".into(), apps, String::new(), move |_, _| {
-                markup.to_owned()
-            })
-        };
-        assert_eq!(&*rows(vec![app(None)], "first"), "first");
-        // The same applications: the markup written before.
-        assert_eq!(&*rows(vec![app(None)], "unused"), "first");
-        // One was used since, or one more was registered: written afresh.
-        assert_eq!(&*rows(vec![app(Some(1_795_400_000))], "used"), "used");
-        assert_eq!(
-            &*rows(vec![app(Some(1_795_400_000)), app(None)], "two"),
-            "two"
-        );
-    }
 }

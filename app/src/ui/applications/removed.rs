@@ -9,7 +9,8 @@ use leptos_router::hooks::use_query_map;
 use crate::api::applications::{removed_applications, RestoreApplication};
 use crate::api::auth::take_flash;
 use crate::api::AppError;
-use crate::ui::components::{format_time, ErrorBanner};
+use crate::time::format_time;
+use crate::ui::components::ErrorBanner;
 
 #[component]
 pub fn RemovedPage() -> impl IntoView {

@@ -15,11 +15,15 @@ use super::clock::Timestamp;
 use super::secrets::random_token;
 use super::{Error, Keyport, Result};
 
-/// The signature algorithms Keyport issues tokens with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The signature algorithms Keyport issues tokens with, named as JWA
+/// names them (RFC 7518) on the command line too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SigningAlg {
+    #[value(name = "ES256")]
     Es256,
+    #[value(name = "EdDSA")]
     EdDsa,
+    #[value(name = "RS256")]
     Rs256,
 }
 
@@ -198,7 +202,7 @@ impl Keyport {
     async fn insert_key(&self, retire_others_at: Option<Timestamp>) -> Result<String> {
         let key = generate(self.signing_alg)?;
         let sealed = self.master_key.seal(&key.pkcs8, key.kid.as_bytes());
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.write().await?;
         if let Some(at) = retire_others_at {
             sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
                 .bind(at)
@@ -215,7 +219,7 @@ impl Keyport {
         .bind(self.now())
         .execute(&mut *tx)
         .await?;
-        self.db.commit(tx).await?;
+        tx.commit().await?;
         Ok(key.kid)
     }
 

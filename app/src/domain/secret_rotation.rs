@@ -61,7 +61,7 @@ impl Keyport {
         // Usage counted on this node so far belongs to the secret being
         // replaced: write it down before the secrets change places.
         self.flush_usage().await?;
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.write().await?;
         let keep_previous = match previous_expires_at {
             Some(_) => {
                 "previous_secret_hash = secret_hash, previous_secret_expires_at = $5, \
@@ -90,7 +90,7 @@ impl Keyport {
         let target = app.label();
         let detail = format!("grace period {}", describe_grace(grace_seconds));
         audit::record(
-            &mut *tx,
+            &mut tx,
             app_entry(
                 now,
                 actor,
@@ -101,7 +101,7 @@ impl Keyport {
             ),
         )
         .await?;
-        self.db.commit(tx).await?;
+        tx.commit().await?;
         let app = self.application_for(user, id).await?.app;
         Ok(Rotated {
             credentials: Credentials {
@@ -117,7 +117,7 @@ impl Keyport {
     pub async fn retire_previous_secret(&self, actor: &Actor, user: &User, id: &str) -> Result<()> {
         let app = self.application_for(user, id).await?.app;
         let now = self.now();
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.write().await?;
         let retired = sqlx::query(
             "UPDATE applications SET previous_secret_hash = NULL, previous_secret_expires_at = NULL \
              WHERE id = $1 AND previous_secret_hash IS NOT NULL AND previous_secret_expires_at > $2",
@@ -134,7 +134,7 @@ impl Keyport {
         }
         let target = app.label();
         audit::record(
-            &mut *tx,
+            &mut tx,
             app_entry(
                 now,
                 actor,
@@ -145,7 +145,7 @@ impl Keyport {
             ),
         )
         .await?;
-        self.db.commit(tx).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -162,7 +162,7 @@ impl Keyport {
         .await?;
         let mut retired = 0;
         for app in &due {
-            let mut tx = self.db.begin_write().await?;
+            let mut tx = self.db.write().await?;
             let done = sqlx::query(
                 "UPDATE applications SET previous_secret_hash = NULL, previous_secret_expires_at = NULL \
                  WHERE id = $1 AND previous_secret_expires_at <= $2",
@@ -175,7 +175,7 @@ impl Keyport {
                 let target = app.label();
                 let actor = Actor::keyport();
                 audit::record(
-                    &mut *tx,
+                    &mut tx,
                     app_entry(
                         now,
                         &actor,
@@ -188,7 +188,7 @@ impl Keyport {
                 .await?;
                 retired += 1;
             }
-            self.db.commit(tx).await?;
+            tx.commit().await?;
         }
         Ok(retired)
     }

@@ -1,24 +1,27 @@
-//! The authorization code grant with PKCE (RFC 6749 §4.1, RFC 7636, SPEC §5):
-//! checking a request before anything is shown, consent remembered per user
-//! and application, codes that live 60 s and are used once, and their
-//! exchange for an access token that names the user.
+//! The authorization code grant with PKCE (RFC 6749 §4.1, RFC 7636,
+//! contract §5): checking a request before anything is shown, and consent,
+//! remembered per user, application and redirect URI. The codes an
+//! approval hands out and their exchange are in `codes`; what a user has
+//! connected, and taking it back, in `connections`.
+
+mod codes;
+mod connections;
+
+pub use codes::{CodeExchange, GrantError};
+pub use connections::Connection;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::accounts::User;
 use super::applications::{can_authorize, Application};
 use super::audit::{Action, Actor};
-use super::clients::Client;
-use super::clock::Timestamp;
 use super::form::Params;
 use super::secrets::random_token;
-use super::tokens::Issued;
 use super::{tenancy, Error, Keyport, Result};
 
-/// SPEC §5: a code is good for 60 seconds.
+/// contract §5: a code is good for 60 seconds.
 pub const CODE_TTL: i64 = 60;
 
 /// A request that cannot be answered at the application's callback: the
@@ -178,43 +181,6 @@ fn callback_url(
     url.into()
 }
 
-/// An application the user has given access to.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Connection {
-    pub application_id: String,
-    pub name: String,
-    pub website_url: String,
-    pub domain_name: String,
-    pub icon_type: Option<String>,
-    pub updated_at: Timestamp,
-    pub scope: String,
-    pub granted_at: Timestamp,
-}
-
-/// Why a code exchange failed (RFC 6749 §5.2).
-#[derive(Debug, thiserror::Error)]
-pub enum GrantError {
-    #[error("{0}")]
-    InvalidRequest(&'static str),
-    #[error("{0}")]
-    InvalidGrant(&'static str),
-    #[error(transparent)]
-    Failed(#[from] Error),
-}
-
-#[derive(sqlx::FromRow)]
-struct CodeRow {
-    application_id: String,
-    client_id: String,
-    user_id: String,
-    redirect_uri: String,
-    scope: String,
-    code_challenge: String,
-    expires_at: Timestamp,
-    used_at: Option<Timestamp>,
-    user_disabled_at: Option<Timestamp>,
-}
-
 impl Keyport {
     /// Checks `request` for `user`: the client, the redirect URI (exactly
     /// as registered), PKCE, who may authorize, the response type and the
@@ -224,20 +190,10 @@ impl Keyport {
         user: &User,
         request: &AuthorizationRequest,
     ) -> Result<Checked, Rejection> {
-        if !super::validate::storable(&request.client_id) {
-            return Err(Refusal::UnknownClient.into());
-        }
-        // A removed application (in its 30 days before purge) or one whose
-        // owner is disabled gets no tokens, so it gets no consent either.
-        let app: Application = sqlx::query_as(&format!(
-            "{} WHERE a.client_id = $1 AND a.removed_at IS NULL AND u.disabled_at IS NULL",
-            super::applications::SELECT
-        ))
-        .bind(&request.client_id)
-        .fetch_optional(&self.db.pool)
-        .await
-        .map_err(Error::from)?
-        .ok_or(Refusal::UnknownClient)?;
+        let app = self
+            .authorizing_application(&request.client_id)
+            .await?
+            .ok_or(Refusal::UnknownClient)?;
         if app.callback_url.is_empty() {
             return Err(Refusal::NoCallback(app.name).into());
         }
@@ -270,28 +226,8 @@ impl Keyport {
         .fetch_all(&self.db.pool)
         .await
         .map_err(Error::from)?;
-        let permissions = match &request.scope {
-            None => granted,
-            Some(scope) => {
-                let wanted: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
-                if wanted.is_empty() {
-                    return Err(back("invalid_scope", "the scope is empty"));
-                }
-                if let Some(unknown) = wanted
-                    .iter()
-                    .find(|w| !granted.iter().any(|(s, _)| s == *w))
-                {
-                    return Err(back(
-                        "invalid_scope",
-                        &format!("{unknown} is not a permission of this application"),
-                    ));
-                }
-                granted
-                    .into_iter()
-                    .filter(|(s, _)| wanted.contains(&s.as_str()))
-                    .collect()
-            }
-        };
+        let permissions = requested_permissions(granted, request.scope.as_deref())
+            .map_err(|unknown| back("invalid_scope", &unknown))?;
         let domain_name = tenancy::find_domain(&self.db, &app.domain_id)
             .await?
             .map(|d| d.name)
@@ -304,6 +240,22 @@ impl Keyport {
             state: request.state.clone(),
             code_challenge: request.code_challenge.clone(),
         })
+    }
+
+    /// The application in use holding `client_id`, if it may ask for
+    /// access: a removed application (in its 30 days before purge) or one
+    /// whose owner is disabled gets no tokens, so it gets no consent either.
+    async fn authorizing_application(&self, client_id: &str) -> Result<Option<Application>> {
+        if !super::validate::storable(client_id) {
+            return Ok(None);
+        }
+        Ok(sqlx::query_as(&format!(
+            "{} WHERE a.client_id = $1 AND a.removed_at IS NULL AND u.disabled_at IS NULL",
+            super::applications::SELECT
+        ))
+        .bind(client_id)
+        .fetch_optional(&self.db.pool)
+        .await?)
     }
 
     /// Whether `user` already approved every permission of `checked` for
@@ -333,7 +285,7 @@ impl Keyport {
         let code = random_token(32);
         let now = self.now();
         let scope = checked.scope();
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.write().await?;
         sqlx::query(
             "INSERT INTO authorization_codes (code_hash, application_id, user_id, redirect_uri, \
              scope, code_challenge, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -376,7 +328,7 @@ impl Keyport {
         .execute(&mut *tx)
         .await?;
         super::audit::record(
-            &mut *tx,
+            &mut tx,
             super::audit::Entry {
                 at: now,
                 domain_id: Some(&checked.app.domain_id),
@@ -388,7 +340,7 @@ impl Keyport {
             },
         )
         .await?;
-        self.db.commit(tx).await?;
+        tx.commit().await?;
         Ok(checked.callback(&[("code", &code)], &self.issuer_id()))
     }
 
@@ -404,239 +356,32 @@ impl Keyport {
             &self.issuer_id(),
         ))
     }
+}
 
-    /// Exchanges a code for an access token naming its user (RFC 6749
-    /// §4.1.3, RFC 7636 §4.6). A code is used once: a second use is refused
-    /// and revokes the token the first one got.
-    pub async fn exchange_code(
-        &self,
-        client: &Client,
-        address: &str,
-        code: Option<&str>,
-        redirect_uri: Option<&str>,
-        verifier: Option<&str>,
-    ) -> Result<Issued, GrantError> {
-        let code = code
-            .filter(|c| !c.is_empty())
-            .ok_or(GrantError::InvalidRequest("code is required"))?;
-        let redirect_uri =
-            redirect_uri.ok_or(GrantError::InvalidRequest("redirect_uri is required"))?;
-        let verifier = verifier.ok_or(GrantError::InvalidRequest("code_verifier is required"))?;
-        let code_hash = hash_code(code);
-        let row: CodeRow = sqlx::query_as(
-            "SELECT c.application_id, a.client_id, c.user_id, c.redirect_uri, c.scope, \
-             c.code_challenge, c.expires_at, c.used_at, u.disabled_at AS user_disabled_at \
-             FROM authorization_codes c JOIN applications a ON a.id = c.application_id \
-             JOIN users u ON u.id = c.user_id WHERE c.code_hash = $1",
-        )
-        .bind(&code_hash)
-        .fetch_optional(&self.db.pool)
-        .await
-        .map_err(Error::from)?
-        .ok_or(GrantError::InvalidGrant(
-            "the authorization code is not valid",
-        ))?;
-        let now = self.now();
-        if row.client_id != client.client_id {
-            return Err(GrantError::InvalidGrant(
-                "the authorization code was issued to another client",
-            ));
-        }
-        if row.used_at.is_some() {
-            self.code_replayed(&code_hash, &row, address).await?;
-            return Err(GrantError::InvalidGrant(
-                "the authorization code has already been used",
-            ));
-        }
-        if row.expires_at <= now {
-            return Err(GrantError::InvalidGrant(
-                "the authorization code has expired",
-            ));
-        }
-        if row.redirect_uri != redirect_uri {
-            return Err(GrantError::InvalidGrant(
-                "redirect_uri differs from the authorization request",
-            ));
-        }
-        if !is_verifier(verifier)
-            || !bool::from(
-                s256(verifier)
-                    .as_bytes()
-                    .ct_eq(row.code_challenge.as_bytes()),
-            )
-        {
-            return Err(GrantError::InvalidGrant(
-                "the code verifier does not match the code challenge",
-            ));
-        }
-        if row.user_disabled_at.is_some() {
-            return Err(GrantError::InvalidGrant(
-                "the user who approved is disabled",
-            ));
-        }
-        // Permissions taken away from the application since the approval
-        // are not granted.
-        let scope: Vec<&str> = row
-            .scope
-            .split(' ')
-            .filter(|s| client.permissions.iter().any(|p| p == s))
-            .collect();
-        let issued = self.sign(
-            &row.user_id,
-            &client.client_id,
-            &client.domain_id,
-            &scope.join(" "),
-        )?;
-        let claimed = sqlx::query(
-            "UPDATE authorization_codes SET used_at = $1, token_id = $2, token_expires_at = $3 \
-             WHERE code_hash = $4 AND used_at IS NULL",
-        )
-        .bind(now)
-        .bind(&issued.claims.jti)
-        .bind(issued.claims.exp)
-        .bind(&code_hash)
-        .execute(&self.db.pool)
-        .await
-        .map_err(Error::from)?
-        .rows_affected();
-        if claimed == 0 {
-            // Another exchange of the same code won the race: this is a replay.
-            self.code_replayed(&code_hash, &row, address).await?;
-            return Err(GrantError::InvalidGrant(
-                "the authorization code has already been used",
-            ));
-        }
-        Ok(issued)
+/// The permissions `requested` asks for, among those `granted` (all of them
+/// when it asks for none), in catalog order; what is wrong with it if it
+/// asks for nothing or for one the application lacks (`invalid_scope`).
+fn requested_permissions(
+    granted: Vec<(String, String)>,
+    requested: Option<&str>,
+) -> std::result::Result<Vec<(String, String)>, String> {
+    let Some(requested) = requested else {
+        return Ok(granted);
+    };
+    let wanted: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
+    if wanted.is_empty() {
+        return Err("the scope is empty".into());
     }
-
-    /// Revokes the token issued for a replayed code, and audits the replay.
-    async fn code_replayed(&self, code_hash: &str, row: &CodeRow, address: &str) -> Result<()> {
-        let issued: Option<(Option<String>, Option<Timestamp>)> = sqlx::query_as(
-            "SELECT token_id, token_expires_at FROM authorization_codes WHERE code_hash = $1",
-        )
-        .bind(code_hash)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        if let Some((Some(jti), Some(expires_at))) = issued {
-            sqlx::query(
-                "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
-            )
-            .bind(&jti)
-            .bind(expires_at)
-            .execute(&self.db.pool)
-            .await?;
-            self.db.changed().await;
-        }
-        let domain_id: Option<String> =
-            sqlx::query_scalar("SELECT domain_id FROM applications WHERE id = $1")
-                .bind(&row.application_id)
-                .fetch_optional(&self.db.pool)
-                .await?;
-        super::audit::record(
-            &self.db.pool,
-            super::audit::Entry {
-                at: self.now(),
-                domain_id: domain_id.as_deref(),
-                actor: &Actor {
-                    user_id: None,
-                    label: format!("client {}", row.client_id),
-                    address: address.to_owned(),
-                },
-                action: Action::AuthorizationCodeReplayed,
-                target: Some(&row.client_id),
-                client_id: Some(&row.client_id),
-                detail: None,
-            },
-        )
-        .await
+    if let Some(unknown) = wanted
+        .iter()
+        .find(|w| !granted.iter().any(|(s, _)| s == *w))
+    {
+        return Err(format!("{unknown} is not a permission of this application"));
     }
-
-    /// The applications `user` has given access to, by name.
-    pub async fn connections(&self, user: &User) -> Result<Vec<Connection>> {
-        Ok(sqlx::query_as(
-            "SELECT a.id AS application_id, a.name, a.website_url, d.name AS domain_name, \
-             a.icon_type, a.updated_at, c.scope, c.granted_at \
-             FROM consents c JOIN applications a ON a.id = c.application_id \
-             JOIN domains d ON d.id = a.domain_id WHERE c.user_id = $1 ORDER BY lower(a.name)",
-        )
-        .bind(&user.id)
-        .fetch_all(&self.db.pool)
-        .await?)
-    }
-
-    /// Forgets `user`'s consent for an application and revokes the tokens
-    /// issued to it on their behalf that are still valid.
-    pub async fn disconnect(&self, actor: &Actor, user: &User, application_id: &str) -> Result<()> {
-        if !super::validate::storable(application_id) {
-            return Err(Error::NotFound);
-        }
-        let now = self.now();
-        let mut tx = self.db.begin_write().await?;
-        let app: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT a.name, a.client_id, a.domain_id FROM consents c \
-             JOIN applications a ON a.id = c.application_id \
-             WHERE c.user_id = $1 AND c.application_id = $2",
-        )
-        .bind(&user.id)
-        .bind(application_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (name, client_id, domain_id) = app.ok_or(Error::NotFound)?;
-        sqlx::query("DELETE FROM consents WHERE user_id = $1 AND application_id = $2")
-            .bind(&user.id)
-            .bind(application_id)
-            .execute(&mut *tx)
-            .await?;
-        // A code handed out before and not yet exchanged would otherwise
-        // still buy a token after this.
-        sqlx::query(
-            "DELETE FROM authorization_codes WHERE user_id = $1 AND application_id = $2 \
-             AND used_at IS NULL",
-        )
-        .bind(&user.id)
-        .bind(application_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO revoked_tokens (jti, expires_at) SELECT token_id, token_expires_at \
-             FROM authorization_codes WHERE user_id = $1 AND application_id = $2 \
-             AND token_id IS NOT NULL AND token_expires_at > $3 ON CONFLICT (jti) DO NOTHING",
-        )
-        .bind(&user.id)
-        .bind(application_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        super::audit::record(
-            &mut *tx,
-            super::audit::Entry {
-                at: now,
-                domain_id: Some(&domain_id),
-                actor,
-                action: Action::ConsentRevoked,
-                target: Some(&format!("{name} ({client_id})")),
-                client_id: Some(&client_id),
-                detail: None,
-            },
-        )
-        .await?;
-        self.db.commit(tx).await?;
-        Ok(())
-    }
-
-    /// Forgets codes whose tokens have expired too: a replay can no longer
-    /// revoke anything.
-    pub async fn purge_expired_codes(&self) -> Result<u64> {
-        Ok(sqlx::query(
-            "DELETE FROM authorization_codes WHERE expires_at + $1 < $2 \
-             AND (token_expires_at IS NULL OR token_expires_at < $2)",
-        )
-        .bind(CODE_TTL)
-        .bind(self.now())
-        .execute(&self.db.pool)
-        .await?
-        .rows_affected())
-    }
+    Ok(granted
+        .into_iter()
+        .filter(|(s, _)| wanted.contains(&s.as_str()))
+        .collect())
 }
 
 /// The permissions `user` approved for `app`, space-separated, and the

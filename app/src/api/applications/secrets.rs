@@ -1,0 +1,40 @@
+//! Rotating an application's secret with a grace period, and retiring the
+//! previous one early.
+
+use leptos::prelude::*;
+
+use crate::api::AppError;
+
+/// Issues a new secret; the current one keeps working for `grace_seconds`.
+#[server(prefix = "/rpc", endpoint = "applications/rotate")]
+pub async fn rotate_secret(id: String, grace_seconds: i64) -> Result<(), AppError> {
+    use crate::api::request::{actor, form, keyport, require_user};
+
+    let at = form("rotate", &[], async {
+        let user = require_user().await?;
+        let rotated = keyport()?
+            .rotate_secret(&actor(&user), &user, &id, grace_seconds)
+            .await?;
+        Ok(rotated.app.rotated_at.unwrap_or_default())
+    })
+    .await?;
+    // The time makes each rotation a new address, which the page reloads.
+    leptos_axum::redirect(&format!("/applications/{id}?rotated={at}"));
+    Ok(())
+}
+
+/// Retires the previous secret before its grace period ends.
+#[server(prefix = "/rpc", endpoint = "applications/retire")]
+pub async fn retire_secret(id: String) -> Result<(), AppError> {
+    use crate::api::request::{actor, form, keyport, require_user};
+
+    form("rotate", &[], async {
+        let user = require_user().await?;
+        Ok(keyport()?
+            .retire_previous_secret(&actor(&user), &user, &id)
+            .await?)
+    })
+    .await?;
+    leptos_axum::redirect(&format!("/applications/{id}?retired=1"));
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! The RFC 6749 §5.2 error every OAuth endpoint answers with, and the
+//! headers that go with it (`WWW-Authenticate`, `Retry-After`, no-store).
+
+use app::domain::Error;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// An RFC 6749 §5.2 error response.
+#[derive(Debug)]
+pub struct OAuthError {
+    pub(super) status: StatusCode,
+    pub(super) code: &'static str,
+    pub(super) description: String,
+    /// Basic authentication was attempted: a 401 carries the challenge.
+    pub(super) basic: bool,
+    pub(super) retry_after: Option<u64>,
+}
+
+impl OAuthError {
+    pub(super) fn new(
+        status: StatusCode,
+        code: &'static str,
+        description: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            description: description.into(),
+            basic: false,
+            retry_after: None,
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    /// 503: the database is out of reach, or the request ran out of time.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the service is temporarily unavailable; try again shortly",
+        )
+    }
+
+    /// The refusal reason `/metrics` counts: the error code, with
+    /// "temporarily unavailable" told apart as rate limiting or an outage.
+    pub fn reason(&self) -> &'static str {
+        match (self.status, self.code) {
+            (StatusCode::TOO_MANY_REQUESTS, _) => "rate_limited",
+            (StatusCode::SERVICE_UNAVAILABLE, _) => "unavailable",
+            (StatusCode::PAYLOAD_TOO_LARGE, _) => "body_too_large",
+            (_, code) => code,
+        }
+    }
+
+    pub(super) fn invalid_client(basic: bool) -> Self {
+        Self {
+            basic,
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication failed",
+            )
+        }
+    }
+
+    pub(super) fn from_domain(e: Error, basic: bool) -> Self {
+        match e {
+            Error::BadCredentials => Self::invalid_client(basic),
+            Error::RateLimited { retry_after } => Self {
+                retry_after: Some(retry_after),
+                ..Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "temporarily_unavailable",
+                    format!("too many failed authentications; retry after {retry_after} seconds"),
+                )
+            },
+            Error::Busy { retry_after } => Self {
+                retry_after: Some(retry_after),
+                ..Self::unavailable()
+            },
+            unavailable if unavailable.is_unavailable() => {
+                tracing::warn!(error = %unavailable, "OAuth endpoint: database unavailable");
+                Self::unavailable()
+            }
+            other => {
+                tracing::error!(error = %other, "token endpoint failed");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "the server could not complete the request",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            no_store(),
+            Json(json!({"error": self.code, "error_description": self.description})),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED && self.basic {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"keyport\""),
+            );
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+pub(super) fn no_store() -> [(header::HeaderName, &'static str); 2] {
+    [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::PRAGMA, "no-cache"),
+    ]
+}
