@@ -170,7 +170,7 @@ impl Caller {
     }
 
     fn is_delegated(&self) -> bool {
-        self.claims.sub != self.claims.client_id
+        self.claims.client_id != self.claims.sub
     }
 
     fn actor(&self) -> Actor {
@@ -282,7 +282,7 @@ async fn list_clients(
     let viewer = if caller.user.role.is_admin() {
         String::new()
     } else {
-        caller.user.id.clone()
+        caller.user.id.to_string()
     };
     let which = format!("{}/{viewer}", all.domain_id);
     let body = keyport
@@ -372,7 +372,7 @@ async fn delete_client(
     caller.require("clients:write")?;
     let app = managed_client(&keyport, &caller, &client_id).await?;
     keyport
-        .remove_applications(&caller.actor(), &caller.user, &[app.app.id])
+        .remove_applications(&caller.actor(), &caller.user, &[app.app.id.into()])
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -474,7 +474,7 @@ async fn audit(
         before: params.before,
     };
     let domain = caller.domain(&keyport).await?;
-    let filter = query.parse(Some(domain.id))?;
+    let filter = query.parse(Some(domain.id.into()))?;
     let entries = app::domain::audit::search(&keyport.db, &filter, limit).await?;
     let next = entries
         .last()

@@ -70,7 +70,7 @@ async fn a_user_approves_and_the_application_gets_a_token_for_them(app: &TestApp
         .verify_access_token(token.access_token().secret())
         .await
         .unwrap();
-    assert_eq!(claims.sub, user.id, "the token names the user");
+    assert_eq!(user.id, claims.sub, "the token names the user");
     assert_eq!(claims.client_id, id, "and the application");
     assert_eq!(claims.scope, "clients:read");
 

@@ -1044,7 +1044,7 @@ async fn domain_admins_manage_only_their_domain(app: &TestApp) {
         .await
         .unwrap();
     let stranger = app::domain::accounts::NewUser {
-        domain_id: other.clone(),
+        domain_id: other.as_str().into(),
         email: "stranger@example.com".into(),
         role: Role::Member,
         password: app::domain::secrets::Password::new(PASSWORD),

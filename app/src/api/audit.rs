@@ -71,7 +71,7 @@ impl AuditQuery {
         if !user.role.is_admin() {
             return Err(AppError::Forbidden);
         }
-        let domain = (user.role != Role::SuperAdmin).then(|| user.domain_id.clone());
+        let domain = (user.role != Role::SuperAdmin).then(|| user.domain_id.to_string());
         Ok(self.parse(domain)?)
     }
 
@@ -142,7 +142,7 @@ pub async fn audit_page(
         .list_applications(&user, &domain)
         .await?
         .into_iter()
-        .map(|a| (a.app.client_id, a.app.name))
+        .map(|a| (a.app.client_id.into(), a.app.name))
         .collect();
     Ok(AuditListing {
         entries: entries.into_iter().map(Into::into).collect(),

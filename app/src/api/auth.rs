@@ -48,13 +48,13 @@ pub async fn current_viewer() -> Result<Option<Viewer>, AppError> {
         .await?
         .ok_or(AppError::Internal)?;
     Ok(Some(Viewer {
-        user_id: user.id,
+        user_id: user.id.into(),
         email: user.email,
         role: user.role.as_str().into(),
         is_admin: user.role.is_admin(),
         is_super_admin: user.role == Role::SuperAdmin,
         customer_id: keyport.tenancy.customer_id.clone(),
-        domain_id: domain.id,
+        domain_id: domain.id.into(),
         domain_name: domain.name,
     }))
 }

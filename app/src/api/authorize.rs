@@ -166,7 +166,7 @@ pub async fn list_connections() -> Result<Vec<ConnectionView>, AppError> {
         .into_iter()
         .map(|c| ConnectionView {
             icon_url: icon_url(&c.application_id, c.icon_type.as_deref(), c.updated_at),
-            application_id: c.application_id,
+            application_id: c.application_id.into(),
             name: c.name,
             website_url: c.website_url,
             domain_name: c.domain_name,

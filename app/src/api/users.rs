@@ -95,7 +95,7 @@ pub async fn users_page(domain: Option<String>) -> Result<UserListing, AppError>
         .map(|l| UserView {
             manageable: may_manage(&admin, &l.user) && l.user.id != admin.id,
             is_self: l.user.id == admin.id,
-            id: l.user.id,
+            id: l.user.id.into(),
             email: l.user.email,
             role: l.user.role.as_str().to_owned(),
             disabled: l.user.disabled_at.is_some(),

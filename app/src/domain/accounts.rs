@@ -7,6 +7,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::audit::{self, Action, Actor};
+use super::ids::{DomainId, UserId};
 use super::limiter::{Key, Limiter};
 use super::secrets::{random_token, Password, Secret, SetupToken};
 use super::store::Db;
@@ -61,8 +62,8 @@ impl TryFrom<String> for Role {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct User {
-    pub id: String,
-    pub domain_id: String,
+    pub id: UserId,
+    pub domain_id: DomainId,
     pub email: String,
     #[sqlx(try_from = "String")]
     pub role: Role,
@@ -174,7 +175,7 @@ pub struct SignedIn {
 
 /// A new console user, checked and ready to insert.
 pub struct NewUser {
-    pub domain_id: String,
+    pub domain_id: DomainId,
     pub email: String,
     pub role: Role,
     pub password: Password,
@@ -234,7 +235,7 @@ impl Keyport {
         let hash = self.hasher.hash(new.password).await?;
         let now = self.now();
         let user = User {
-            id: Uuid::new_v4().to_string(),
+            id: UserId::new(Uuid::new_v4().to_string()),
             domain_id: new.domain_id,
             email: new.email,
             role: new.role,

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::accounts::{Role, User};
 use super::audit::{self, Action, Actor};
+use super::ids::{ApplicationId, ClientId, DomainId, UserId};
 use super::secrets::{ClientSecret, Secret};
 use super::store::Write;
 use super::tenancy::Domain;
@@ -21,16 +22,16 @@ use super::{Error, Invalid, Keyport, Result};
 /// An application as stored, without its secret material.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Application {
-    pub id: String,
-    pub domain_id: String,
-    pub owner_id: String,
+    pub id: ApplicationId,
+    pub domain_id: DomainId,
+    pub owner_id: UserId,
     pub owner_email: String,
     pub name: String,
     pub description: String,
     pub website_url: String,
     pub callback_url: String,
     pub icon_type: Option<String>,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub created_at: i64,
     pub updated_at: i64,
     /// The last use of any of its secrets.
@@ -67,7 +68,7 @@ pub struct DomainApplications {
     pub domain_id: String,
     pub in_use: Vec<WithPermissions>,
     pub removed: Vec<Application>,
-    pub issued: HashMap<String, [i64; DAYS]>,
+    pub issued: HashMap<ApplicationId, [i64; DAYS]>,
 }
 
 impl DomainApplications {
@@ -82,7 +83,7 @@ impl DomainApplications {
 /// The plaintext credentials, only ever built for a reveal or at creation.
 #[derive(Debug, Clone)]
 pub struct Credentials {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub client_secret: ClientSecret,
 }
 
@@ -290,10 +291,10 @@ impl Keyport {
         input: ApplicationInput,
     ) -> Result<(Application, Credentials)> {
         let input = validate::application(self, input).await?;
-        let client_id = Uuid::new_v4().simple().to_string();
+        let client_id = ClientId::new(Uuid::new_v4().simple().to_string());
         let (secret, secret_hash, sealed) = self.fresh_secret(&client_id);
         let now = self.now();
-        let id = Uuid::new_v4().to_string();
+        let id = ApplicationId::new(Uuid::new_v4().to_string());
 
         let mut tx = self.db.write().await?;
         lock_domain(&mut tx, &domain.id).await?;

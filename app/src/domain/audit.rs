@@ -2,6 +2,7 @@
 //! entries carry identifiers and names only.
 
 use super::clock::Timestamp;
+use super::ids::UserId;
 use super::store::{Db, Write};
 use super::Result;
 
@@ -98,7 +99,7 @@ impl Action {
 /// Who acted: a signed-in user, or someone who only typed an email.
 #[derive(Debug, Clone)]
 pub struct Actor {
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     pub label: String,
     pub address: String,
 }

@@ -10,6 +10,7 @@
 //! node and within `cache::FRESH_FOR_MS` on the others.
 
 use super::clock::Timestamp;
+use super::ids::{ApplicationId, ClientId, DomainId, Scope, UserId};
 use super::limiter::Key;
 use super::secrets::{ClientSecret, Secret, SecretCheck};
 use super::{Error, Keyport, Result};
@@ -17,11 +18,11 @@ use super::{Error, Keyport, Result};
 /// A client whose credentials checked out.
 #[derive(Debug, Clone)]
 pub struct Client {
-    pub application_id: String,
-    pub client_id: String,
-    pub domain_id: String,
-    pub owner_id: String,
-    pub permissions: Vec<String>,
+    pub application_id: ApplicationId,
+    pub client_id: ClientId,
+    pub domain_id: DomainId,
+    pub owner_id: UserId,
+    pub permissions: Vec<Scope>,
     /// The stored hash of the secret presented (the current or the
     /// previous one), so that usage is counted per secret.
     pub(crate) secret_hash: String,
@@ -30,14 +31,14 @@ pub struct Client {
 /// The client's row, once per granted scope (none: one row, `scope` NULL).
 #[derive(Clone, sqlx::FromRow)]
 pub struct Row {
-    id: String,
-    client_id: String,
-    domain_id: String,
-    owner_id: String,
+    id: ApplicationId,
+    client_id: ClientId,
+    domain_id: DomainId,
+    owner_id: UserId,
     secret_hash: String,
     previous_secret_hash: Option<String>,
     previous_secret_expires_at: Option<Timestamp>,
-    scope: Option<String>,
+    scope: Option<Scope>,
 }
 
 /// A client's rows as read together (empty: no such client in use).

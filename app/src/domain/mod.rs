@@ -10,6 +10,7 @@ pub mod clients;
 pub mod clock;
 pub mod form;
 pub mod hashing;
+pub mod ids;
 pub mod inspect;
 pub mod limiter;
 pub mod memory;

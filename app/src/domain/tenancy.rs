@@ -4,6 +4,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::clock::Timestamp;
+use super::ids::DomainId;
 use super::store::Db;
 use super::{Keyport, Result};
 
@@ -15,12 +16,12 @@ pub const DEFAULT_APP_LIMIT: i64 = 63;
 #[derive(Debug, Clone)]
 pub struct Tenancy {
     pub customer_id: String,
-    pub default_domain_id: String,
+    pub default_domain_id: DomainId,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Domain {
-    pub id: String,
+    pub id: DomainId,
     pub name: String,
     pub app_limit: i64,
 }

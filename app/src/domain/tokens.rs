@@ -8,6 +8,7 @@ use sqlx::{FromRow, Row};
 
 use super::accounts::User;
 use super::clock::Timestamp;
+use super::ids::{ClientId, DomainId};
 use super::signing_keys::Signer;
 use super::validate::storable;
 use super::{Error, Keyport, Result};
@@ -21,14 +22,14 @@ pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 pub struct AccessClaims {
     pub iss: String,
     pub sub: String,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub aud: String,
     pub iat: Timestamp,
     pub nbf: Timestamp,
     pub exp: Timestamp,
     pub jti: String,
     pub scope: String,
-    pub domain_id: String,
+    pub domain_id: DomainId,
 }
 
 impl AccessClaims {
@@ -91,7 +92,13 @@ impl Keyport {
         self.audience()
     }
 
-    pub fn sign(&self, sub: &str, client_id: &str, domain_id: &str, scope: &str) -> Result<Issued> {
+    pub fn sign(
+        &self,
+        sub: &str,
+        client_id: &ClientId,
+        domain_id: &DomainId,
+        scope: &str,
+    ) -> Result<Issued> {
         let ring = self.key_ring()?;
         let now = self.now();
         let claims = AccessClaims {
@@ -274,7 +281,7 @@ impl Keyport {
         if restored_at.is_some_and(|at| claims.iat < at) {
             return Ok(None);
         }
-        let user = if claims.sub == claims.client_id {
+        let user = if claims.client_id == claims.sub {
             Some(owner)
         } else {
             self.user(&claims.sub).await?

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use super::clients::Client;
 use super::clock::Timestamp;
+use super::ids::ApplicationId;
 use super::{Keyport, Result};
 
 /// Days of usage the portal draws.
@@ -16,7 +17,7 @@ const DAY: i64 = 86_400;
 /// Counters not yet written, by application id and day.
 #[derive(Default)]
 pub struct Usage {
-    pending: Mutex<HashMap<(String, Timestamp), Delta>>,
+    pending: Mutex<HashMap<(ApplicationId, Timestamp), Delta>>,
 }
 
 #[derive(Default)]
@@ -37,21 +38,21 @@ impl Usage {
         d.used(&client.secret_hash, at);
     }
 
-    pub fn failed(&self, application_id: &str, at: Timestamp) {
+    pub fn failed(&self, application_id: &ApplicationId, at: Timestamp) {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         pending
-            .entry((application_id.to_owned(), midnight(at)))
+            .entry((application_id.clone(), midnight(at)))
             .or_default()
             .failures += 1;
     }
 
-    fn take(&self) -> HashMap<(String, Timestamp), Delta> {
+    fn take(&self) -> HashMap<(ApplicationId, Timestamp), Delta> {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Puts back counts whose write failed (the database was unreachable),
     /// adding what was counted meanwhile, so that the next flush writes them.
-    fn restore(&self, unwritten: HashMap<(String, Timestamp), Delta>) {
+    fn restore(&self, unwritten: HashMap<(ApplicationId, Timestamp), Delta>) {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         for (key, d) in unwritten {
             let now = pending.entry(key).or_default();
@@ -101,7 +102,10 @@ impl Keyport {
         written
     }
 
-    async fn write_usage(&self, pending: &HashMap<(String, Timestamp), Delta>) -> Result<()> {
+    async fn write_usage(
+        &self,
+        pending: &HashMap<(ApplicationId, Timestamp), Delta>,
+    ) -> Result<()> {
         let mut tx = self.db.write().await?;
         for ((id, day), d) in pending {
             for (hash, at) in &d.last_used {
@@ -182,9 +186,9 @@ impl Keyport {
     pub async fn issued_by_application(
         &self,
         domain_id: &str,
-    ) -> Result<HashMap<String, [i64; DAYS]>> {
+    ) -> Result<HashMap<ApplicationId, [i64; DAYS]>> {
         let first = midnight(self.now()) - (DAYS as i64 - 1) * DAY;
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        let rows: Vec<(ApplicationId, i64, i64)> = sqlx::query_as(
             "SELECT u.application_id, u.day, u.tokens_issued FROM usage_daily u \
              JOIN applications a ON a.id = u.application_id \
              WHERE a.domain_id = $1 AND u.day >= $2",
@@ -193,7 +197,7 @@ impl Keyport {
         .bind(first)
         .fetch_all(&self.db.pool)
         .await?;
-        let mut series: HashMap<String, [i64; DAYS]> = HashMap::new();
+        let mut series: HashMap<ApplicationId, [i64; DAYS]> = HashMap::new();
         for (id, day, issued) in rows {
             if let Ok(i) = usize::try_from((day - first) / DAY) {
                 if i < DAYS {

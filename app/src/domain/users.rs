@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::accounts::{normalize_email, validate_email, validate_password, Role, User};
 use super::audit::{self, Action, Actor};
 use super::clock::Timestamp;
+use super::ids::UserId;
 use super::secrets::{token_digest, LinkToken, Password, Secret};
 use super::tenancy::Domain;
 use super::{Error, Keyport, Result};
@@ -88,7 +89,7 @@ impl Keyport {
         }
         let now = self.now();
         let user = User {
-            id: Uuid::new_v4().to_string(),
+            id: UserId::new(Uuid::new_v4().to_string()),
             domain_id: domain.id.clone(),
             email,
             role,

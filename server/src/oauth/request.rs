@@ -3,6 +3,7 @@
 
 use app::domain::clients::Client;
 use app::domain::form;
+use app::domain::ids::Scope;
 use app::domain::secrets::ClientSecret;
 use app::domain::Keyport;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -183,12 +184,10 @@ impl TokenRequest {
 
 /// The scopes granted: the requested ones if all are the client's, all of
 /// the client's when none are asked for (RFC 6749 §3.3).
-pub fn granted_scope(
-    requested: Option<&str>,
-    permissions: &[String],
-) -> Result<String, OAuthError> {
+pub fn granted_scope(requested: Option<&str>, permissions: &[Scope]) -> Result<String, OAuthError> {
     let Some(requested) = requested else {
-        return Ok(permissions.join(" "));
+        let all: Vec<&str> = permissions.iter().map(Scope::as_str).collect();
+        return Ok(all.join(" "));
     };
     let mut scopes: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
     if scopes.is_empty() {
@@ -200,7 +199,10 @@ pub fn granted_scope(
     }
     scopes.sort_unstable();
     scopes.dedup();
-    if let Some(unknown) = scopes.iter().find(|s| !permissions.iter().any(|p| p == *s)) {
+    if let Some(unknown) = scopes
+        .iter()
+        .find(|s| !permissions.iter().any(|p| p == **s))
+    {
         return Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
@@ -297,7 +299,7 @@ mod tests {
 
     #[test]
     fn scopes_must_be_granted() {
-        let granted = vec!["audit:read".to_string(), "clients:read".to_string()];
+        let granted = vec![Scope::new("audit:read"), Scope::new("clients:read")];
         assert_eq!(
             granted_scope(None, &granted).unwrap(),
             "audit:read clients:read"

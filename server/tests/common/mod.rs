@@ -453,7 +453,7 @@ impl TestApp {
             .await
             .unwrap();
         (
-            credentials.client_id,
+            credentials.client_id.into(),
             credentials.client_secret.expose().to_owned(),
         )
     }

@@ -11,7 +11,7 @@ use crate::support::*;
 /// Each urlencoded server function with a valid value for each field; `{n}`
 /// becomes a number unique to the case.
 fn functions(w: &World) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
-    let domain = w.admin.domain_id.clone();
+    let domain = w.admin.domain_id.to_string();
     vec![
         (
             "applications/list",

@@ -387,7 +387,7 @@ pub(crate) async fn world(app: &TestApp, admin: &mut Browser<'_>, admin_user: Us
         app_id,
         client_id,
         removed_id,
-        member_id: member.id,
+        member_id: member.id.into(),
         query,
     }
 }

@@ -108,9 +108,9 @@ pub async fn applications_named(ids: Vec<String>) -> Result<Vec<(String, String)
         let app = keyport.application_for(&user, &id).await?.app;
         if !named
             .iter()
-            .any(|(known, _): &(String, String)| *known == app.id)
+            .any(|(known, _): &(String, String)| app.id == *known)
         {
-            named.push((app.id, app.name));
+            named.push((app.id.into(), app.name));
         }
     }
     Ok(named)

@@ -173,12 +173,12 @@ mod convert {
         fn from(WithPermissions { app, permissions }: WithPermissions) -> Self {
             let icon_url = icon_url(&app.id, app.icon_type.as_deref(), app.updated_at);
             Self {
-                id: app.id,
+                id: app.id.into(),
                 name: app.name,
                 description: app.description,
                 website_url: app.website_url,
                 callback_url: app.callback_url,
-                client_id: app.client_id,
+                client_id: app.client_id.into(),
                 icon_url,
                 permissions,
                 owner: app.owner_email,
@@ -195,9 +195,9 @@ mod convert {
         ) -> Self {
             let icon_url = icon_url(&app.id, app.icon_type.as_deref(), app.updated_at);
             Self {
-                id: app.id,
+                id: app.id.into(),
                 name: app.name,
-                client_id: app.client_id,
+                client_id: app.client_id.into(),
                 icon_url,
                 permissions,
                 owner: app.owner_email,
@@ -233,9 +233,9 @@ mod convert {
         fn from(app: crate::domain::applications::Application) -> Self {
             let removed_at = app.removed_at.unwrap_or_default();
             Self {
-                id: app.id,
+                id: app.id.into(),
                 name: app.name,
-                client_id: app.client_id,
+                client_id: app.client_id.into(),
                 owner: app.owner_email,
                 removed_at,
                 purged_at: removed_at + crate::domain::removal::KEPT_FOR,
@@ -248,7 +248,7 @@ mod convert {
             Self {
                 oauth_credentials: c.oauth_credentials(),
                 client_secret: c.client_secret.expose().to_owned(),
-                client_id: c.client_id,
+                client_id: c.client_id.into(),
             }
         }
     }
@@ -256,7 +256,7 @@ mod convert {
     impl From<Domain> for DomainView {
         fn from(d: Domain) -> Self {
             Self {
-                id: d.id,
+                id: d.id.into(),
                 name: d.name,
             }
         }

@@ -52,9 +52,9 @@ pub async fn application_page(id: String) -> Result<AppPage, AppError> {
         .possible_owners(&user, &app.app)
         .await?
         .into_iter()
-        .map(|u| (u.id, u.email))
+        .map(|u| (u.id.into(), u.email))
         .collect();
-    let revealed = just_revealed(|revealed| revealed == app.app.id).await?;
+    let revealed = just_revealed(|revealed| app.app.id == revealed).await?;
     let (credentials, shown) = revealed.map_or((None, None), |r| (Some(r.credentials), r.row));
     Ok(AppPage {
         app: app.into(),

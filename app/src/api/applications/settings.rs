@@ -24,7 +24,7 @@ pub async fn create_application(data: MultipartData) -> Result<String, AppError>
     })
     .await?;
     leptos_axum::redirect(&format!("/applications/{id}"));
-    Ok(id)
+    Ok(id.into())
 }
 
 #[server(input = SettingsForm, input_derive = (), prefix = "/rpc", endpoint = "applications/update")]

@@ -9,6 +9,7 @@ use subtle::ConstantTimeEq;
 use super::super::audit::{Action, Actor};
 use super::super::clients::Client;
 use super::super::clock::Timestamp;
+use super::super::ids::{ApplicationId, ClientId, UserId};
 use super::super::tokens::Issued;
 use super::super::{Error, Keyport, Result};
 use super::{hash_code, is_verifier, s256, CODE_TTL};
@@ -35,9 +36,9 @@ pub enum GrantError {
 /// A code as stored, with whom it was issued to.
 #[derive(sqlx::FromRow)]
 struct CodeRow {
-    application_id: String,
-    client_id: String,
-    user_id: String,
+    application_id: ApplicationId,
+    client_id: ClientId,
+    user_id: UserId,
     redirect_uri: String,
     scope: String,
     code_challenge: String,

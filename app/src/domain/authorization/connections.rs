@@ -5,12 +5,13 @@
 use super::super::accounts::User;
 use super::super::audit::{Action, Actor};
 use super::super::clock::Timestamp;
+use super::super::ids::ApplicationId;
 use super::super::{Error, Keyport, Result};
 
 /// An application the user has given access to.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Connection {
-    pub application_id: String,
+    pub application_id: ApplicationId,
     pub name: String,
     pub website_url: String,
     pub domain_name: String,
