@@ -38,15 +38,17 @@ browser:
 fmt:
 	cargo fmt --all -- --check
 
+# The server with its bench routes, and the scratch databases
+# (server/scratch) its tests use.
 clippy:
-	cargo clippy $(SSR),keyport/bench --all-targets -- -D warnings
+	cargo clippy $(SSR),keyport/bench -p keyport-scratch --all-targets -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 # Unit and integration tests; each integration test runs on SQLite and on
 # the PostgreSQL at 127.0.0.1:5432 (KEYPORT_TEST_POSTGRES), in a database of
-# its own that it drops afterwards.
+# its own that it drops afterwards (server/scratch, tested here too).
 unit:
-	cargo test $(SSR)
+	cargo test $(SSR) -p keyport-scratch
 
 site:
 	cargo leptos build --release --split
