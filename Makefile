@@ -38,15 +38,17 @@ browser:
 fmt:
 	cargo fmt --all -- --check
 
+# The server with its bench routes, and the crates beside it: the bench
+# (server/bench) and the scratch databases (server/scratch).
 clippy:
-	cargo clippy $(SSR),keyport/bench --all-targets -- -D warnings
+	cargo clippy $(SSR),keyport/bench -p keyport-bench -p keyport-scratch --all-targets -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 # Unit and integration tests; each integration test runs on SQLite and on
 # the PostgreSQL at 127.0.0.1:5432 (KEYPORT_TEST_POSTGRES), in a database of
-# its own that it drops afterwards.
+# its own that it drops afterwards (server/scratch, tested here too).
 unit:
-	cargo test $(SSR)
+	cargo test $(SSR) -p keyport-scratch
 
 site:
 	cargo leptos build --release --split
@@ -72,12 +74,12 @@ budget: site
 	[ $$main -le $$(( $(WASM_BUDGET_KIB) * 1024 )) ] || { echo "keyport.wasm is over its budget"; exit 1; }; \
 	[ $$all -le $$(( $(WASM_ALL_BUDGET_KIB) * 1024 )) ] || { echo "the modules together are over their budget"; exit 1; }
 
-# Measures the server against its own limits (see server/src/bench.rs) and
+# Measures the server against its own limits (see server/bench/) and
 # prints one table, also written to target/bench/report.md. A benchmark, not a
-# test: it never fails for a slow machine. BENCH_SECONDS per run (default 5).
+# test: it never fails for a slow machine. BENCH_SECONDS per run (default 3).
 # (RUSTFLAGS as cargo-leptos sets them for the server: the build reuses the site's.)
 bench: tools site
-	RUSTFLAGS="--cfg erase_components" cargo build --release -p keyport --features bench --bin keyport-bench
+	RUSTFLAGS="--cfg erase_components" cargo build --release -p keyport-bench
 	target/release/keyport-bench measure
 
 # Fuzzes token request parsing and client-credential extraction for
@@ -89,11 +91,11 @@ fuzz:
 
 # The long reliability checks, beyond the quick ones `make test` runs (the
 # two-node, kill -9 and outage tests are in `unit`): a bounded soak of mixed
-# load (SOAK_SECONDS, default 180; see server/src/soak.rs), the fuzz target
+# load (SOAK_SECONDS, default 180; see server/bench/src/soak.rs), the fuzz target
 # for FUZZ_SECONDS, and schemathesis (pinned, from PyPI) against the
 # management API's OpenAPI document. Each fails the target on a failure.
 reliability: tools site
-	RUSTFLAGS="--cfg erase_components" cargo build --release -p keyport --features bench --bin keyport-bench
+	RUSTFLAGS="--cfg erase_components" cargo build --release -p keyport-bench
 	target/release/keyport-bench soak
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 	bash reliability/schemathesis.sh

@@ -6,7 +6,7 @@ pub mod alloc;
 pub mod api_v1;
 mod audit_csv;
 #[cfg(feature = "bench")]
-pub mod bench;
+mod bench_routes;
 pub mod cli;
 pub mod config;
 mod deadline;
@@ -16,8 +16,6 @@ pub mod oauth;
 mod openapi;
 pub mod proxies;
 pub mod sessions;
-#[cfg(feature = "bench")]
-pub mod soak;
 mod turns;
 
 use std::sync::{Arc, OnceLock};
@@ -175,7 +173,7 @@ pub fn router(state: AppState) -> Router {
     // Routes that only `keyport-bench` has (`make bench`), behind the same
     // middleware as everything else.
     #[cfg(feature = "bench")]
-    let routes = routes.merge(bench::routes());
+    let routes = routes.merge(bench_routes::routes());
     let portal = Router::new()
         .leptos_routes_with_context(
             &state,

@@ -1071,7 +1071,7 @@ fn a_master_key_readable_by_others_stops_the_start() {
     use std::os::unix::fs::PermissionsExt;
     let scratch = process::Scratch::sqlite();
     scratch.run(&["migrate"], "");
-    let key = scratch.dir.join("master.key");
+    let key = scratch.dir().join("master.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let output = scratch.command(&["migrate"]).output().unwrap();
     assert!(!output.status.success());

@@ -170,7 +170,7 @@ fn a_database_outage_is_answered_503_and_healed_without_a_restart() {
     let scratch = Scratch::postgres();
     let (admin_id, admin_secret) = scratch.with_admin_client();
     let proxy = Proxy::start("127.0.0.1:5432".parse().unwrap());
-    let database_url = proxy.url(&scratch.url);
+    let database_url = proxy.url(scratch.url());
     let node = Node::start_with(
         &scratch,
         &[

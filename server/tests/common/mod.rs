@@ -20,7 +20,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 use keyport::config::Config;
 use keyport::AppState;
-use sqlx::Executor;
+use keyport_scratch::{postgres_admin_url, Scratch};
 use tower::ServiceExt;
 
 pub const ORIGIN: &str = "http://127.0.0.1:3000";
@@ -55,11 +55,6 @@ macro_rules! on_both_engines {
     };
 }
 
-enum Scratch {
-    Sqlite(std::path::PathBuf),
-    Postgres { admin_url: String, name: String },
-}
-
 pub struct TestApp {
     pub router: Router,
     pub state: AppState,
@@ -69,20 +64,8 @@ pub struct TestApp {
     scratch: Scratch,
 }
 
-fn postgres_admin_url() -> String {
-    std::env::var("KEYPORT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn unique_name() -> String {
-    format!("keyport_test_{}", uuid_like())
-}
-
-fn uuid_like() -> String {
-    app::domain::secrets::random_token(9)
-        .to_lowercase()
-        .replace(['-', '_'], "x")
-}
+/// What the names of the tests' scratch databases start with.
+const SCRATCH: &str = "keyport_test";
 
 impl TestApp {
     pub async fn new(engine: Engine) -> Self {
@@ -91,37 +74,19 @@ impl TestApp {
 
     /// A test app whose configuration `tweak` changed first.
     pub async fn with(engine: Engine, tweak: impl FnOnce(&mut Config)) -> Self {
-        let dir = std::env::temp_dir().join(unique_name());
-        std::fs::create_dir_all(&dir).unwrap();
-        let (database_url, scratch) = match engine {
-            Engine::Sqlite => (
-                format!("sqlite://{}/keyport.db", dir.display()),
-                Scratch::Sqlite(dir.clone()),
-            ),
+        let scratch = match engine {
+            Engine::Sqlite => Scratch::sqlite(SCRATCH).expect("a scratch folder"),
             Engine::Postgres => {
-                let admin_url = postgres_admin_url();
-                let name = unique_name();
-                sqlx::any::install_default_drivers();
-                let admin = sqlx::AnyPool::connect(&admin_url)
+                Scratch::postgres(SCRATCH, &postgres_admin_url("KEYPORT_TEST_POSTGRES"))
                     .await
-                    .expect("PostgreSQL at 127.0.0.1:5432");
-                admin
-                    .execute(format!("CREATE DATABASE {name}").as_str())
-                    .await
-                    .unwrap();
-                admin.close().await;
-                let base = admin_url.rsplit_once('/').unwrap().0;
-                (
-                    format!("{base}/{name}"),
-                    Scratch::Postgres { admin_url, name },
-                )
+                    .expect("PostgreSQL at 127.0.0.1:5432")
             }
         };
         let mut config = Config {
-            database_url,
+            database_url: scratch.url().to_owned(),
             bind: "127.0.0.1:3000".parse().unwrap(),
             public_url: None,
-            master_key_file: dir.join("master.key"),
+            master_key_file: scratch.dir().join("master.key"),
             token_ttl: 3600,
             signing_alg: app::domain::signing_keys::SigningAlg::Es256,
             log_format: keyport::config::LogFormat::Text,
@@ -159,19 +124,10 @@ impl TestApp {
     /// Closes the pool and removes the scratch database.
     pub async fn finish(self) {
         self.keyport.db.pool.close().await;
-        match self.scratch {
-            Scratch::Sqlite(dir) => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            Scratch::Postgres { admin_url, name } => {
-                let admin = sqlx::AnyPool::connect(&admin_url).await.unwrap();
-                admin
-                    .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                    .await
-                    .unwrap();
-                admin.close().await;
-            }
-        }
+        self.scratch
+            .finish()
+            .await
+            .expect("the scratch database is dropped");
     }
 
     pub async fn user(&self, email: &str, role: Role) -> User {

@@ -7,6 +7,7 @@ use axum::http::{header, HeaderValue, Method, Request, StatusCode};
 
 use crate::common::{Part, TestApp, ORIGIN, PASSWORD, PNG};
 use crate::support::*;
+use crate::verdict::Verdict;
 
 /// Each urlencoded server function with a valid value for each field; `{n}`
 /// becomes a number unique to the case.
@@ -138,6 +139,7 @@ fn accepts(endpoint: &str, field: &str, value: &str) -> Option<bool> {
 }
 
 pub(crate) async fn server_functions_survive_hostile_fields(app: &TestApp) {
+    let _verdict = Verdict::open();
     let (mut admin, admin_user) = app.signed_in("admin@example.com", Role::SuperAdmin).await;
     let w = world(app, &mut admin, admin_user).await;
     let mut n = 0;
@@ -256,6 +258,7 @@ pub(crate) async fn server_functions_survive_hostile_fields(app: &TestApp) {
 /// The forms of signed-out users, whose fields cost an argon2 run each when
 /// they are valid: the lighter table.
 pub(crate) async fn sign_in_setup_and_welcome_survive_hostile_fields(app: &TestApp) {
+    let _verdict = Verdict::open();
     let mut n = 0;
     // First-run setup, while no user exists.
     let token = app::domain::secrets::Secret::expose(
@@ -400,6 +403,7 @@ pub(crate) async fn sign_in_setup_and_welcome_survive_hostile_fields(app: &TestA
 /// The Application Settings form, one hostile field at a time: refused with
 /// nothing stored, or stored exactly as the rules normalise it.
 pub(crate) async fn application_settings_store_only_what_the_rules_accept(app: &TestApp) {
+    let _verdict = Verdict::open();
     let (mut admin, admin_user) = app.signed_in("admin@example.com", Role::SuperAdmin).await;
     let existing = admin.register("Existing").await;
     let url_payloads = |p: &str| {
@@ -523,6 +527,7 @@ pub(crate) async fn application_settings_store_only_what_the_rules_accept(app: &
 }
 
 pub(crate) async fn multipart_bodies_survive_hostile_encodings(app: &TestApp) {
+    let _verdict = Verdict::open();
     let (mut admin, _) = app.signed_in("admin@example.com", Role::SuperAdmin).await;
     let existing = admin.register("Existing").await;
     let b = "hostile-boundary";
@@ -631,6 +636,7 @@ pub(crate) async fn multipart_bodies_survive_hostile_encodings(app: &TestApp) {
 }
 
 pub(crate) async fn the_authorization_flow_survives_hostile_requests(app: &TestApp) {
+    let _verdict = Verdict::open();
     let (mut admin, admin_user) = app.signed_in("admin@example.com", Role::SuperAdmin).await;
     let w = world(app, &mut admin, admin_user).await;
     let params = [

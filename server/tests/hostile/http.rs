@@ -8,8 +8,10 @@ use base64::Engine as _;
 
 use crate::common::{self, BasicCredentials as _, TestApp};
 use crate::support::*;
+use crate::verdict::Verdict;
 
 pub(crate) async fn oauth_endpoints_answer_hostile_requests_with_4xx(app: &TestApp) {
+    let _verdict = Verdict::open();
     let owner = app.user("owner@example.com", Role::DomainAdmin).await;
     let (id, secret) = app.client(&owner, "Integration", &["clients:read"]).await;
     let valid: Vec<(&str, String)> = vec![
@@ -215,10 +217,10 @@ pub(crate) async fn oauth_endpoints_answer_hostile_requests_with_4xx(app: &TestA
         .token_request(Some((&id, &secret)), "grant_type=client_credentials")
         .await;
     check_eq!(r.status, StatusCode::OK, "{}", r.text);
-    crate::verdict::deliver();
 }
 
 pub(crate) async fn the_management_api_answers_hostile_json_with_4xx(app: &TestApp) {
+    let _verdict = Verdict::open();
     let owner = app.user("owner@example.com", Role::SuperAdmin).await;
     let (id, secret) = app
         .client(
@@ -546,5 +548,4 @@ pub(crate) async fn the_management_api_answers_hostile_json_with_4xx(app: &TestA
     let r = app.bearer_get("/api/v1/clients", Some(&token)).await;
     check_eq!(r.status, StatusCode::OK, "{}", r.text);
     stored_values_follow_the_rules(app, "management API").await;
-    crate::verdict::deliver();
 }

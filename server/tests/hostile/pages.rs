@@ -7,8 +7,10 @@ use axum::http::{header, Method, Request, StatusCode};
 
 use crate::common::{self, Part, TestApp, ORIGIN};
 use crate::support::*;
+use crate::verdict::Verdict;
 
 pub(crate) async fn pages_survive_hostile_paths_and_queries(app: &TestApp) {
+    let _verdict = Verdict::open();
     let (mut admin, admin_user) = app.signed_in("admin@example.com", Role::SuperAdmin).await;
     let w = world(app, &mut admin, admin_user).await;
     let mut signed_out = app.browser();
@@ -96,6 +98,7 @@ pub(crate) async fn pages_survive_hostile_paths_and_queries(app: &TestApp) {
 }
 
 pub(crate) async fn oversized_bodies_are_refused_with_413(app: &TestApp) {
+    let _verdict = Verdict::open();
     let (mut admin, _) = app.signed_in("admin@example.com", Role::SuperAdmin).await;
     let owner = app.user("owner@example.com", Role::SuperAdmin).await;
     let (id, secret) = app.client(&owner, "Automation", &["clients:write"]).await;
@@ -172,6 +175,7 @@ pub(crate) async fn oversized_bodies_are_refused_with_413(app: &TestApp) {
 }
 
 pub(crate) async fn ten_thousand_ticked_boxes_are_refused_whole(app: &TestApp) {
+    let _verdict = Verdict::open();
     let (mut admin, _) = app.signed_in("admin@example.com", Role::SuperAdmin).await;
     let real = admin.register("Keep me").await;
     let ids: Vec<String> = (0..10_000)
@@ -232,6 +236,7 @@ pub(crate) async fn ten_thousand_ticked_boxes_are_refused_whole(app: &TestApp) {
 }
 
 pub(crate) async fn accepted_markup_is_escaped_on_every_page(app: &TestApp) {
+    let _verdict = Verdict::open();
     let (mut admin, _) = app.signed_in("admin@example.com", Role::SuperAdmin).await;
     let id = admin
         .rpc_multipart(

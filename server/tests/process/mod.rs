@@ -7,7 +7,6 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -20,62 +19,34 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// The public URL both nodes share: the issuer of every token.
 pub const PUBLIC_URL: &str = "http://keyport.test";
 
-pub fn postgres_admin_url() -> String {
-    std::env::var("KEYPORT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
+/// What the names of these tests' scratch databases start with.
+const SCRATCH: &str = "keyport_proc";
 
-/// A scratch database, dropped with the value.
-pub struct Scratch {
-    pub url: String,
-    /// The PostgreSQL database to drop, if the scratch database is one.
-    postgres: Option<String>,
-    pub dir: PathBuf,
-}
+/// A scratch database (dropped with the value) and the `keyport` command
+/// line pointed at it.
+pub struct Scratch(keyport_scratch::Scratch);
 
-pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future)
+impl std::ops::Deref for Scratch {
+    type Target = keyport_scratch::Scratch;
+
+    fn deref(&self) -> &keyport_scratch::Scratch {
+        &self.0
+    }
 }
 
 impl Scratch {
     /// A database of its own on the PostgreSQL at 127.0.0.1:5432.
     pub fn postgres() -> Self {
-        use sqlx::Executor;
-        let name = scratch_name();
-        let admin = postgres_admin_url();
-        block_on(async {
-            sqlx::any::install_default_drivers();
-            let pool = sqlx::AnyPool::connect(&admin)
-                .await
-                .expect("PostgreSQL at 127.0.0.1:5432");
-            pool.execute(format!("CREATE DATABASE {name}").as_str())
-                .await
-                .unwrap();
-            pool.close().await;
-        });
-        let dir = std::env::temp_dir().join(&name);
-        std::fs::create_dir_all(&dir).unwrap();
-        let base = admin.rsplit_once('/').unwrap().0;
-        Self {
-            url: format!("{base}/{name}"),
-            postgres: Some(name),
-            dir,
-        }
+        let admin = keyport_scratch::postgres_admin_url("KEYPORT_TEST_POSTGRES");
+        Self(
+            keyport_scratch::Scratch::postgres_blocking(SCRATCH, &admin)
+                .expect("PostgreSQL at 127.0.0.1:5432"),
+        )
     }
 
     /// An SQLite file in a folder of its own.
     pub fn sqlite() -> Self {
-        let dir = std::env::temp_dir().join(scratch_name());
-        std::fs::create_dir_all(&dir).unwrap();
-        Self {
-            url: format!("sqlite://{}/keyport.db", dir.display()),
-            postgres: None,
-            dir,
-        }
+        Self(keyport_scratch::Scratch::sqlite(SCRATCH).expect("a scratch folder"))
     }
 
     /// A migrated database with a super admin (`admin@example.com`) and
@@ -117,8 +88,8 @@ impl Scratch {
 
     /// A query straight on the database, as an operator would run it.
     pub fn query_i64(&self, sql: &str) -> i64 {
-        let url = self.url.clone();
-        block_on(async move {
+        let url = self.url().to_owned();
+        keyport_scratch::block_on(async move {
             sqlx::any::install_default_drivers();
             let pool = sqlx::AnyPool::connect(&url).await.unwrap();
             let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
@@ -135,9 +106,9 @@ impl Scratch {
         let mut command = Command::new(binary);
         command
             .args(args)
-            .current_dir(&self.dir)
-            .env("KEYPORT_DATABASE_URL", &self.url)
-            .env("KEYPORT_MASTER_KEY_FILE", self.dir.join("master.key"))
+            .current_dir(self.dir())
+            .env("KEYPORT_DATABASE_URL", self.url())
+            .env("KEYPORT_MASTER_KEY_FILE", self.dir().join("master.key"))
             .env("KEYPORT_PUBLIC_URL", PUBLIC_URL)
             .env("KEYPORT_LOG", "warn");
         command
@@ -160,23 +131,6 @@ impl Scratch {
         let output = child.wait_with_output().unwrap();
         assert!(output.status.success(), "keyport {args:?} failed");
         String::from_utf8(output.stdout).unwrap()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        use sqlx::Executor;
-        if let Some(name) = self.postgres.take() {
-            let admin = postgres_admin_url();
-            block_on(async {
-                let pool = sqlx::AnyPool::connect(&admin).await.unwrap();
-                let _ = pool
-                    .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                    .await;
-                pool.close().await;
-            });
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -427,15 +381,6 @@ impl Reply {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
-}
-
-fn scratch_name() -> String {
-    format!(
-        "keyport_proc_{}",
-        app::domain::secrets::random_token(9)
-            .to_lowercase()
-            .replace(['-', '_'], "x")
-    )
 }
 
 pub fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Duration {

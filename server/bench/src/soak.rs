@@ -13,9 +13,11 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use axum::http::header;
+use keyport_scratch::Scratch;
 
-use crate::bench::{count, drive, Load, Run, Server};
+use crate::count;
+use crate::load::{drive, Run};
+use crate::server::Server;
 
 /// Connections per kind of request: mostly tokens, as in production.
 const MIX: [(&str, usize); 3] = [("token", 8), ("api", 4), ("page", 2)];
@@ -26,7 +28,7 @@ struct Window {
     rss_mib: f64,
 }
 
-pub async fn soak() -> ExitCode {
+pub(crate) async fn soak() -> ExitCode {
     match run().await {
         Ok((report, passed)) => {
             println!("{report}");
@@ -51,23 +53,14 @@ async fn run() -> Result<(String, bool), String> {
         Duration::from_secs(count("SOAK_SECONDS", 180)),
         Duration::from_secs(count("SOAK_WINDOW", 15)),
     );
-    let dir = std::env::temp_dir().join(format!(
-        "keyport-soak-{}",
-        app::domain::secrets::random_token(6).replace(['-', '_'], "x")
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let server = Server::start(&format!("sqlite://{}/keyport.db", dir.display()), &dir).await?;
+    let database = Scratch::sqlite("keyport_soak").map_err(|e| e.to_string())?;
+    let server = Server::start(&database).await?;
     let seeded = server.seed().await?;
     server.fill_domain(&seeded).await?;
     let loads = [
         seeded.token_load.clone(),
-        Load::get("/api/v1/clients").header(
-            header::AUTHORIZATION,
-            &format!("Bearer {}", seeded.access_token),
-        ),
-        Load::get("/applications")
-            .header(header::COOKIE, &seeded.cookie)
-            .header(header::ACCEPT, "text/html"),
+        seeded.api_load(),
+        seeded.page_load(),
     ];
 
     let mut windows = Vec::new();
@@ -85,8 +78,6 @@ async fn run() -> Result<(String, bool), String> {
             rss_mib: server.rss_mib().unwrap_or(f64::NAN),
         });
     }
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(report(&windows))
 }
 

@@ -1,0 +1,34 @@
+//! `keyport-bench`: the `keyport` command line, built with the bench-only
+//! routes (`keyport`'s `bench` feature), plus `keyport-bench measure` (`make
+//! bench`) and `keyport-bench soak` (`make reliability`). Both start
+//! `keyport-bench serve` processes, so the servers measured are this binary.
+
+mod load;
+mod measure;
+mod report;
+mod server;
+mod soak;
+
+#[global_allocator]
+static ALLOCATOR: keyport::alloc::Allocator = keyport::alloc::Allocator;
+
+type Result<T, E = String> = std::result::Result<T, E>;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match std::env::args().nth(1).as_deref() {
+        Some("measure") => measure::measure().await,
+        Some("soak") => soak::soak().await,
+        _ => keyport::cli::run().await,
+    }
+}
+
+/// A positive whole number from the environment variable `name`, or
+/// `default` when it is unset or not one.
+fn count(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(default)
+}
