@@ -24,7 +24,13 @@ pub fn routes() -> Router<AppState> {
 /// endpoint does.
 async fn sign(State(keyport): State<Keyport>) -> Response {
     let scope = "clients:read";
-    match keyport.sign("bench", "bench", &keyport.tenancy.default_domain_id, scope) {
+    let client_id = app::domain::ids::ClientId::new("bench");
+    match keyport.sign(
+        "bench",
+        &client_id,
+        &keyport.tenancy.default_domain_id,
+        scope,
+    ) {
         Ok(issued) => (
             [
                 (header::CACHE_CONTROL, "no-store"),

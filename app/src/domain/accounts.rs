@@ -165,6 +165,52 @@ pub async fn find_user_by_email(db: &Db, email: &str) -> Result<Option<User>> {
     .await?)
 }
 
+/// What was typed as an email, within bounds, and with nothing in it that
+/// could not be stored or would act on a terminal or a page: how the audit
+/// log names whoever tried.
+fn typed_label(email: &str) -> String {
+    email
+        .chars()
+        .take(EMAIL_MAX)
+        .map(|c| {
+            if super::validate::is_hidden_control(c) {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// The budgets one sign-in attempt spends, taken before its password is
+/// hashed.
+struct Attempt<'a> {
+    taken: Vec<(&'a Limiter, Key)>,
+}
+
+impl<'a> Attempt<'a> {
+    /// Takes one attempt from each budget, or from none and says how long
+    /// to wait.
+    fn take(budgets: Vec<(&'a Limiter, Key)>, now: super::clock::Timestamp) -> Result<Self> {
+        let mut attempt = Self { taken: Vec::new() };
+        for (limiter, key) in budgets {
+            if let Err(retry_after) = limiter.take(&key, now) {
+                attempt.give_back();
+                return Err(Error::RateLimited { retry_after });
+            }
+            attempt.taken.push((limiter, key));
+        }
+        Ok(attempt)
+    }
+
+    /// Gives every attempt back: the password was right, or never checked.
+    fn give_back(self) {
+        for (limiter, key) in self.taken {
+            limiter.refund(&key);
+        }
+    }
+}
+
 /// A successful sign-in: the user, and the device cookie that lets this
 /// browser sign in again on a budget of its own.
 #[derive(Debug)]
@@ -311,24 +357,7 @@ impl Keyport {
         device: Option<&str>,
     ) -> Result<SignedIn> {
         let email = normalize_email(email);
-        let now = self.now();
-        let found: Option<Credentials> = if storable(&email) {
-            sqlx::query_as(&format!(
-                "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1"
-            ))
-            .bind(&email)
-            .fetch_optional(&self.db.pool)
-            .await?
-        } else {
-            None
-        };
-        let (user, hash) = match found {
-            Some(Credentials {
-                user,
-                password_hash: Some(hash),
-            }) if user.disabled_at.is_none() => (Some(user), Some(hash)),
-            _ => (None, None),
-        };
+        let (user, hash) = self.credentials(&email).await?;
         let trusted = user
             .as_ref()
             .and_then(|u| self.trusted_device(&u.id, device?));
@@ -343,45 +372,23 @@ impl Keyport {
                 ),
             ],
         };
-        let give_back = |taken: &[(&Limiter, Key)]| {
-            for (limiter, key) in taken {
-                limiter.refund(key);
-            }
-        };
-        for (i, (limiter, key)) in budgets.iter().enumerate() {
-            if let Err(retry_after) = limiter.take(key, now) {
-                give_back(&budgets[..i]);
-                return Err(Error::RateLimited { retry_after });
-            }
-        }
+        let attempt = Attempt::take(budgets, self.now())?;
         let verified = match self.hasher.verify(hash, password).await {
             Ok(verified) => verified,
             Err(e) => {
                 // Nothing was checked: the attempt does not count.
-                give_back(&budgets);
+                attempt.give_back();
                 return Err(e);
             }
         };
         let actor = Actor {
             user_id: user.as_ref().map(|u| u.id.clone()),
-            // What was typed, within bounds, and with nothing in it that
-            // could not be stored or would act on a terminal or a page.
-            label: email
-                .chars()
-                .take(EMAIL_MAX)
-                .map(|c| {
-                    if super::validate::is_hidden_control(c) {
-                        '\u{FFFD}'
-                    } else {
-                        c
-                    }
-                })
-                .collect(),
+            label: typed_label(&email),
             address: address.into(),
         };
         match user {
             Some(user) if verified => {
-                give_back(&budgets);
+                attempt.give_back();
                 self.audit(Some(&user.domain_id), &actor, Action::SignIn, None)
                     .await?;
                 let nonce = trusted.unwrap_or_else(|| random_token(16));
@@ -395,6 +402,27 @@ impl Keyport {
                 Err(Error::BadCredentials)
             }
         }
+    }
+
+    /// The enabled user with this email and their password hash, if any.
+    async fn credentials(&self, email: &str) -> Result<(Option<User>, Option<String>)> {
+        let found: Option<Credentials> = if storable(email) {
+            sqlx::query_as(&format!(
+                "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1"
+            ))
+            .bind(email)
+            .fetch_optional(&self.db.pool)
+            .await?
+        } else {
+            None
+        };
+        Ok(match found {
+            Some(Credentials {
+                user,
+                password_hash: Some(hash),
+            }) if user.disabled_at.is_none() => (Some(user), Some(hash)),
+            _ => (None, None),
+        })
     }
 
     /// The device cookie of a browser that signed in as `user_id`: a nonce

@@ -252,17 +252,12 @@ impl Filter {
 const COLUMNS: &str =
     "id, at, domain_id, actor_id, actor, action, target, address, client_id, detail";
 
-/// Newest first, at most `limit` entries.
-pub async fn search(db: &Db, filter: &Filter, limit: i64) -> Result<Vec<Record>> {
-    // No entry names what the database cannot store.
-    let texts = [filter.actor.as_deref(), filter.client_id.as_deref()];
-    if !texts.into_iter().flatten().all(super::validate::storable) {
-        return Ok(Vec::new());
-    }
-    // Times become id bounds first, through the (at, id) index: ids grow
-    // with time, so every query below walks one index backwards from its
-    // upper bound and stops after `limit` rows. (`before` comes from a query
-    // string: i64::MIN is a number too.)
+/// The entry ids a filter's times and page cover, highest and lowest
+/// (`None`: no entry can match). Times become id bounds through the
+/// (at, id) index: ids grow with time, so the search walks one index
+/// backwards from its upper bound and stops after `limit` rows. (`before`
+/// comes from a query string: i64::MIN is a number too.)
+async fn id_bounds(db: &Db, filter: &Filter) -> Result<Option<(Option<i64>, Option<i64>)>> {
     let mut upper = filter.before.map(|id| id.saturating_sub(1));
     let mut lower = None;
     if let Some(until) = filter.until {
@@ -273,7 +268,7 @@ pub async fn search(db: &Db, filter: &Filter, limit: i64) -> Result<Vec<Record>>
         .fetch_optional(&db.pool)
         .await?;
         let Some(last) = last else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
         upper = Some(upper.map_or(last, |u| u.min(last)));
     }
@@ -284,10 +279,23 @@ pub async fn search(db: &Db, filter: &Filter, limit: i64) -> Result<Vec<Record>>
                 .fetch_optional(&db.pool)
                 .await?;
         let Some(first) = first else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
         lower = Some(first);
     }
+    Ok(Some((upper, lower)))
+}
+
+/// Newest first, at most `limit` entries.
+pub async fn search(db: &Db, filter: &Filter, limit: i64) -> Result<Vec<Record>> {
+    // No entry names what the database cannot store.
+    let texts = [filter.actor.as_deref(), filter.client_id.as_deref()];
+    if !texts.into_iter().flatten().all(super::validate::storable) {
+        return Ok(Vec::new());
+    }
+    let Some((upper, lower)) = id_bounds(db, filter).await? else {
+        return Ok(Vec::new());
+    };
     let actor_ids: Vec<String> = match &filter.actor {
         Some(email) => {
             sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = lower($1)")

@@ -93,101 +93,133 @@ pub async fn application(keyport: &Keyport, input: ApplicationInput) -> Result<V
     check(input, &catalog)
 }
 
-/// Every rule that needs no database, given the permission catalog.
+/// Every rule that needs no database, given the permission catalog. Each
+/// field is checked on its own, so that every bad one is named at once.
 pub fn check(input: ApplicationInput, catalog: &[String]) -> Result<ValidApplication> {
-    let mut problems = Vec::new();
-    let name = input.name.trim().to_owned();
-    let name_len = name.chars().count();
-    if name_len == 0 {
-        problems.push(Invalid::new("name", "Enter an application name."));
-    } else if name_len > NAME_MAX {
-        problems.push(Invalid::new(
-            "name",
-            format!("Use at most {NAME_MAX} characters ({name_len} given)."),
-        ));
-    } else if name.chars().any(is_hidden_control) {
-        problems.push(Invalid::new(
-            "name",
-            "The name cannot contain control characters.",
-        ));
-    }
-
-    let description = input.description.trim().replace("\r\n", "\n");
-    let description_len = description.chars().count();
-    if description_len > DESCRIPTION_MAX {
-        problems.push(Invalid::new(
-            "description",
-            format!("Use at most {DESCRIPTION_MAX} characters ({description_len} given)."),
-        ));
-    } else if description
-        .chars()
-        .any(|c| is_hidden_control(c) && c != '\n' && c != '\t')
-    {
-        problems.push(Invalid::new(
-            "description",
-            "The description cannot contain control characters.",
-        ));
-    }
-
-    let mut permissions: Vec<String> = Vec::new();
-    for scope in input.permissions {
-        if !catalog.contains(&scope) {
-            problems.push(Invalid::new(
-                "permissions",
-                "Choose permissions from the list.",
-            ));
-            break;
-        }
-        if !permissions.contains(&scope) {
-            permissions.push(scope);
-        }
-    }
-    if permissions.is_empty() && !problems.iter().any(|p| p.field == "permissions") {
-        problems.push(Invalid::new(
-            "permissions",
-            "Choose at least one permission.",
-        ));
-    }
-    permissions.sort();
-
-    let website_url = input.website_url.trim().to_owned();
-    if let Err(message) = website(&website_url) {
-        problems.push(Invalid::new("website_url", message));
-    }
-    let callback_url = input.callback_url.trim().to_owned();
-    if let Err(message) = callback(&callback_url) {
-        problems.push(Invalid::new("callback_url", message));
-    }
-
-    let icon = match input.icon.filter(|b| !b.is_empty()) {
-        None => None,
-        Some(bytes) if bytes.len() > ICON_MAX => {
-            problems.push(Invalid::new("icon", "The icon must be at most 256 KiB."));
-            None
-        }
-        Some(bytes) => match IconKind::sniff(&bytes) {
-            Some(kind) => Some(Icon { kind, bytes }),
-            None => {
-                problems.push(Invalid::new(
-                    "icon",
-                    "The icon must be a PNG, JPEG or WebP image (SVG is not accepted).",
-                ));
-                None
-            }
-        },
-    };
-
-    if !problems.is_empty() {
-        return Err(Error::Invalid(problems));
-    }
-    Ok(ValidApplication {
+    let name = checked_name(&input.name);
+    let description = checked_description(&input.description);
+    let permissions = checked_permissions(input.permissions, catalog);
+    let website_url = field("website_url", website(input.website_url.trim()))
+        .map(|()| input.website_url.trim().to_owned());
+    let callback_url = field("callback_url", callback(input.callback_url.trim()))
+        .map(|()| input.callback_url.trim().to_owned());
+    let icon = checked_icon(input.icon);
+    let problems: Vec<Invalid> = [
+        name.as_ref().err(),
+        description.as_ref().err(),
+        permissions.as_ref().err(),
+        website_url.as_ref().err(),
+        callback_url.as_ref().err(),
+        icon.as_ref().err(),
+    ]
+    .into_iter()
+    .flatten()
+    .cloned()
+    .collect();
+    match (
         name,
         description,
         permissions,
         website_url,
         callback_url,
         icon,
-    })
+    ) {
+        (
+            Ok(name),
+            Ok(description),
+            Ok(permissions),
+            Ok(website_url),
+            Ok(callback_url),
+            Ok(icon),
+        ) => Ok(ValidApplication {
+            name,
+            description,
+            permissions,
+            website_url,
+            callback_url,
+            icon,
+        }),
+        _ => Err(Error::Invalid(problems)),
+    }
+}
+
+/// A rule's message, as the error of `field`.
+fn field<T>(
+    field: &'static str,
+    checked: std::result::Result<T, String>,
+) -> std::result::Result<T, Invalid> {
+    checked.map_err(|message| Invalid::new(field, message))
+}
+
+fn checked_name(raw: &str) -> std::result::Result<String, Invalid> {
+    let name = raw.trim().to_owned();
+    let len = name.chars().count();
+    let problem = if len == 0 {
+        "Enter an application name.".to_owned()
+    } else if len > NAME_MAX {
+        format!("Use at most {NAME_MAX} characters ({len} given).")
+    } else if name.chars().any(is_hidden_control) {
+        "The name cannot contain control characters.".to_owned()
+    } else {
+        return Ok(name);
+    };
+    Err(Invalid::new("name", problem))
+}
+
+fn checked_description(raw: &str) -> std::result::Result<String, Invalid> {
+    let description = raw.trim().replace("\r\n", "\n");
+    let len = description.chars().count();
+    let problem = if len > DESCRIPTION_MAX {
+        format!("Use at most {DESCRIPTION_MAX} characters ({len} given).")
+    } else if description
+        .chars()
+        .any(|c| is_hidden_control(c) && c != '\n' && c != '\t')
+    {
+        "The description cannot contain control characters.".to_owned()
+    } else {
+        return Ok(description);
+    };
+    Err(Invalid::new("description", problem))
+}
+
+/// The chosen permissions, each once, sorted; all from the catalog.
+fn checked_permissions(
+    chosen: Vec<String>,
+    catalog: &[String],
+) -> std::result::Result<Vec<String>, Invalid> {
+    if chosen.iter().any(|scope| !catalog.contains(scope)) {
+        return Err(Invalid::new(
+            "permissions",
+            "Choose permissions from the list.",
+        ));
+    }
+    let mut permissions = chosen;
+    permissions.sort();
+    permissions.dedup();
+    if permissions.is_empty() {
+        return Err(Invalid::new(
+            "permissions",
+            "Choose at least one permission.",
+        ));
+    }
+    Ok(permissions)
+}
+
+/// An icon, if one was sent: at most `ICON_MAX` bytes of PNG, JPEG or WebP.
+fn checked_icon(bytes: Option<Vec<u8>>) -> std::result::Result<Option<Icon>, Invalid> {
+    let Some(bytes) = bytes.filter(|b| !b.is_empty()) else {
+        return Ok(None);
+    };
+    if bytes.len() > ICON_MAX {
+        return Err(Invalid::new("icon", "The icon must be at most 256 KiB."));
+    }
+    match IconKind::sniff(&bytes) {
+        Some(kind) => Ok(Some(Icon { kind, bytes })),
+        None => Err(Invalid::new(
+            "icon",
+            "The icon must be a PNG, JPEG or WebP image (SVG is not accepted).",
+        )),
+    }
 }
 
 /// An absolute URL without credentials, spaces or control characters.

@@ -77,32 +77,48 @@ pub fn UsersPage() -> impl IntoView {
                             <LinkNotice link=shown_link/>
                             <ErrorBanner error=row_error/>
                             <UserTable listing=listing.clone() role disable link/>
-                            <section class="card form-card">
-                                <h2>"Create a user"</h2>
-                                <ActionForm action=create>
-                                    <ErrorBanner error=create_error/>
-                                    <input type="hidden" name="domain" value=listing.domain.id.clone()/>
-                                    <Field label="Email" name="email" kind="email" value=email required=true error=create_error/>
-                                    <div class="field">
-                                        <label for="role">"Role"</label>
-                                        <select id="role" name="role">
-                                            {listing.roles.iter().map(|r| {
-                                                let selected = typed_role.as_deref().unwrap_or("member") == r;
-                                                view! { <option value=r.clone() selected=selected>{role_label(r)}</option> }
-                                            }).collect_view()}
-                                        </select>
-                                        <p class="field-error" id="role-error">{move || create_error.get().and_then(|e| e.field("role"))}</p>
-                                    </div>
-                                    <p class="hint">{format!("In domain {}.", listing.domain.name)}</p>
-                                    <button type="submit" class="button primary" disabled=move || create.pending().get()>"Create user"</button>
-                                </ActionForm>
-                            </section>
+                            <NewUserForm listing create error=create_error email typed_role/>
                         }.into_any()
                     }
                     Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
                 }
             })}
         </Suspense>
+    }
+}
+
+/// The form that creates a user in the listed domain, with a role the
+/// viewer may give.
+#[component]
+fn NewUserForm(
+    listing: UserListing,
+    create: ServerAction<CreateUser>,
+    error: Signal<Option<AppError>>,
+    email: String,
+    typed_role: Option<String>,
+) -> impl IntoView {
+    let create_error = error;
+    view! {
+    <section class="card form-card">
+        <h2>"Create a user"</h2>
+        <ActionForm action=create>
+            <ErrorBanner error=create_error/>
+            <input type="hidden" name="domain" value=listing.domain.id.clone()/>
+            <Field label="Email" name="email" kind="email" value=email required=true error=create_error/>
+            <div class="field">
+                <label for="role">"Role"</label>
+                <select id="role" name="role">
+                    {listing.roles.iter().map(|r| {
+                        let selected = typed_role.as_deref().unwrap_or("member") == r;
+                        view! { <option value=r.clone() selected=selected>{role_label(r)}</option> }
+                    }).collect_view()}
+                </select>
+                <p class="field-error" id="role-error">{move || create_error.get().and_then(|e| e.field("role"))}</p>
+            </div>
+            <p class="hint">{format!("In domain {}.", listing.domain.name)}</p>
+            <button type="submit" class="button primary" disabled=move || create.pending().get()>"Create user"</button>
+        </ActionForm>
+    </section>
     }
 }
 

@@ -106,51 +106,12 @@ fn Details(
     let query = use_query_map();
     let app = page.app.clone();
     let id = app.id.clone();
-    // Credentials fetched by a reveal; rows shown.
-    let credentials = RwSignal::new(page.credentials.clone());
-    let shown = RwSignal::new(
-        [Which::ClientId, Which::Secret, Which::Combined]
-            .into_iter()
-            .filter(|w| page.credentials.is_some() && page.shown.as_deref() == Some(w.param()))
-            .collect::<Vec<_>>(),
-    );
-    let notice = move || {
-        query.with(|q| {
-            if q.get("saved").is_some() {
-                Some("Settings saved.")
-            } else if q.get("rotated").is_some() {
-                Some("A new secret was issued. Reveal it below and give it to the integration.")
-            } else if q.get("retired").is_some() {
-                Some("The previous secret was retired: it no longer works.")
-            } else if q.get("transferred").is_some() {
-                Some("Ownership transferred. The client ID and secret are unchanged.")
-            } else if q.get("restored").is_some() {
-                Some("The application was restored with its client ID and a new secret. Reveal it below.")
-            } else {
-                None
-            }
-        })
-    };
+    let notice = move || query.with(notice);
     let dialog = RwSignal::new(false);
     let remove_ids = Signal::derive({
         let id = id.clone();
         move || vec![id.clone()]
     });
-    let token_url = page.token_url.clone();
-    let client_id = app.client_id.clone();
-    let curl = Signal::derive(move || {
-        let secret_shown = shown.with(|s| s.contains(&Which::Secret));
-        let secret = credentials
-            .with(|c| {
-                c.as_ref()
-                    .filter(|_| secret_shown)
-                    .map(|c| c.client_secret.clone())
-            })
-            .unwrap_or_else(|| "$CLIENT_SECRET".into());
-        format!("curl -X POST {token_url} \\\n  -u '{client_id}:{secret}' \\\n  -d grant_type=client_credentials")
-    });
-    let curl_copy = Signal::derive(move || Some(curl.get()));
-
     view! {
         <Title text=app.name.clone()/>
         <div class="page-head">
@@ -171,20 +132,8 @@ fn Details(
             </form>
         </div>
         {move || notice().map(|text| view! { <p class="banner ok" role="status">{text}</p> })}
-        <section class="card">
-            <h2>"Credentials"</h2>
-            <p class="muted">"Give these to the integration. Every reveal of the secret is written to the audit log."</p>
-            <dl class="credentials">
-                {[Which::ClientId, Which::Secret, Which::Combined].into_iter().map(|which| view! {
-                    <CredentialRow which id=id.clone() credentials shown/>
-                }).collect_view()}
-            </dl>
-            <h3>"Request a token"</h3>
-            <div class="snippet">
-                <pre><code>{curl}</code></pre>
-                <CopyButton value=curl_copy label="Copy curl command"/>
-            </div>
-        </section>
+        <CredentialsCard id=id.clone() client_id=app.client_id.clone() token_url=page.token_url.clone()
+            revealed=page.credentials.clone() shown=page.shown.clone()/>
         <Secrets id=id.clone() secrets=page.secrets.clone() created_at=app.created_at refused/>
         {(!page.owners.is_empty()).then(|| view! {
             <Ownership id=id.clone() owner=app.owner.clone() owners=page.owners.clone() refused=not_transferred/>
@@ -198,6 +147,72 @@ fn Details(
             <SettingsForm catalog=page.catalog initial=Some(app.clone()) flash mode=Mode::Edit { id: id.clone() }/>
         </section>
         <RemoveDialog ids=remove_ids open=dialog/>
+    }
+}
+
+/// What the page says after a change the browser was sent back from.
+fn notice(query: &leptos_router::params::ParamsMap) -> Option<&'static str> {
+    if query.get("saved").is_some() {
+        Some("Settings saved.")
+    } else if query.get("rotated").is_some() {
+        Some("A new secret was issued. Reveal it below and give it to the integration.")
+    } else if query.get("retired").is_some() {
+        Some("The previous secret was retired: it no longer works.")
+    } else if query.get("transferred").is_some() {
+        Some("Ownership transferred. The client ID and secret are unchanged.")
+    } else if query.get("restored").is_some() {
+        Some("The application was restored with its client ID and a new secret. Reveal it below.")
+    } else {
+        None
+    }
+}
+
+/// The credentials, each hidden until shown, and a ready token request
+/// that carries the secret once it is shown.
+#[component]
+fn CredentialsCard(
+    id: String,
+    client_id: String,
+    token_url: String,
+    /// What a reveal posted without JavaScript returned, and for which row.
+    revealed: Option<CredentialsView>,
+    shown: Option<String>,
+) -> impl IntoView {
+    // Credentials fetched by a reveal; rows shown.
+    let shown = RwSignal::new(
+        [Which::ClientId, Which::Secret, Which::Combined]
+            .into_iter()
+            .filter(|w| revealed.is_some() && shown.as_deref() == Some(w.param()))
+            .collect::<Vec<_>>(),
+    );
+    let credentials = RwSignal::new(revealed);
+    let curl = Signal::derive(move || {
+        let secret_shown = shown.with(|s| s.contains(&Which::Secret));
+        let secret = credentials
+            .with(|c| {
+                c.as_ref()
+                    .filter(|_| secret_shown)
+                    .map(|c| c.client_secret.clone())
+            })
+            .unwrap_or_else(|| "$CLIENT_SECRET".into());
+        format!("curl -X POST {token_url} \\\n  -u '{client_id}:{secret}' \\\n  -d grant_type=client_credentials")
+    });
+    let curl_copy = Signal::derive(move || Some(curl.get()));
+    view! {
+    <section class="card">
+        <h2>"Credentials"</h2>
+        <p class="muted">"Give these to the integration. Every reveal of the secret is written to the audit log."</p>
+        <dl class="credentials">
+            {[Which::ClientId, Which::Secret, Which::Combined].into_iter().map(|which| view! {
+                <CredentialRow which id=id.clone() credentials shown/>
+            }).collect_view()}
+        </dl>
+        <h3>"Request a token"</h3>
+        <div class="snippet">
+            <pre><code>{curl}</code></pre>
+            <CopyButton value=curl_copy label="Copy curl command"/>
+        </div>
+    </section>
     }
 }
 

@@ -83,34 +83,14 @@ pub fn SettingsForm(
     });
     let field_error = move |name: &'static str| move || error.get().and_then(|e| e.field(name));
 
-    // What the fields start with: the refused post's values, else the
-    // application's current settings.
-    let value = |name: &str, current: Option<&str>| {
-        flash
-            .as_ref()
-            .and_then(|f| f.value(name))
-            .or(current.map(str::to_owned))
-            .unwrap_or_default()
-    };
-    let name = value("name", initial.as_ref().map(|a| a.name.as_str()));
-    let description = value(
-        "description",
-        initial.as_ref().map(|a| a.description.as_str()),
-    );
-    let website = value(
-        "website_url",
-        initial.as_ref().map(|a| a.website_url.as_str()),
-    );
-    let callback = value(
-        "callback_url",
-        initial.as_ref().map(|a| a.callback_url.as_str()),
-    );
-    let granted: Vec<String> = match (&flash, &initial) {
-        (Some(f), _) => f.all("permissions"),
-        (None, Some(app)) => app.permissions.clone(),
-        (None, None) => Vec::new(),
-    };
-    let current_icon = initial.as_ref().and_then(|a| a.icon_url.clone());
+    let Values {
+        name,
+        description,
+        website,
+        callback,
+        granted,
+        icon: current_icon,
+    } = Values::new(flash.as_ref(), initial.as_ref());
     let preview = RwSignal::new(current_icon);
 
     let (action, hidden, label) = match &mode {
@@ -125,63 +105,7 @@ pub fn SettingsForm(
             "Save changes",
         ),
     };
-    let on_submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        #[cfg(feature = "hydrate")]
-        {
-            use wasm_bindgen::JsCast;
-            let form = ev
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok());
-            let Some(data) = form.and_then(|f| web_sys::FormData::new_with_form(&f).ok()) else {
-                return;
-            };
-            let mode = mode.clone();
-            pending.set(true);
-            leptos::task::spawn_local(async move {
-                // Success redirects (the server says where); only errors stay here.
-                let result = match mode {
-                    Mode::Create { .. } => {
-                        crate::api::applications::create_application(data.into())
-                            .await
-                            .map(|_| ())
-                    }
-                    Mode::Edit { .. } => {
-                        crate::api::applications::update_application(data.into()).await
-                    }
-                };
-                pending.set(false);
-                outcome.set(Some(result));
-            });
-        }
-    };
-    let on_icon = move |ev: leptos::ev::Event| {
-        #[cfg(feature = "hydrate")]
-        {
-            use wasm_bindgen::JsCast;
-            let file = ev
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-                .and_then(|input| input.files())
-                .and_then(|files| files.get(0));
-            // Only what the server would accept gets a preview.
-            let file = file.filter(|f| {
-                matches!(
-                    f.type_().as_str(),
-                    "image/png" | "image/jpeg" | "image/webp"
-                )
-            });
-            preview.set(None);
-            if let Some(file) = file {
-                if let Ok(url) = web_sys::Url::create_object_url_with_blob(&file) {
-                    preview.set(Some(url));
-                }
-            }
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = ev;
-    };
-
+    let on_submit = submit_in_place(mode, pending, outcome);
     view! {
         <form method="post" action=action enctype="multipart/form-data" on:submit=on_submit novalidate>
             <ErrorBanner error/>
@@ -199,30 +123,10 @@ pub fn SettingsForm(
             </div>
             <fieldset class="field" class:invalid=move || field_error("permissions")().is_some() aria-describedby="permissions-error">
                 <legend>"Permission"</legend>
-                <div class="checks">
-                    {catalog.into_iter().map(|p| {
-                        let checked = granted.contains(&p.scope);
-                        let id = format!("perm-{}", p.scope.replace(':', "-"));
-                        view! {
-                            <label class="check-option">
-                                <input type="checkbox" id=id name="permissions" value=p.scope.clone() checked=checked/>
-                                <span><code>{p.scope.clone()}</code><span class="muted">{p.description.clone()}</span></span>
-                            </label>
-                        }
-                    }).collect_view()}
-                </div>
+                <div class="checks">{permission_choices(catalog, &granted)}</div>
                 <p class="field-error" id="permissions-error">{field_error("permissions")}</p>
             </fieldset>
-            <div class="field" class:invalid=move || field_error("icon")().is_some()>
-                <label for="icon">"Icon File"</label>
-                <div class="icon-picker">
-                    {move || preview.get().map(|src| view! { <img class="icon large" src=src alt="Icon preview"/> })}
-                    <input id="icon" name="icon" type="file" accept="image/png,image/jpeg,image/webp"
-                        on:change=on_icon aria-describedby="icon-hint icon-error"/>
-                </div>
-                <p class="hint" id="icon-hint">"PNG, JPEG or WebP, at most 256 KiB."</p>
-                <p class="field-error" id="icon-error">{field_error("icon")}</p>
-            </div>
+            {icon_field(error, preview)}
             <div class="field" class:invalid=move || field_error("website_url")().is_some()>
                 <label for="website_url">"Website URL"</label>
                 <input id="website_url" name="website_url" type="text" inputmode="url" value=website
@@ -238,5 +142,143 @@ pub fn SettingsForm(
             </div>
             <button type="submit" class="button primary" disabled=move || pending.get()>{label}</button>
         </form>
+    }
+}
+
+/// A checkbox per permission of the catalog, ticked if `granted`.
+fn permission_choices(catalog: Vec<PermissionView>, granted: &[String]) -> impl IntoView {
+    catalog
+        .into_iter()
+        .map(|p| {
+            let checked = granted.contains(&p.scope);
+            let id = format!("perm-{}", p.scope.replace(':', "-"));
+            view! {
+                <label class="check-option">
+                    <input type="checkbox" id=id name="permissions" value=p.scope.clone() checked=checked/>
+                    <span><code>{p.scope.clone()}</code><span class="muted">{p.description.clone()}</span></span>
+                </label>
+            }
+        })
+        .collect_view()
+}
+
+/// Once hydrated, the form submits in place: success redirects (the server
+/// says where); only errors stay on the page.
+fn submit_in_place(
+    mode: Mode,
+    pending: RwSignal<bool>,
+    outcome: RwSignal<Option<Result<(), AppError>>>,
+) -> impl Fn(leptos::ev::SubmitEvent) + Clone + 'static {
+    move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let form = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok());
+            let Some(data) = form.and_then(|f| web_sys::FormData::new_with_form(&f).ok()) else {
+                return;
+            };
+            let mode = mode.clone();
+            pending.set(true);
+            leptos::task::spawn_local(async move {
+                let result = match mode {
+                    Mode::Create { .. } => {
+                        crate::api::applications::create_application(data.into())
+                            .await
+                            .map(|_| ())
+                    }
+                    Mode::Edit { .. } => {
+                        crate::api::applications::update_application(data.into()).await
+                    }
+                };
+                pending.set(false);
+                outcome.set(Some(result));
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (&mode, pending, outcome);
+    }
+}
+
+/// The icon picker, with a preview of the icon chosen or current.
+fn icon_field(error: Signal<Option<AppError>>, preview: RwSignal<Option<String>>) -> impl IntoView {
+    let icon_error = move || error.get().and_then(|e| e.field("icon"));
+    view! {
+        <div class="field" class:invalid=move || icon_error().is_some()>
+            <label for="icon">"Icon File"</label>
+            <div class="icon-picker">
+                {move || preview.get().map(|src| view! { <img class="icon large" src=src alt="Icon preview"/> })}
+                <input id="icon" name="icon" type="file" accept="image/png,image/jpeg,image/webp"
+                    on:change=preview_icon(preview) aria-describedby="icon-hint icon-error"/>
+            </div>
+            <p class="hint" id="icon-hint">"PNG, JPEG or WebP, at most 256 KiB."</p>
+            <p class="field-error" id="icon-error">{icon_error}</p>
+        </div>
+    }
+}
+
+/// Shows the chosen icon before it is sent, if it is one the server would
+/// accept.
+fn preview_icon(preview: RwSignal<Option<String>>) -> impl Fn(leptos::ev::Event) + Clone + 'static {
+    move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let file = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+                .and_then(|input| input.files())
+                .and_then(|files| files.get(0));
+            let file = file.filter(|f| {
+                matches!(
+                    f.type_().as_str(),
+                    "image/png" | "image/jpeg" | "image/webp"
+                )
+            });
+            preview.set(None);
+            if let Some(file) = file {
+                if let Ok(url) = web_sys::Url::create_object_url_with_blob(&file) {
+                    preview.set(Some(url));
+                }
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (ev, preview);
+    }
+}
+
+/// What the fields start with: a refused post's values, else the
+/// application's current settings.
+struct Values {
+    name: String,
+    description: String,
+    website: String,
+    callback: String,
+    granted: Vec<String>,
+    icon: Option<String>,
+}
+
+impl Values {
+    fn new(flash: Option<&Flash>, initial: Option<&AppView>) -> Self {
+        let value = |name: &str, current: Option<&str>| {
+            flash
+                .and_then(|f| f.value(name))
+                .or(current.map(str::to_owned))
+                .unwrap_or_default()
+        };
+        Self {
+            name: value("name", initial.map(|a| a.name.as_str())),
+            description: value("description", initial.map(|a| a.description.as_str())),
+            website: value("website_url", initial.map(|a| a.website_url.as_str())),
+            callback: value("callback_url", initial.map(|a| a.callback_url.as_str())),
+            granted: match (flash, initial) {
+                (Some(f), _) => f.all("permissions"),
+                (None, Some(app)) => app.permissions.clone(),
+                (None, None) => Vec::new(),
+            },
+            icon: initial.and_then(|a| a.icon_url.clone()),
+        }
     }
 }

@@ -52,76 +52,23 @@ fn ApplicationsTable(list: AppList) -> impl IntoView {
     let selected = RwSignal::new(BTreeSet::<String>::new());
     let dialog = RwSignal::new(false);
     let all_ids: Vec<String> = list.apps.iter().map(|a| a.id.clone()).collect();
-    let total = all_ids.len();
     let domain_param = if list.domains.is_empty() {
         String::new()
     } else {
         format!("domain={}&", list.domain.id)
     };
     let unused_param = if list.unused_only { "unused=1&" } else { "" };
-    let all_href = format!("/applications?{}", domain_param.trim_end_matches('&'));
-    let unused_href = format!("/applications?{domain_param}unused=1");
-    let removed_href = format!(
-        "/applications/removed?{}",
-        domain_param.trim_end_matches('&')
-    );
-    let unused_label = format!("Not used for {} days", list.unused_days);
     let row_param = format!("{domain_param}{unused_param}");
-    let new_href = if list.domains.is_empty() {
-        "/applications/new".to_string()
-    } else {
-        format!("/applications/new?domain={}", list.domain.id)
-    };
     let removed = move || {
         query
             .with(|q| q.get("removed"))
             .and_then(|n| n.parse::<usize>().ok())
     };
     let ids = Signal::derive(move || selected.with(|s| s.iter().cloned().collect::<Vec<_>>()));
-    let toggle_all = {
-        let all_ids = all_ids.clone();
-        move |ev: leptos::ev::Event| {
-            let checked = event_target_checked(&ev);
-            selected.set(if checked {
-                all_ids.iter().cloned().collect()
-            } else {
-                BTreeSet::new()
-            });
-        }
-    };
-    let at_limit = list.count >= list.limit;
-    let domains = list.domains.clone();
-    let current_domain = list.domain.id.clone();
     let revealed = list.revealed.clone();
 
     view! {
-        <div class="page-head">
-            <div>
-                <h1>"Applications"</h1>
-                <p class="muted">
-                    <span class="count" class:full=at_limit>{format!("{} / {} applications", list.count, list.limit)}</span>
-                    " in domain " <strong>{list.domain.name.clone()}</strong>
-                </p>
-            </div>
-            <a class="button primary" href=new_href>"Register New Application"</a>
-        </div>
-        <nav class="tabs" aria-label="Filter applications">
-            <a href=all_href aria-current=(!list.unused_only).then_some("page")>"All"</a>
-            <a href=unused_href aria-current=list.unused_only.then_some("page")>{unused_label.clone()}</a>
-            <a class="aside" href=removed_href>{format!("Recently removed ({})", list.removed)}</a>
-        </nav>
-        {(domains.len() > 1).then(|| view! {
-            <form class="switcher" method="get" action="/applications">
-                <label for="domain">"Domain"</label>
-                <select id="domain" name="domain">
-                    {domains.into_iter().map(|d| {
-                        let chosen = d.id == current_domain;
-                        view! { <option value=d.id selected=chosen>{d.name}</option> }
-                    }).collect_view()}
-                </select>
-                <button type="submit" class="button small">"Switch"</button>
-            </form>
-        })}
+        {list_head(&list, &domain_param)}
         {move || removed().map(|n| view! {
             <p class="banner ok" role="status">{format!("Removed {}.", plural(n, "application"))}</p>
         })}
@@ -160,23 +107,7 @@ fn ApplicationsTable(list: AppList) -> impl IntoView {
                         // One listener copies for every row's Copy button, which
                         // shows once the table is live.
                         <table class="apps" class:live=hydrated on:click=copy_clicked>
-                            <thead>
-                                <tr>
-                                    <th class="check">
-                                        <input type="checkbox" aria-label="Select all applications" hidden=move || !hydrated.get()
-                                            prop:checked=move || { total > 0 && selected.with(BTreeSet::len) == total }
-                                            on:change=toggle_all/>
-                                    </th>
-                                    <th>"Application"</th>
-                                    <th>"Client ID"</th>
-                                    <th>"Client Secret"</th>
-                                    <th>"Permissions"</th>
-                                    <th>"Owner"</th>
-                                    <th>"Created"</th>
-                                    <th>"Last used"</th>
-                                    <th>"Tokens, 30 days"</th>
-                                </tr>
-                            </thead>
+                            {table_head(all_ids, selected, hydrated)}
                             {table_body(list.domain.id, list.apps, revealed, row_param, selected)}
                         </table>
                     </div>
@@ -184,6 +115,94 @@ fn ApplicationsTable(list: AppList) -> impl IntoView {
                 <RemoveDialog ids open=dialog/>
             }.into_any()
         }}
+    }
+}
+
+/// The table's header, with a box that ticks every row once the table is
+/// live.
+fn table_head(
+    all_ids: Vec<String>,
+    selected: RwSignal<BTreeSet<String>>,
+    hydrated: ReadSignal<bool>,
+) -> impl IntoView {
+    let total = all_ids.len();
+    let toggle_all = move |ev: leptos::ev::Event| {
+        let checked = event_target_checked(&ev);
+        selected.set(if checked {
+            all_ids.iter().cloned().collect()
+        } else {
+            BTreeSet::new()
+        });
+    };
+    view! {
+            <thead>
+                <tr>
+                    <th class="check">
+                        <input type="checkbox" aria-label="Select all applications" hidden=move || !hydrated.get()
+                            prop:checked=move || { total > 0 && selected.with(BTreeSet::len) == total }
+                            on:change=toggle_all/>
+                    </th>
+                    <th>"Application"</th>
+                    <th>"Client ID"</th>
+                    <th>"Client Secret"</th>
+                    <th>"Permissions"</th>
+                    <th>"Owner"</th>
+                    <th>"Created"</th>
+                    <th>"Last used"</th>
+                    <th>"Tokens, 30 days"</th>
+                </tr>
+            </thead>
+    }
+}
+
+/// The list's heading: how full the domain is, the filters, and for a super
+/// admin the domain switcher.
+fn list_head(list: &AppList, domain_param: &str) -> impl IntoView {
+    let all_href = format!("/applications?{}", domain_param.trim_end_matches('&'));
+    let unused_href = format!("/applications?{domain_param}unused=1");
+    let removed_href = format!(
+        "/applications/removed?{}",
+        domain_param.trim_end_matches('&')
+    );
+    let unused_label = format!("Not used for {} days", list.unused_days);
+    let new_href = if list.domains.is_empty() {
+        "/applications/new".to_string()
+    } else {
+        format!("/applications/new?domain={}", list.domain.id)
+    };
+    let at_limit = list.count >= list.limit;
+    let domains = list.domains.clone();
+    let current_domain = list.domain.id.clone();
+    let (count, limit, domain_name) = (list.count, list.limit, list.domain.name.clone());
+    let (unused_only, removed) = (list.unused_only, list.removed);
+    view! {
+        <div class="page-head">
+            <div>
+                <h1>"Applications"</h1>
+                <p class="muted">
+                    <span class="count" class:full=at_limit>{format!("{count} / {limit} applications")}</span>
+                    " in domain " <strong>{domain_name}</strong>
+                </p>
+            </div>
+            <a class="button primary" href=new_href>"Register New Application"</a>
+        </div>
+        <nav class="tabs" aria-label="Filter applications">
+            <a href=all_href aria-current=(!unused_only).then_some("page")>"All"</a>
+            <a href=unused_href aria-current=unused_only.then_some("page")>{unused_label.clone()}</a>
+            <a class="aside" href=removed_href>{format!("Recently removed ({removed})")}</a>
+        </nav>
+        {(domains.len() > 1).then(|| view! {
+            <form class="switcher" method="get" action="/applications">
+                <label for="domain">"Domain"</label>
+                <select id="domain" name="domain">
+                    {domains.into_iter().map(|d| {
+                        let chosen = d.id == current_domain;
+                        view! { <option value=d.id selected=chosen>{d.name}</option> }
+                    }).collect_view()}
+                </select>
+                <button type="submit" class="button small">"Switch"</button>
+            </form>
+        })}
     }
 }
 
