@@ -3,6 +3,8 @@
 
 use serde_json::{json, Value};
 
+/// One `json!` literal, not split: it reads top to bottom as the document
+/// clients receive, each path beside its schemas and responses.
 pub fn document() -> Value {
     // The audit filters as the portal's form sends them: empty means none.
     let mut actions: Vec<&str> = app::domain::audit::Action::ALL

@@ -298,6 +298,8 @@ async fn codes_expire_after_sixty_seconds(app: &TestApp) {
     assert_eq!(in_time.status, StatusCode::OK, "{}", in_time.text);
 }
 
+/// Not split: one consent, then one code per binding tried against it;
+/// each case needs the approval the first step gave.
 async fn codes_are_bound_to_client_redirect_and_challenge(app: &TestApp) {
     let (id, secret, client) = third_party(app, &["clients:read"]).await;
     let owner = app

@@ -29,6 +29,9 @@ fn a_node_killed_mid_burst_loses_no_registration_on_postgresql() {
 /// Registrations run from four threads until the node is killed with
 /// SIGKILL; after a restart every one answered 201 is there and gets
 /// tokens, and nothing half-made exists.
+///
+/// Not split: one SIGKILL of one real process, and the checks after the
+/// restart are about what that kill left behind.
 fn killed_mid_burst(scratch: &Scratch) {
     let (admin_id, admin_secret) = scratch.with_admin_client();
     let node = Node::start(scratch);

@@ -103,12 +103,15 @@ mod forms;
 mod http;
 #[path = "hostile/pages.rs"]
 mod pages;
+#[path = "hostile/settings.rs"]
+mod settings;
 #[path = "hostile/support.rs"]
 mod support;
 
 use forms::*;
 use http::*;
 use pages::*;
+use settings::*;
 use verdict::Verdict;
 
 on_both_engines!(

@@ -22,6 +22,8 @@ fn kids(node: &Node) -> Vec<String> {
         .collect()
 }
 
+/// Not split: two real processes started once; each step checks what one
+/// node sees of the write the other made in the step before.
 #[test]
 fn two_nodes_on_one_postgresql_serve_as_one() {
     let scratch = Scratch::postgres();

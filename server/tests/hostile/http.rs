@@ -10,6 +10,8 @@ use crate::common::{self, BasicCredentials as _, TestApp};
 use crate::support::*;
 use crate::verdict::Verdict;
 
+/// Not split: one table of hostile fields per endpoint, walked under one
+/// verdict, with the store compared once before and after.
 pub(crate) async fn oauth_endpoints_answer_hostile_requests_with_4xx(app: &TestApp) {
     let _verdict = Verdict::open();
     let owner = app.user("owner@example.com", Role::DomainAdmin).await;
@@ -219,6 +221,8 @@ pub(crate) async fn oauth_endpoints_answer_hostile_requests_with_4xx(app: &TestA
     check_eq!(r.status, StatusCode::OK, "{}", r.text);
 }
 
+/// Not split: one bearer token and one table of hostile bodies per route,
+/// walked under one verdict, with the store compared once before and after.
 pub(crate) async fn the_management_api_answers_hostile_json_with_4xx(app: &TestApp) {
     let _verdict = Verdict::open();
     let owner = app.user("owner@example.com", Role::SuperAdmin).await;

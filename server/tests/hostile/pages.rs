@@ -9,6 +9,8 @@ use crate::common::{self, Part, TestApp, ORIGIN};
 use crate::support::*;
 use crate::verdict::Verdict;
 
+/// Not split: one table of hostile paths and queries over every page, walked
+/// under one verdict.
 pub(crate) async fn pages_survive_hostile_paths_and_queries(app: &TestApp) {
     let _verdict = Verdict::open();
     let (mut admin, admin_user) = app.signed_in("admin@example.com", Role::SuperAdmin).await;
@@ -235,6 +237,8 @@ pub(crate) async fn ten_thousand_ticked_boxes_are_refused_whole(app: &TestApp) {
     still_serves(app, &mut admin).await;
 }
 
+/// Not split: the markup is stored once and then looked for on every page
+/// that shows it; each page's check needs what the first steps stored.
 pub(crate) async fn accepted_markup_is_escaped_on_every_page(app: &TestApp) {
     let _verdict = Verdict::open();
     let (mut admin, _) = app.signed_in("admin@example.com", Role::SuperAdmin).await;
