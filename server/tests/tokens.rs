@@ -288,16 +288,39 @@ async fn malformed_token_requests_are_refused_with_4xx(app: &TestApp) {
 async fn the_v4_alias_takes_basic_only(app: &TestApp) {
     let (id, secret) = admin_client(app, &["clients:read"]).await;
     let basic = base64::engine::general_purpose::STANDARD.format_basic(&id, &secret);
+    // The Symantec example: a form type, JSON asked for, an empty body.
     let request = Request::builder()
         .method(Method::POST)
         .uri("/v4/oauth2/token")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ACCEPT, "application/json")
         .header(header::AUTHORIZATION, format!("Basic {basic}"))
         .body(Body::empty())
         .unwrap();
     let response = app.call(request).await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.text);
     assert_eq!(response.json()["token_type"], "Bearer");
+    // The MetaDefender Cloud example: Basic and nothing else.
+    let bare = |path: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Basic {basic}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let response = app.call(bare("/v4/oauth2/token")).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+    assert_eq!(response.json()["token_type"], "Bearer");
+    // RFC 6749's endpoint stays strict: a token request says its grant.
+    let response = app.call(bare("/oauth2/token")).await;
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.text
+    );
+    assert_eq!(response.json()["error"], "invalid_request");
     let request = Request::builder()
         .method(Method::POST)
         .uri("/v4/oauth2/token")

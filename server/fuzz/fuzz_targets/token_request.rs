@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(value) = HeaderValue::from_bytes(authorization) {
         headers.insert(header::AUTHORIZATION, value);
     }
-    let Ok(params) = Params::parse(&headers, body) else {
+    let Ok(params) = Params::parse(&headers, body, true) else {
         return;
     };
     for default in [None, Some("client_credentials")] {

@@ -32,14 +32,18 @@ use crate::metrics::Metrics;
 /// contract §4: a token request body over 16 KiB is refused with 413.
 pub const BODY_LIMIT: usize = 16 * 1024;
 
-async fn read_form(request: Request) -> Result<(HeaderMap, String, Params), OAuthError> {
+/// Reads a token endpoint's body; `bare_ok` as for `Params::parse`.
+async fn read_form(
+    request: Request,
+    bare_ok: bool,
+) -> Result<(HeaderMap, String, Params), OAuthError> {
     let (parts, body): (_, Body) = request.into_parts();
     let address = crate::proxies::address_text(&parts);
     let bytes = to_bytes(body, BODY_LIMIT).await.map_err(|_| OAuthError {
         status: StatusCode::PAYLOAD_TOO_LARGE,
         ..OAuthError::invalid_request(format!("the body is larger than {} KiB", BODY_LIMIT / 1024))
     })?;
-    let params = Params::parse(&parts.headers, &bytes)?;
+    let params = Params::parse(&parts.headers, &bytes, bare_ok)?;
     Ok((parts.headers, address, params))
 }
 
@@ -81,7 +85,7 @@ async fn issue(
     request: Request,
     compat: bool,
 ) -> Result<(&'static str, Response), OAuthError> {
-    let (headers, address, params) = read_form(request).await?;
+    let (headers, address, params) = read_form(request, compat).await?;
     let grant = TokenRequest::parse(&params, compat.then_some("client_credentials"))?;
     let auth = ClientAuth::from_request(&headers, &params, compat)?;
     let client = auth.authenticate(&keyport, &address).await?;
@@ -143,7 +147,7 @@ async fn client_and_token(
     keyport: &Keyport,
     request: Request,
 ) -> Result<(Client, String), OAuthError> {
-    let (headers, address, params) = read_form(request).await?;
+    let (headers, address, params) = read_form(request, false).await?;
     let client = ClientAuth::from_request(&headers, &params, false)?
         .authenticate(keyport, &address)
         .await?;

@@ -18,9 +18,16 @@ use super::OAuthError;
 pub struct Params(form::Params);
 
 impl Params {
-    pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
-        let form = headers
-            .get(header::CONTENT_TYPE)
+    /// `bare_ok`: an empty body with no `Content-Type` is an empty form.
+    /// Integrations written for the v4 alias send just `Authorization:
+    /// Basic …` (MetaDefender Cloud's example), and there is no body whose
+    /// type could be misread.
+    pub fn parse(headers: &HeaderMap, body: &[u8], bare_ok: bool) -> Result<Self, OAuthError> {
+        let content_type = headers.get(header::CONTENT_TYPE);
+        if bare_ok && content_type.is_none() && body.is_empty() {
+            return Ok(Self::default());
+        }
+        let form = content_type
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
             .is_some_and(|v| {
@@ -222,7 +229,7 @@ mod tests {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/x-www-form-urlencoded"),
         );
-        Params::parse(&headers, body.as_bytes())
+        Params::parse(&headers, body.as_bytes(), false)
     }
 
     #[test]
@@ -269,8 +276,16 @@ mod tests {
         assert_eq!(form("a=1&a=2").unwrap_err().code, "invalid_request");
         assert_eq!(form("a=%FF").unwrap_err().code, "invalid_request");
         assert!(
-            Params::parse(&HeaderMap::new(), b"a=1").is_err(),
+            Params::parse(&HeaderMap::new(), b"a=1", true).is_err(),
             "no content type"
+        );
+        assert!(
+            Params::parse(&HeaderMap::new(), b"", false).is_err(),
+            "no content type, nothing sent, on /oauth2/token"
+        );
+        assert!(
+            Params::parse(&HeaderMap::new(), b"", true).is_ok(),
+            "nothing sent at all, on the v4 alias"
         );
         assert_eq!(form("a=x+y%20z").unwrap().get("a"), Some("x y z"));
     }
