@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::api::applications::DomainView;
 use crate::api::AppError;
 
 /// A labelled input whose error, if any, is shown right under it and tied to
@@ -57,6 +58,30 @@ pub fn ErrorBanner(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoVi
 }
 
 /// An application's icon, or its initial on a tinted square.
+/// A super admin's choice of domain for `page`, shown only when there is
+/// more than one: a plain GET form, so it works before hydration too.
+#[component]
+pub fn DomainSwitcher(
+    domains: Vec<DomainView>,
+    current: String,
+    page: &'static str,
+) -> impl IntoView {
+    (domains.len() > 1).then(|| {
+        view! {
+            <form class="switcher" method="get" action=page>
+                <label for="domain">"Domain"</label>
+                <select id="domain" name="domain">
+                    {domains.into_iter().map(|d| {
+                        let chosen = d.id == current;
+                        view! { <option value=d.id selected=chosen>{d.name}</option> }
+                    }).collect_view()}
+                </select>
+                <button type="submit" class="button small">"Switch"</button>
+            </form>
+        }
+    })
+}
+
 #[component]
 pub fn AppIcon(
     name: String,

@@ -15,7 +15,7 @@ use crate::api::users::{
 };
 use crate::api::AppError;
 use crate::time::format_time;
-use crate::ui::components::CopyButton;
+use crate::ui::components::{CopyButton, DomainSwitcher};
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
@@ -153,18 +153,7 @@ fn UserTable(
     let current = listing.domain.id.clone();
     let roles = listing.roles.clone();
     view! {
-        {(domains.len() > 1).then(|| view! {
-            <form class="switcher" method="get" action="/users">
-                <label for="domain">"Domain"</label>
-                <select id="domain" name="domain">
-                    {domains.into_iter().map(|d| {
-                        let chosen = d.id == current;
-                        view! { <option value=d.id selected=chosen>{d.name}</option> }
-                    }).collect_view()}
-                </select>
-                <button type="submit" class="button small">"Switch"</button>
-            </form>
-        })}
+        <DomainSwitcher domains current page="/users"/>
         <div class="table-wrap">
             <table class="users">
                 <thead><tr><th>"Email"</th><th>"Role"</th><th>"Status"</th><th>"Created"</th><th>"Actions"</th></tr></thead>

@@ -12,7 +12,7 @@ use crate::api::applications::{
 };
 use crate::time::{format_optional_time, format_time};
 use crate::ui::charts::sparkline;
-use crate::ui::components::{initial, use_hydrated};
+use crate::ui::components::{initial, use_hydrated, DomainSwitcher};
 use crate::ui::markup::Markup;
 use leptos::server_fn::ServerFn;
 
@@ -191,18 +191,7 @@ fn list_head(list: &AppList, domain_param: &str) -> impl IntoView {
             <a href=unused_href aria-current=unused_only.then_some("page")>{unused_label.clone()}</a>
             <a class="aside" href=removed_href>{format!("Recently removed ({removed})")}</a>
         </nav>
-        {(domains.len() > 1).then(|| view! {
-            <form class="switcher" method="get" action="/applications">
-                <label for="domain">"Domain"</label>
-                <select id="domain" name="domain">
-                    {domains.into_iter().map(|d| {
-                        let chosen = d.id == current_domain;
-                        view! { <option value=d.id selected=chosen>{d.name}</option> }
-                    }).collect_view()}
-                </select>
-                <button type="submit" class="button small">"Switch"</button>
-            </form>
-        })}
+        <DomainSwitcher domains current=current_domain page="/applications"/>
     }
 }
 
