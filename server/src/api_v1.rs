@@ -20,10 +20,12 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+mod domains;
 
 /// The contract §6 error: `{"error":{"code":…,"messages":[…]}}`.
 #[derive(Debug)]
@@ -88,6 +90,15 @@ impl ApiError {
 
     fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, 404001, "Client not found")
+    }
+
+    fn domain_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, 404001, "Domain not found")
+    }
+
+    /// 400: a JSON body that does not parse or has unknown fields.
+    fn json(e: JsonRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, 400001, e.body_text())
     }
 }
 
@@ -226,6 +237,8 @@ pub fn routes() -> Router<Keyport> {
         .route("/api/v1/clients/{client_id}", delete(delete_client))
         .route("/api/v1/clients/{client_id}/secret", post(rotate_secret))
         .route("/api/v1/audit", get(audit))
+        .route("/api/v1/domains", get(domains::list).post(domains::create))
+        .route("/api/v1/domains/{domain_id}", patch(domains::change))
         .route("/api/v1/openapi.json", get(openapi))
 }
 
@@ -337,8 +350,7 @@ async fn create_client(
     body: Result<Json<NewClient>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     caller.require("clients:write")?;
-    let Json(body) =
-        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, 400001, e.body_text()))?;
+    let Json(body) = body.map_err(ApiError::json)?;
     let domain = caller.domain(&keyport).await?;
     let input = ApplicationInput {
         name: body.name,

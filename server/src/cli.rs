@@ -5,11 +5,15 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use crate::config::{AdminCommand, Cli, ClientCommand, Command, Config, KeysCommand, LogFormat};
+use crate::config::{
+    AdminCommand, Cli, ClientCommand, Command, Config, DomainCommand, KeysCommand, LogFormat,
+};
 use crate::sessions::DbSessionStore;
 use crate::AppState;
 use app::domain::accounts::NewUser;
+use app::domain::audit::Actor;
 use app::domain::secrets::{Password, Secret};
+use app::domain::tenancy::{self, Steward};
 use clap::Parser;
 use tower_sessions::ExpiredDeletion;
 use tracing_subscriber::EnvFilter;
@@ -26,7 +30,8 @@ pub async fn run() -> ExitCode {
             email,
             role,
             password_stdin: _,
-        }) => admin_create(&cli.config, &email, role).await,
+            domain,
+        }) => admin_create(&cli.config, &email, role, domain.as_deref()).await,
         Command::Client(ClientCommand::Create {
             email,
             name,
@@ -34,6 +39,7 @@ pub async fn run() -> ExitCode {
             description,
             website_url,
             callback_url,
+            domain,
         }) => {
             let input = app::domain::validate::ApplicationInput {
                 name,
@@ -43,9 +49,10 @@ pub async fn run() -> ExitCode {
                 callback_url,
                 icon: None,
             };
-            client_create(&cli.config, &email, input).await
+            client_create(&cli.config, &email, input, domain.as_deref()).await
         }
         Command::Keys(KeysCommand::Rotate) => keys_rotate(&cli.config).await,
+        Command::Domain(command) => domain_command(&cli.config, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -212,6 +219,7 @@ async fn admin_create(
     config: &Config,
     email: &str,
     role: app::domain::accounts::Role,
+    domain: Option<&str>,
 ) -> Result<(), String> {
     let mut input = String::new();
     std::io::stdin()
@@ -220,8 +228,12 @@ async fn admin_create(
     let password = Password::new(input.trim_end_matches(['\r', '\n']));
     let state = open(config).await?;
     let keyport = &state.keyport;
+    let domain_id = match domain {
+        Some(domain) => named_domain(keyport, domain).await?.id,
+        None => keyport.tenancy.default_domain_id.clone(),
+    };
     let new = NewUser {
-        domain_id: keyport.tenancy.default_domain_id.clone(),
+        domain_id,
         email: app::domain::accounts::normalize_email(email),
         role,
         password,
@@ -239,6 +251,7 @@ async fn client_create(
     config: &Config,
     email: &str,
     input: app::domain::validate::ApplicationInput,
+    domain: Option<&str>,
 ) -> Result<(), String> {
     let state = open(config).await?;
     let keyport = &state.keyport;
@@ -246,15 +259,20 @@ async fn client_create(
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no user with email {email}"))?;
-    let domain = app::domain::tenancy::find_domain(&keyport.db, &owner.domain_id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("the owner's domain is missing")?;
-    let actor = app::domain::audit::Actor {
-        user_id: None,
-        label: "cli".into(),
-        address: "cli".into(),
+    let domain = match domain {
+        Some(domain) => named_domain(keyport, domain).await?,
+        None => tenancy::find_domain(&keyport.db, &owner.domain_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the owner's domain is missing")?,
     };
+    if domain.id != owner.domain_id && owner.role != app::domain::accounts::Role::SuperAdmin {
+        return Err(format!(
+            "{email} belongs to another domain; only a super admin may own applications in {}",
+            domain.name
+        ));
+    }
+    let actor = Actor::command_line();
     match keyport
         .register_application(&actor, &owner, &domain, input)
         .await
@@ -280,6 +298,63 @@ async fn keys_rotate(config: &Config) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!("new signing key {kid}; the previous key stays published until its tokens expire");
     Ok(())
+}
+
+/// The domain a `--domain` names, by name or id.
+async fn named_domain(
+    keyport: &app::domain::Keyport,
+    domain: &str,
+) -> Result<tenancy::Domain, String> {
+    tenancy::find_domain_by_name(&keyport.db, domain)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no domain named {domain}"))
+}
+
+async fn domain_command(config: &Config, command: DomainCommand) -> Result<(), String> {
+    let state = open(config).await?;
+    let keyport = &state.keyport;
+    let (by, actor) = (Steward::CommandLine, Actor::command_line());
+    let domain = match command {
+        DomainCommand::Create { name, app_limit } => {
+            keyport.create_domain(by, &actor, &name, app_limit).await
+        }
+        DomainCommand::Rename { domain, name } => {
+            let id = named_domain(keyport, &domain).await?.id;
+            keyport.rename_domain(by, &actor, &id, &name).await
+        }
+        DomainCommand::SetLimit { domain, app_limit } => {
+            let id = named_domain(keyport, &domain).await?.id;
+            keyport.set_app_limit(by, &actor, &id, app_limit).await
+        }
+        DomainCommand::List => {
+            let all = tenancy::summaries(&keyport.db).await.map_err(explain)?;
+            for s in all {
+                let line = serde_json::json!({
+                    "domain_id": s.domain.id,
+                    "name": s.domain.name,
+                    "app_limit": s.domain.app_limit,
+                    "applications": s.applications,
+                    "users": s.users,
+                    "last_activity": s.last_activity,
+                });
+                println!("{line}");
+            }
+            return Ok(());
+        }
+    }
+    .map_err(explain)?;
+    println!("{}", domain_json(&domain));
+    Ok(())
+}
+
+/// A domain as the command line prints it (contract §7).
+fn domain_json(domain: &tenancy::Domain) -> serde_json::Value {
+    serde_json::json!({
+        "domain_id": domain.id,
+        "name": domain.name,
+        "app_limit": domain.app_limit,
+    })
 }
 
 /// A refusal in words for the terminal: each rejected field by name.

@@ -147,6 +147,40 @@ pub enum Command {
     /// Manage token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage domains.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Create a domain; prints `{"domain_id", "name", "app_limit"}` as JSON.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// How many applications it may hold: 1 to 1,000 (default 63).
+        #[arg(long)]
+        app_limit: Option<i64>,
+    },
+    /// List every domain with its counts, as JSON lines.
+    List,
+    /// Rename a domain, named by its name or id.
+    Rename {
+        /// The domain's current name or its id.
+        #[arg(long)]
+        domain: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Set how many applications a domain may hold (never below how many
+    /// it holds now).
+    SetLimit {
+        /// The domain's name or its id.
+        #[arg(long)]
+        domain: String,
+        #[arg(long)]
+        app_limit: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,6 +203,10 @@ pub enum ClientCommand {
         /// Where the authorization code flow returns the user (contract §5).
         #[arg(long, default_value = "")]
         callback_url: String,
+        /// The domain to register it in, by name or id (default: the
+        /// owner's). Only a super admin may own applications elsewhere.
+        #[arg(long)]
+        domain: Option<String>,
     },
 }
 
@@ -190,6 +228,9 @@ pub enum AdminCommand {
         /// Read the password from standard input (required: passwords are never flags).
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// The user's domain, by name or id (default: the default domain).
+        #[arg(long)]
+        domain: Option<String>,
     },
 }
 

@@ -31,7 +31,7 @@ pub fn document() -> Value {
         }
         ok
     };
-    json!({
+    let mut document = json!({
         "openapi": "3.0.3",
         "info": {"title": "Keyport management API", "version": "1"},
         "components": {
@@ -126,5 +126,61 @@ pub fn document() -> Value {
                 }
             }
         }
-    })
+    });
+    add_domains(&mut document, &with);
+    document
+}
+
+/// `/api/v1/domains` and its schemas.
+fn add_domains(document: &mut Value, with: &dyn Fn(Value, &[&str]) -> Value) {
+    let domain = json!({"$ref": "#/components/schemas/Domain"});
+    let id = json!([{"name": "domain_id", "in": "path", "required": true, "schema": {"type": "string"}}]);
+    let schemas = json!({
+        "Domain": {
+            "type": "object", "required": ["domain_id", "name", "app_limit"],
+            "properties": {"domain_id": {"type": "string"}, "name": {"type": "string"}, "app_limit": {"type": "integer"},
+                "applications": {"type": "integer", "description": "In use (lists only)"},
+                "users": {"type": "integer", "description": "Lists only"},
+                "created_at": {"type": "integer", "description": "Lists only"},
+                "last_activity": {"type": "integer", "nullable": true, "description": "Lists only"}}
+        },
+        "NewDomain": {
+            "description": "A name unique whatever its case, 1 to 64 characters without control characters; a limit from 1 to 1000 (default 63).",
+            "type": "object", "required": ["name"], "additionalProperties": false,
+            "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 64},
+                "app_limit": {"type": "integer", "minimum": 1, "maximum": 1000}}
+        },
+        "DomainChange": {
+            "description": "Either or both; a limit below the applications the domain holds is a 400, and then nothing changes.",
+            "type": "object", "additionalProperties": false,
+            "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 64},
+                "app_limit": {"type": "integer", "minimum": 1, "maximum": 1000}}
+        }
+    });
+    let paths = json!({
+        "/api/v1/domains": {
+            "get": {
+                "summary": "Every domain with its counts (domains:read; the token's user must be a super admin)",
+                "responses": with(json!({"200": {"description": "Domains", "content": {"application/json": {"schema": {"type": "array", "items": domain}}}}}), &["401", "403"])
+            },
+            "post": {
+                "summary": "Create a domain (domains:write; the token's user must be a super admin)",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewDomain"}}}},
+                "responses": with(json!({"201": {"description": "Created", "content": {"application/json": {"schema": domain}}}}), &["400", "401", "403"])
+            }
+        },
+        "/api/v1/domains/{domain_id}": {
+            "patch": {
+                "summary": "Rename a domain or set its application limit (domains:write; the token's user must be a super admin)",
+                "parameters": id,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DomainChange"}}}},
+                "responses": with(json!({"200": {"description": "The domain as it is now", "content": {"application/json": {"schema": domain}}}}), &["400", "401", "403", "404"])
+            }
+        }
+    });
+    for (at, more) in [("/components/schemas", schemas), ("/paths", paths)] {
+        if let (Some(Value::Object(into)), Value::Object(more)) = (document.pointer_mut(at), more) {
+            into.extend(more);
+        }
+    }
 }

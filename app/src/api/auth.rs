@@ -16,6 +16,9 @@ pub struct Viewer {
     pub customer_id: String,
     pub domain_id: String,
     pub domain_name: String,
+    /// Every domain, for a super admin: the header names the one chosen
+    /// with `?domain=`. Empty for anyone else.
+    pub domains: Vec<super::applications::DomainView>,
 }
 
 /// Where to go after signing in: only a path on this site, never another
@@ -47,7 +50,9 @@ pub async fn current_viewer() -> Result<Option<Viewer>, AppError> {
         .domain(&user.domain_id)
         .await?
         .ok_or(AppError::Internal)?;
+    let domains = super::applications::switchable_domains(&keyport, &user).await?;
     Ok(Some(Viewer {
+        domains,
         user_id: user.id.into(),
         email: user.email,
         role: user.role.as_str().into(),

@@ -70,6 +70,20 @@ impl AppError {
         }
     }
 
+    /// The whole refusal in words: each rejected field's message, or the
+    /// error itself. For forms whose fields have no place of their own
+    /// (a row's buttons).
+    pub fn plainly(&self) -> String {
+        match self {
+            Self::Invalid(fields) if !fields.is_empty() => fields
+                .iter()
+                .map(|f| f.message.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            other => other.to_string(),
+        }
+    }
+
     /// The message for one field, if that field was rejected.
     pub fn field(&self, name: &str) -> Option<String> {
         match self {

@@ -5,6 +5,7 @@ pub mod applications;
 pub mod audit;
 pub mod auth;
 pub mod authorize;
+pub mod domains;
 pub mod error;
 pub mod multipart;
 pub mod permissions;

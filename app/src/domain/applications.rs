@@ -449,22 +449,34 @@ const COUNT_IN_USE: &str =
     "SELECT COUNT(*) FROM applications WHERE domain_id = $1 AND removed_at IS NULL";
 
 /// Refuses, naming `field`, when the domain is full. Call with the domain
-/// locked.
+/// locked: the limit and the count are read in the same transaction, so a
+/// limit lowered on another node counts at once.
 pub(crate) async fn check_room(tx: &mut Write, domain: &Domain, field: &'static str) -> Result<()> {
-    let count: i64 = sqlx::query_scalar(COUNT_IN_USE)
-        .bind(&domain.id)
-        .fetch_one(&mut **tx)
-        .await?;
-    if count >= domain.app_limit {
+    let (count, limit) = room(tx, &domain.id).await?;
+    if count >= limit {
         return Err(Error::invalid(
             field,
             format!(
-                "This domain already holds {count} of its {} applications. Remove one first.",
-                domain.app_limit
+                "This domain already holds {count} of its {limit} applications. Remove one first."
             ),
         ));
     }
     Ok(())
+}
+
+/// How many applications of the domain are in use, and its limit, as the
+/// transaction sees them.
+pub(crate) async fn room(tx: &mut Write, domain_id: &str) -> Result<(i64, i64)> {
+    let count: i64 = sqlx::query_scalar(COUNT_IN_USE)
+        .bind(domain_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let limit: i64 = sqlx::query_scalar("SELECT app_limit FROM domains WHERE id = $1")
+        .bind(domain_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok((count, limit))
 }
 
 /// Takes the domain's row lock for the rest of the transaction (PostgreSQL)

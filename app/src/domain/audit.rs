@@ -32,6 +32,11 @@ pub enum Action {
     UserEnabled,
     PasswordLinkIssued,
     PasswordSet,
+    UserMoved,
+    DomainCreated,
+    DomainRenamed,
+    DomainLimitChanged,
+    DomainDeleted,
 }
 
 impl Action {
@@ -61,10 +66,15 @@ impl Action {
             Self::UserEnabled => "user_enabled",
             Self::PasswordLinkIssued => "password_link_issued",
             Self::PasswordSet => "password_set",
+            Self::UserMoved => "user_moved",
+            Self::DomainCreated => "domain_created",
+            Self::DomainRenamed => "domain_renamed",
+            Self::DomainLimitChanged => "domain_limit_changed",
+            Self::DomainDeleted => "domain_deleted",
         }
     }
 
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 29] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignOut,
@@ -74,6 +84,11 @@ impl Action {
         Self::UserEnabled,
         Self::PasswordLinkIssued,
         Self::PasswordSet,
+        Self::UserMoved,
+        Self::DomainCreated,
+        Self::DomainRenamed,
+        Self::DomainLimitChanged,
+        Self::DomainDeleted,
         Self::ApplicationRegistered,
         Self::ApplicationEdited,
         Self::SecretRevealed,
@@ -105,6 +120,15 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// The operator at the server's command line.
+    pub fn command_line() -> Self {
+        Self {
+            user_id: None,
+            label: "cli".into(),
+            address: "cli".into(),
+        }
+    }
+
     /// Keyport itself, for what happens on a schedule (a grace period
     /// ending, a purge).
     pub fn keyport() -> Self {

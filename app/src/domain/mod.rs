@@ -83,6 +83,19 @@ pub enum Error {
     Forbidden,
 }
 
+/// Both results, or every field problem of either (a form shows them all at
+/// once); any other error as it is.
+pub fn both<A, B>(a: Result<A>, b: Result<B>) -> Result<(A, B)> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (Err(Error::Invalid(mut first)), Err(Error::Invalid(second))) => {
+            first.extend(second);
+            Err(Error::Invalid(first))
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    }
+}
+
 impl Error {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Self::Invalid(vec![Invalid::new(field, message)])

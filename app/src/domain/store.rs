@@ -211,8 +211,10 @@ impl std::ops::DerefMut for Write {
 /// migrations. PostgreSQL names it; SQLite names the index, or the
 /// columns of a constraint, which map to the same names here.
 pub fn broken_unique(e: &sqlx::Error) -> Option<&'static str> {
-    const CONSTRAINTS: [(&str, &str); 4] = [
+    const CONSTRAINTS: [(&str, &str); 6] = [
         ("users_email_key", "users.email"),
+        ("domains_name_key", "domains.customer_id, domains.name"),
+        ("domains_name_lower_key", "index 'domains_name_lower_key'"),
         ("applications_name_key", "index 'applications_name_key'"),
         ("applications_client_id_key", "applications.client_id"),
         ("permissions_pkey", "permissions.scope"),

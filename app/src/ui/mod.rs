@@ -7,6 +7,7 @@ mod auth;
 mod authorize;
 mod charts;
 pub(crate) mod components;
+mod domains;
 mod markup;
 mod permissions;
 mod portal;
@@ -129,6 +130,7 @@ lazy_page! {
     Connections => authorize::ConnectionsPage,
     Audit => audit::AuditPage,
     Users => users::UsersPage,
+    Domains => domains::DomainsPage,
     TokenInspector => tools::TokenInspectorPage,
 }
 
@@ -162,6 +164,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("connected") view={Lazy::<Connections>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("audit") view={Lazy::<Audit>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("users") view={Lazy::<Users>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("domains") view={Lazy::<Domains>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("tools/token") view={Lazy::<TokenInspector>::new()} ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>

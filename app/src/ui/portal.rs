@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{Outlet, Redirect, A};
-use leptos_router::hooks::use_location;
+use leptos_router::hooks::{use_location, use_query_map};
 use leptos_router::location::Location;
 
 use crate::api::auth::{current_viewer, SignOut, Viewer};
@@ -33,7 +33,7 @@ pub fn Portal() -> impl IntoView {
                     }
                     Err(e) => {
                         set_page_status(e.status());
-                        view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any()
+                        view! { <header><div class="banner error" role="alert">{e.to_string()}</div></header> }.into_any()
                     }
                 }
             })}}
@@ -89,31 +89,49 @@ pub fn urlencode(s: &str) -> String {
 #[component]
 fn Header(viewer: Viewer) -> impl IntoView {
     let sign_out = ServerAction::<SignOut>::new();
+    // The domain a super admin chose with `?domain=`, or the viewer's own.
+    let query = use_query_map();
+    let shown = Signal::derive({
+        let viewer = viewer.clone();
+        move || {
+            let chosen = query.with(|q| q.get("domain"));
+            viewer
+                .domains
+                .iter()
+                .find(|d| Some(&d.id) == chosen.as_ref())
+                .map_or_else(
+                    || (viewer.domain_id.clone(), viewer.domain_name.clone()),
+                    |d| (d.id.clone(), d.name.clone()),
+                )
+        }
+    });
     view! {
-        <header class="topbar">
-            <a class="brand" href="/applications">
-                <span class="logo" aria-hidden="true">"K"</span>
-                <span>"Keyport"</span>
-            </a>
-            <nav aria-label="Main">
-                <A href="/applications">"Applications"</A>
-                {viewer.is_admin.then(|| view! { <A href="/users">"Users"</A> <A href="/audit">"Audit log"</A> })}
-                {viewer.is_super_admin.then(|| view! { <A href="/permissions">"Permissions"</A> })}
-                <A href="/connected">"Connected apps"</A>
-                <A href="/tools/token">"Token inspector"</A>
-            </nav>
-            <div class="who">
-                <span class="email">{viewer.email.clone()}</span>
-                <span class="role">{role_label(&viewer.role)}</span>
-                <ActionForm action=sign_out>
-                    <button type="submit" class="button subtle">"Sign out"</button>
-                </ActionForm>
+        <header>
+            <div class="topbar">
+                <a class="brand" href="/applications">
+                    <span class="logo" aria-hidden="true">"K"</span>
+                    <span>"Keyport"</span>
+                </a>
+                <nav aria-label="Main">
+                    <A href="/applications">"Applications"</A>
+                    {viewer.is_admin.then(|| view! { <A href="/users">"Users"</A> <A href="/domains">"Domains"</A> <A href="/audit">"Audit log"</A> })}
+                    {viewer.is_super_admin.then(|| view! { <A href="/permissions">"Permissions"</A> })}
+                    <A href="/connected">"Connected apps"</A>
+                    <A href="/tools/token">"Token inspector"</A>
+                </nav>
+                <div class="who">
+                    <span class="email">{viewer.email.clone()}</span>
+                    <span class="role">{role_label(&viewer.role)}</span>
+                    <ActionForm action=sign_out>
+                        <button type="submit" class="button subtle">"Sign out"</button>
+                    </ActionForm>
+                </div>
+            </div>
+            <div class="tenancy">
+                <span>"Customer ID " <code>{viewer.customer_id.clone()}</code></span>
+                <span>"Domain ID " <code data-testid="domain-id">{move || shown.get().0}</code> " (" {move || shown.get().1} ")"</span>
             </div>
         </header>
-        <div class="tenancy">
-            <span>"Customer ID " <code>{viewer.customer_id.clone()}</code></span>
-            <span>"Domain ID " <code>{viewer.domain_id.clone()}</code> " (" {viewer.domain_name.clone()} ")"</span>
-        </div>
     }
 }
 

@@ -8,7 +8,9 @@ use leptos_router::hooks::use_query_map;
 
 use super::components::{ErrorBanner, Field};
 use super::portal::role_label;
+use crate::api::applications::DomainView;
 use crate::api::auth::take_flash;
+use crate::api::domains::MoveUser;
 use crate::api::users::{
     users_page, welcome_user, ChangeRole, CreateUser, LinkView, PasswordLink, SetPassword,
     SetUserDisabled, UserListing, UserView,
@@ -24,6 +26,13 @@ pub fn UsersPage() -> impl IntoView {
     let link = ServerAction::<PasswordLink>::new();
     let role = ServerAction::<ChangeRole>::new();
     let disable = ServerAction::<SetUserDisabled>::new();
+    let moved = ServerAction::<MoveUser>::new();
+    let actions = RowActions {
+        role,
+        disable,
+        link,
+        moved,
+    };
     let listing = Resource::new(
         move || {
             (
@@ -31,7 +40,8 @@ pub fn UsersPage() -> impl IntoView {
                 create.version().get()
                     + link.version().get()
                     + role.version().get()
-                    + disable.version().get(),
+                    + disable.version().get()
+                    + moved.version().get(),
             )
         },
         |(domain, _)| async move {
@@ -69,14 +79,15 @@ pub fn UsersPage() -> impl IntoView {
                             role.value().get().and_then(Result::err)
                                 .or_else(|| disable.value().get().and_then(Result::err))
                                 .or_else(|| link.value().get().and_then(Result::err))
+                                .or_else(|| moved.value().get().and_then(Result::err))
                                 .or_else(|| refused.clone())
                         });
                         let email = kept.as_ref().and_then(|f| f.value("email")).unwrap_or_default();
                         let typed_role = kept.as_ref().and_then(|f| f.value("role"));
                         view! {
                             <LinkNotice link=shown_link/>
-                            <ErrorBanner error=row_error/>
-                            <UserTable listing=listing.clone() role disable link/>
+                            {move || row_error.get().map(|e| view! { <p class="banner error" role="alert">{e.plainly()}</p> })}
+                            <UserTable listing=listing.clone() actions/>
                             <NewUserForm listing create error=create_error email typed_role/>
                         }.into_any()
                     }
@@ -103,7 +114,7 @@ fn NewUserForm(
         <h2>"Create a user"</h2>
         <ActionForm action=create>
             <ErrorBanner error=create_error/>
-            <input type="hidden" name="domain" value=listing.domain.id.clone()/>
+            <DomainChoice domains=listing.domains.clone() current=listing.domain.id.clone()/>
             <Field label="Email" name="email" kind="email" value=email required=true error=create_error/>
             <div class="field">
                 <label for="role">"Role"</label>
@@ -115,11 +126,41 @@ fn NewUserForm(
                 </select>
                 <p class="field-error" id="role-error">{move || create_error.get().and_then(|e| e.field("role"))}</p>
             </div>
-            <p class="hint">{format!("In domain {}.", listing.domain.name)}</p>
+            {(listing.domains.len() < 2).then(|| view! { <p class="hint">{format!("In domain {}.", listing.domain.name)}</p> })}
             <button type="submit" class="button primary" disabled=move || create.pending().get()>"Create user"</button>
         </ActionForm>
     </section>
     }
+}
+
+/// Where a new user goes: for a super admin with several domains a choice,
+/// the listed domain first; for anyone else the listed domain.
+#[component]
+fn DomainChoice(domains: Vec<DomainView>, current: String) -> impl IntoView {
+    if domains.len() < 2 {
+        return view! { <input type="hidden" name="domain" value=current/> }.into_any();
+    }
+    view! {
+        <div class="field">
+            <label for="new-user-domain">"Domain"</label>
+            <select id="new-user-domain" name="domain">
+                {domains.into_iter().map(|d| {
+                    let chosen = d.id == current;
+                    view! { <option value=d.id selected=chosen>{d.name}</option> }
+                }).collect_view()}
+            </select>
+        </div>
+    }
+    .into_any()
+}
+
+/// The actions of a user's row, which refresh the list and share a banner.
+#[derive(Clone, Copy)]
+struct RowActions {
+    role: ServerAction<ChangeRole>,
+    disable: ServerAction<SetUserDisabled>,
+    link: ServerAction<PasswordLink>,
+    moved: ServerAction<MoveUser>,
 }
 
 /// The one-time link just made, to copy and send.
@@ -143,22 +184,24 @@ fn LinkNotice(link: Signal<Option<LinkView>>) -> impl IntoView {
 }
 
 #[component]
-fn UserTable(
-    listing: UserListing,
-    role: ServerAction<ChangeRole>,
-    disable: ServerAction<SetUserDisabled>,
-    link: ServerAction<PasswordLink>,
-) -> impl IntoView {
+fn UserTable(listing: UserListing, actions: RowActions) -> impl IntoView {
     let domains = listing.domains.clone();
     let current = listing.domain.id.clone();
     let roles = listing.roles.clone();
+    // Where a super admin may move a user: every other domain.
+    let elsewhere: Vec<DomainView> = listing
+        .domains
+        .iter()
+        .filter(|d| d.id != listing.domain.id)
+        .cloned()
+        .collect();
     view! {
         <DomainSwitcher domains current page="/users"/>
         <div class="table-wrap">
             <table class="users">
                 <thead><tr><th>"Email"</th><th>"Role"</th><th>"Status"</th><th>"Created"</th><th>"Actions"</th></tr></thead>
                 <tbody>
-                    {listing.users.into_iter().map(|u| view! { <UserRow u roles=roles.clone() role disable link/> }).collect_view()}
+                    {listing.users.into_iter().map(|u| view! { <UserRow u roles=roles.clone() elsewhere=elsewhere.clone() actions/> }).collect_view()}
                 </tbody>
             </table>
         </div>
@@ -169,10 +212,15 @@ fn UserTable(
 fn UserRow(
     u: UserView,
     roles: Vec<String>,
-    role: ServerAction<ChangeRole>,
-    disable: ServerAction<SetUserDisabled>,
-    link: ServerAction<PasswordLink>,
+    elsewhere: Vec<DomainView>,
+    actions: RowActions,
 ) -> impl IntoView {
+    let RowActions {
+        role,
+        disable,
+        link,
+        moved,
+    } = actions;
     let status = if u.disabled {
         "Disabled"
     } else if !u.has_password {
@@ -190,7 +238,8 @@ fn UserRow(
     );
     let link_label = format!("New password link for {}", u.email);
     let current_role = u.role.clone();
-    let (disable_id, link_id) = (u.id.clone(), u.id.clone());
+    let (disable_id, link_id, move_id) = (u.id.clone(), u.id.clone(), u.id.clone());
+    let move_email = u.email.clone();
     let manageable = u.manageable && roles.contains(&u.role);
     view! {
         <tr class:disabled=u.disabled>
@@ -229,11 +278,38 @@ fn UserRow(
                             <input type="hidden" name="id" value=link_id.clone()/>
                             <button type="submit" class="button small" aria-label=link_label.clone()>"New password link"</button>
                         </ActionForm>
+                        <MoveForm id=move_id.clone() email=move_email.clone() elsewhere=elsewhere.clone() moved/>
                     </div>
                 })}
             </td>
         </tr>
     }
+}
+
+/// Moves a user, with the applications they own, to another domain (super
+/// admins, when there is another domain).
+#[component]
+fn MoveForm(
+    id: String,
+    email: String,
+    elsewhere: Vec<DomainView>,
+    moved: ServerAction<MoveUser>,
+) -> impl IntoView {
+    (!elsewhere.is_empty()).then(|| {
+        let select_id = format!("move-{id}");
+        view! {
+            <ActionForm action=moved>
+                <div class="inline-form">
+                    <input type="hidden" name="id" value=id/>
+                    <label class="visually-hidden" for=select_id.clone()>{format!("Domain to move {email} to")}</label>
+                    <select id=select_id name="domain">
+                        {elsewhere.into_iter().map(|d| view! { <option value=d.id>{d.name}</option> }).collect_view()}
+                    </select>
+                    <button type="submit" class="button small" aria-label=format!("Move {email}")>"Move"</button>
+                </div>
+            </ActionForm>
+        }
+    })
 }
 
 #[component]

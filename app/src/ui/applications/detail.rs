@@ -52,10 +52,10 @@ pub fn ApplicationPage() -> impl IntoView {
     }
 }
 
-/// Which credential a row shows.
+/// Which secret credential a row shows (the client ID is not a secret:
+/// it shows plainly).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Which {
-    ClientId,
     Secret,
     Combined,
 }
@@ -63,7 +63,6 @@ enum Which {
 impl Which {
     fn param(self) -> &'static str {
         match self {
-            Self::ClientId => "client_id",
             Self::Secret => "client_secret",
             Self::Combined => "oauth_credentials",
         }
@@ -71,7 +70,6 @@ impl Which {
 
     fn label(self) -> &'static str {
         match self {
-            Self::ClientId => "Client ID",
             Self::Secret => "Client Secret",
             Self::Combined => "OAuth Credentials",
         }
@@ -79,7 +77,6 @@ impl Which {
 
     fn copy_label(self) -> &'static str {
         match self {
-            Self::ClientId => "Copy Client ID",
             Self::Secret => "Copy Client Secret",
             Self::Combined => "Copy OAuth Credentials",
         }
@@ -87,7 +84,6 @@ impl Which {
 
     fn pick(self, c: &CredentialsView) -> String {
         match self {
-            Self::ClientId => c.client_id.clone(),
             Self::Secret => c.client_secret.clone(),
             Self::Combined => c.oauth_credentials.clone(),
         }
@@ -180,12 +176,17 @@ fn CredentialsCard(
 ) -> impl IntoView {
     // Credentials fetched by a reveal; rows shown.
     let shown = RwSignal::new(
-        [Which::ClientId, Which::Secret, Which::Combined]
+        [Which::Secret, Which::Combined]
             .into_iter()
             .filter(|w| revealed.is_some() && shown.as_deref() == Some(w.param()))
             .collect::<Vec<_>>(),
     );
     let credentials = RwSignal::new(revealed);
+    let shown_id = client_id.clone();
+    let id_copy = Signal::derive({
+        let client_id = client_id.clone();
+        move || Some(client_id.clone())
+    });
     let curl = Signal::derive(move || {
         let secret_shown = shown.with(|s| s.contains(&Which::Secret));
         let secret = credentials
@@ -203,7 +204,11 @@ fn CredentialsCard(
         <h2>"Credentials"</h2>
         <p class="muted">"Give these to the integration. Every reveal of the secret is written to the audit log."</p>
         <dl class="credentials">
-            {[Which::ClientId, Which::Secret, Which::Combined].into_iter().map(|which| view! {
+            <div class="credential">
+                <dt>"Client ID"</dt>
+                <dd><code class="client-id">{shown_id}</code><CopyButton value=id_copy label="Copy Client ID"/></dd>
+            </div>
+            {[Which::Secret, Which::Combined].into_iter().map(|which| view! {
                 <CredentialRow which id=id.clone() credentials shown/>
             }).collect_view()}
         </dl>
@@ -350,7 +355,7 @@ fn Secrets(
             <ErrorBanner error/>
             <div class="table-wrap secrets-wrap">
             <table class="secrets">
-                <thead><tr><th>"Secret"</th><th>"Issued"</th><th>"Last used"</th><th>"Works until"</th><th></th></tr></thead>
+                <thead><tr><th>"Secret"</th><th>"Issued"</th><th>"Last used"</th><th>"Works until"</th><th><span class="visually-hidden">"Actions"</span></th></tr></thead>
                 <tbody>
                     <tr>
                         <td>"Current"</td>

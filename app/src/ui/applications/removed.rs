@@ -50,7 +50,7 @@ pub fn RemovedPage() -> impl IntoView {
                             <ErrorBanner error/>
                             <div class="table-wrap">
                                 <table class="removed">
-                                    <thead><tr><th>"Application"</th><th>"Client ID"</th><th>"Owner"</th><th>"Removed"</th><th>"Purged"</th><th></th></tr></thead>
+                                    <thead><tr><th>"Application"</th><th>"Client ID"</th><th>"Owner"</th><th>"Removed"</th><th>"Purged"</th><th><span class="visually-hidden">"Actions"</span></th></tr></thead>
                                     <tbody>
                                         {list.apps.into_iter().map(|app| view! {
                                             <tr>
