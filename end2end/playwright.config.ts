@@ -44,7 +44,7 @@ export default defineConfig({
     },
     {
       name: mode.name,
-      testIgnore: /(first-run|authorize|operations)\.spec\.ts/,
+      testIgnore: /(first-run|authorize|operations|domains|accessibility)\.spec\.ts/,
       dependencies: [`${mode.name}-setup`],
       use: { baseURL: `http://127.0.0.1:${mode.port}`, javaScriptEnabled: mode.javaScriptEnabled },
     },
@@ -55,6 +55,21 @@ export default defineConfig({
       name: `${mode.name}-more`,
       testMatch: /(authorize|operations)\.spec\.ts/,
       dependencies: [mode.name],
+      use: { baseURL: `http://127.0.0.1:${mode.port}`, javaScriptEnabled: mode.javaScriptEnabled },
+    },
+    // A second domain changes what every super admin's page shows (a
+    // domain switcher, a Move control): it comes last, and the
+    // accessibility checks after it see every page as it is then.
+    {
+      name: `${mode.name}-domains`,
+      testMatch: /domains\.spec\.ts/,
+      dependencies: [`${mode.name}-more`],
+      use: { baseURL: `http://127.0.0.1:${mode.port}`, javaScriptEnabled: mode.javaScriptEnabled },
+    },
+    {
+      name: `${mode.name}-accessibility`,
+      testMatch: /accessibility\.spec\.ts/,
+      dependencies: [`${mode.name}-domains`],
       use: { baseURL: `http://127.0.0.1:${mode.port}`, javaScriptEnabled: mode.javaScriptEnabled },
     },
   ]),

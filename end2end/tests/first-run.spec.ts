@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { ADMIN, open, setupUrl } from "./helpers";
+import { ADMIN, open, setupUrl, expectAddress } from "./helpers";
 
 test("first-run setup creates the first administrator with the logged token", async ({ page }, testInfo) => {
   // Without the token the form refuses.
@@ -19,8 +19,8 @@ test("first-run setup creates the first administrator with the logged token", as
   await page.getByLabel("Password", { exact: true }).fill(ADMIN.password);
   await page.getByLabel("Confirm password").fill(ADMIN.password);
   await page.getByRole("button", { name: "Create administrator" }).click();
-  await expect(page).toHaveURL(/\/applications$/);
   await expect(page.getByRole("heading", { name: "Applications" })).toBeVisible();
+  expectAddress(page, /^\/applications$/);
   await expect(page.getByText(ADMIN.email)).toBeVisible();
 
   // And only once.

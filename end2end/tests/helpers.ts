@@ -6,7 +6,7 @@ import path from "node:path";
 export const ADMIN = { email: "admin@keyport.test", password: "correct horse battery staple" };
 
 function run(testInfo: TestInfo): { setupUrl: string; dir: string } {
-  const mode = testInfo.project.name.replace(/-(setup|more)$/, "");
+  const mode = testInfo.project.name.replace(/-(setup|more|domains|accessibility)$/, "");
   return JSON.parse(readFileSync(path.join(__dirname, "..", ".run", `${mode}.json`), "utf8"));
 }
 
@@ -85,10 +85,21 @@ export async function open(page: Page, url: string, testInfo: TestInfo) {
   }
 }
 
+/**
+ * The address bar's path and query, now: for the step right after a form
+ * whose page has shown, where waiting for the address would hide an address
+ * that never follows the page.
+ */
+export function expectAddress(page: Page, pattern: RegExp) {
+  const url = new URL(page.url());
+  expect(url.pathname + url.search).toMatch(pattern);
+}
+
 export async function signIn(page: Page, testInfo: TestInfo, email = ADMIN.email, password = ADMIN.password) {
   await open(page, "/login", testInfo);
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page).toHaveURL(/\/applications$/);
+  await expect(page.getByRole("heading", { name: "Applications", level: 1 })).toBeVisible();
+  expectAddress(page, /^\/applications$/);
 }

@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { ADMIN, open, signIn } from "./helpers";
+import { ADMIN, expectAddress, open, signIn } from "./helpers";
 
 test("a signed-out visit to /applications lands on the sign-in page and returns after it", async ({ page }, testInfo) => {
   await open(page, "/applications", testInfo);
@@ -7,8 +7,9 @@ test("a signed-out visit to /applications lands on the sign-in page and returns 
   await page.getByLabel("Email").fill(ADMIN.email);
   await page.getByLabel("Password").fill(ADMIN.password);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page).toHaveURL(/\/applications$/);
   await expect(page.getByText("Customer ID")).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Applications", level: 1 })).toBeVisible();
+  expectAddress(page, /^\/applications$/);
   await expect(page.getByText("Domain ID")).toBeVisible();
 });
 

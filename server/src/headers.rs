@@ -65,6 +65,47 @@ pub async fn page_redirects(request: Request, next: Next) -> Response {
     response
 }
 
+/// A refused plain form post goes back to its page: server_fn appends the
+/// error to that address (`?__path=…&__err=…`), where it would stay in the
+/// address bar, in the history and in a bookmark. The page already has it,
+/// kept once in the session (`api::request::form`), so the address is the
+/// page's own.
+pub async fn plain_form_returns(request: Request, next: Next) -> Response {
+    let posted = request.method() == Method::POST && request.uri().path().starts_with("/rpc/");
+    let mut response = next.run(request).await;
+    if !posted || !response.status().is_redirection() {
+        return response;
+    }
+    let location = response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .filter(|l| l.contains("__err="))
+        .map(without_error_info);
+    if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// `location` without server_fn's `__path` and `__err` query parameters.
+fn without_error_info(location: &str) -> String {
+    let Ok(mut url) = url::Url::parse(location) else {
+        return location.to_owned();
+    };
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "__path" && k != "__err")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    url.into()
+}
+
 /// The origins a browser may post console requests from.
 #[derive(Debug, Clone)]
 pub struct AllowedOrigin(pub String);

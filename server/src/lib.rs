@@ -193,6 +193,7 @@ pub fn router(state: AppState) -> Router {
             app::ui::shell,
         ))
         .layer(middleware::from_fn(headers::server_fn_statuses))
+        .layer(middleware::from_fn(headers::plain_form_returns))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(
             allowed,

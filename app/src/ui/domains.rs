@@ -269,8 +269,8 @@ fn NewDomainForm(
 ) -> impl IntoView {
     let limit = limit.unwrap_or_else(|| listing.default_limit.to_string());
     view! {
-        <section class="card form-card">
-            <h2>"Create a domain"</h2>
+        <section class="card form-card" aria-labelledby="new-domain">
+            <h2 id="new-domain">"Create a domain"</h2>
             <ActionForm action=create>
                 <ErrorBanner error/>
                 <Field label="Name" name="name" value=name required=true error/>
