@@ -63,12 +63,12 @@ test("create a second domain, switch to it and register an application there", a
   expectAddress(page, new RegExp(`^/applications/new\\?domain=${id}$`));
   await expect(page.getByTestId("domain-id")).toHaveText(id);
   if (hydrated(testInfo)) await expect(page.locator("body[data-hydrated]")).toHaveCount(1);
-  await page.getByLabel("Application Name").fill("Branch VPN");
+  await page.getByLabel("Application Name").fill("Branch gateway");
   await page.getByLabel(/clients:read/).check();
-  await page.getByLabel("Website URL").fill("https://vpn.example.com");
-  await page.getByLabel("Callback URL").fill("https://vpn.example.com/callback");
+  await page.getByLabel("Website URL").fill("https://gateway.example.com");
+  await page.getByLabel("Callback URL").fill("https://gateway.example.com/callback");
   await page.getByRole("button", { name: "Create" }).click();
-  await expect(page.getByRole("heading", { name: "Branch VPN", level: 1 })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Branch gateway", level: 1 })).toBeVisible();
   expectAddress(page, /^\/applications\/[0-9a-f-]{36}$/);
 
   await open(page, `/applications?domain=${id}`, testInfo);
@@ -104,12 +104,12 @@ test("a limit set to the current count makes Register refuse", async ({ page }, 
 test("a super admin finds an application in any domain and opens it", async ({ page }, testInfo) => {
   await signIn(page, testInfo);
   await open(page, "/domains", testInfo);
-  await page.getByLabel("Find an application").fill("branch vpn");
+  await page.getByLabel("Find an application").fill("branch gateway");
   await page.getByRole("button", { name: "Search" }).click();
   const found = page.getByRole("region", { name: "Applications found" });
-  await expect(found.getByRole("row", { name: /Branch VPN/ })).toContainText(BRANCH);
-  expectAddress(page, /^\/domains\?q=branch\+vpn$/);
-  await found.getByRole("link", { name: "Branch VPN" }).click();
-  await expect(page.getByRole("heading", { name: "Branch VPN", level: 1 })).toBeVisible();
+  await expect(found.getByRole("row", { name: /Branch gateway/ })).toContainText(BRANCH);
+  expectAddress(page, /^\/domains\?q=branch\+gateway$/);
+  await found.getByRole("link", { name: "Branch gateway" }).click();
+  await expect(page.getByRole("heading", { name: "Branch gateway", level: 1 })).toBeVisible();
   expectAddress(page, /^\/applications\/[0-9a-f-]{36}$/);
 });

@@ -157,10 +157,12 @@ async fn only_super_admins_manage_the_permission_catalog(app: &TestApp) {
             "audit:read",
             "clients:read",
             "clients:write",
+            "domains:read",
+            "domains:write",
             "reports:read"
         ]
     );
-    assert_eq!(list[3]["description"], "Read every report");
+    assert_eq!(list[5]["description"], "Read every report");
 }
 
 /// Without JavaScript a refused registration comes back to the form with

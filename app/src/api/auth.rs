@@ -14,11 +14,10 @@ pub struct Viewer {
     pub is_admin: bool,
     pub is_super_admin: bool,
     pub customer_id: String,
+    /// The domain the page shows: the viewer's own, or for a super admin
+    /// the one chosen with `?domain=`.
     pub domain_id: String,
     pub domain_name: String,
-    /// Every domain, for a super admin: the header names the one chosen
-    /// with `?domain=`. Empty for anyone else.
-    pub domains: Vec<super::applications::DomainView>,
 }
 
 /// Where to go after signing in: only a path on this site, never another
@@ -37,22 +36,23 @@ pub fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
+/// Who is signed in, and the domain the page shows (`domain`, as the
+/// page's `?domain=` names it).
 #[server(prefix = "/rpc", endpoint = "viewer")]
-pub async fn current_viewer() -> Result<Option<Viewer>, AppError> {
+pub async fn current_viewer(domain: Option<String>) -> Result<Option<Viewer>, AppError> {
     use super::request::{current_user, keyport};
     use crate::domain::accounts::Role;
+    use crate::domain::applications::visible_domain;
 
     let Some(user) = current_user().await? else {
         return Ok(None);
     };
     let keyport = keyport()?;
-    let domain = keyport
-        .domain(&user.domain_id)
-        .await?
-        .ok_or(AppError::Internal)?;
-    let domains = super::applications::switchable_domains(&keyport, &user).await?;
+    let domain = match visible_domain(&keyport, &user, domain.as_deref()).await {
+        Err(crate::domain::Error::NotFound) => visible_domain(&keyport, &user, None).await?,
+        shown => shown?,
+    };
     Ok(Some(Viewer {
-        domains,
         user_id: user.id.into(),
         email: user.email,
         role: user.role.as_str().into(),

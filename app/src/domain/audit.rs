@@ -153,6 +153,29 @@ pub struct Entry<'a> {
     pub detail: Option<&'a str>,
 }
 
+impl<'a> Entry<'a> {
+    /// An entry about `target` (a user, a domain) in `domain_id`, not about
+    /// an application.
+    pub fn about(
+        at: Timestamp,
+        domain_id: &'a str,
+        actor: &'a Actor,
+        action: Action,
+        target: &'a str,
+        detail: Option<&'a str>,
+    ) -> Self {
+        Self {
+            at,
+            domain_id: Some(domain_id),
+            actor,
+            action,
+            target: Some(target),
+            client_id: None,
+            detail,
+        }
+    }
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Record {
     pub id: i64,

@@ -340,15 +340,7 @@ fn user_entry<'a>(
     action: Action,
     detail: Option<&'a str>,
 ) -> audit::Entry<'a> {
-    audit::Entry {
-        at,
-        domain_id: Some(&user.domain_id),
-        actor,
-        action,
-        target: Some(&user.email),
-        client_id: None,
-        detail,
-    }
+    audit::Entry::about(at, &user.domain_id, actor, action, &user.email, detail)
 }
 
 /// `has_password` as both engines return it (an integer).

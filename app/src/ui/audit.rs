@@ -120,8 +120,10 @@ fn Entries(q: AuditQuery, listing: AuditListing) -> impl IntoView {
         return view! { <div class="empty"><p>"No entries match these filters."</p></div> }
             .into_any();
     }
+    // A wide table with nothing to focus in it: the region itself takes
+    // focus, so that a keyboard can scroll it sideways.
     view! {
-        <div class="table-wrap">
+        <div class="table-wrap" role="region" aria-label="Audit entries" tabindex="0">
             <table class="audit">
                 <thead><tr><th>"Time"</th><th>"Actor"</th><th>"Action"</th><th>"Target"</th><th>"Detail"</th><th>"Address"</th></tr></thead>
                 <tbody>

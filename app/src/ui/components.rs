@@ -57,7 +57,6 @@ pub fn ErrorBanner(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoVi
     }
 }
 
-/// An application's icon, or its initial on a tinted square.
 /// A super admin's choice of domain for `page`, shown only when there is
 /// more than one: a plain GET form, so it works before hydration too.
 #[component]
@@ -82,6 +81,7 @@ pub fn DomainSwitcher(
     })
 }
 
+/// An application's icon, or its initial on a tinted square.
 #[component]
 pub fn AppIcon(
     name: String,

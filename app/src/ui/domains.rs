@@ -197,12 +197,14 @@ fn Row(d: DomainRow, manage: bool, max: i64, rows: RowActions) -> impl IntoView 
                 <a class="domain-name" href=format!("/applications?domain={}", d.id)>{d.name.clone()}</a>
                 <div class="small muted">"Domain ID " <code>{d.id.clone()}</code></div>
             </td>
-            <td class="nowrap">
+            <td class="nowrap" data-label="Applications">
                 <span class="count" class:full=full>{format!("{} / {}", d.applications, d.app_limit)}</span>
                 {removed.map(|r| view! { <div class="small muted">{r}</div> })}
             </td>
-            <td><a href=format!("/users?domain={}", d.id)>{d.users}</a></td>
-            <td class="nowrap">{format_optional_time(d.last_activity)}</td>
+            <td data-label="Users">
+                <a href=format!("/users?domain={}", d.id)>{format!("{} user{}", d.users, if d.users == 1 { "" } else { "s" })}</a>
+            </td>
+            <td class="nowrap" data-label="Last activity">{format_optional_time(d.last_activity)}</td>
             {settings}
         </tr>
     }

@@ -16,7 +16,9 @@ use crate::ui::components::set_page_status;
 /// hydrate on its own.
 #[component]
 pub fn Portal() -> impl IntoView {
-    let viewer = Resource::new(|| (), |_| current_viewer());
+    // Read again when `?domain=` changes: the header names that domain.
+    let query = use_query_map();
+    let viewer = Resource::new(move || query.with(|q| q.get("domain")), current_viewer);
     let location = use_location();
     view! {
         <Suspense>
@@ -89,22 +91,6 @@ pub fn urlencode(s: &str) -> String {
 #[component]
 fn Header(viewer: Viewer) -> impl IntoView {
     let sign_out = ServerAction::<SignOut>::new();
-    // The domain a super admin chose with `?domain=`, or the viewer's own.
-    let query = use_query_map();
-    let shown = Signal::derive({
-        let viewer = viewer.clone();
-        move || {
-            let chosen = query.with(|q| q.get("domain"));
-            viewer
-                .domains
-                .iter()
-                .find(|d| Some(&d.id) == chosen.as_ref())
-                .map_or_else(
-                    || (viewer.domain_id.clone(), viewer.domain_name.clone()),
-                    |d| (d.id.clone(), d.name.clone()),
-                )
-        }
-    });
     view! {
         <header>
             <div class="topbar">
@@ -129,7 +115,7 @@ fn Header(viewer: Viewer) -> impl IntoView {
             </div>
             <div class="tenancy">
                 <span>"Customer ID " <code>{viewer.customer_id.clone()}</code></span>
-                <span>"Domain ID " <code data-testid="domain-id">{move || shown.get().0}</code> " (" {move || shown.get().1} ")"</span>
+                <span>"Domain ID " <code data-testid="domain-id">{viewer.domain_id.clone()}</code> " (" {viewer.domain_name.clone()} ")"</span>
             </div>
         </header>
     }

@@ -1,11 +1,14 @@
 //! `keyport-bench`: the `keyport` command line, built with the bench-only
-//! routes (`keyport`'s `bench` feature), plus `keyport-bench measure` (`make
-//! bench`) and `keyport-bench soak` (`make reliability`). Both start
-//! `keyport-bench serve` processes, so the servers measured are this binary.
+//! routes (`keyport`'s `bench` feature), plus `keyport-bench measure` and
+//! `keyport-bench scale` (`make bench`) and `keyport-bench soak` (`make
+//! reliability`). They start `keyport-bench serve` processes, so the servers
+//! measured are this binary.
 
 mod load;
 mod measure;
 mod report;
+mod scale;
+mod seed;
 mod server;
 mod soak;
 
@@ -18,6 +21,7 @@ type Result<T, E = String> = std::result::Result<T, E>;
 async fn main() -> std::process::ExitCode {
     match std::env::args().nth(1).as_deref() {
         Some("measure") => measure::measure().await,
+        Some("scale") => scale::scale().await,
         Some("soak") => soak::soak().await,
         _ => keyport::cli::run().await,
     }

@@ -19,7 +19,7 @@ use crate::Result;
 const EMAIL: &str = "bench@keyport.test";
 const PASSWORD: &str = "bench password, never used for anything else";
 /// Applications in the domain the page row renders (the per-domain limit).
-const APPLICATIONS: usize = 63;
+pub(crate) const APPLICATIONS: usize = 63;
 
 /// A `keyport-bench serve` process.
 pub(crate) struct Server {
@@ -37,7 +37,12 @@ impl Server {
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port: {e}"))?
             .port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        Self::start_at(database, ([127, 0, 0, 1], port).into()).await
+    }
+
+    /// A server on `database` at `addr`. A restart keeps the address, and
+    /// with it the issuer (the public URL) of the tokens given out before.
+    pub(crate) async fn start_at(database: &Scratch, addr: SocketAddr) -> Result<Self> {
         let env = vec![
             ("KEYPORT_BIND", addr.to_string()),
             ("KEYPORT_DATABASE_URL", database.url().to_owned()),
@@ -71,6 +76,15 @@ impl Server {
             env,
             started_in: started.elapsed(),
         })
+    }
+
+    /// Ends the process and waits until it is gone, so that its database
+    /// can be written to from outside.
+    pub(crate) async fn stop(mut self) -> Result<()> {
+        self.child
+            .kill()
+            .await
+            .map_err(|e| format!("cannot stop the server: {e}"))
     }
 
     /// Runs a `keyport-bench` command against this server's database.
@@ -166,17 +180,9 @@ impl Server {
                 .await?,
         )
         .map_err(|e| e.to_string())?;
-        let basic = {
-            use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD.encode(format!(
-                "{}:{}",
-                created["client_id"].as_str().unwrap_or_default(),
-                created["client_secret"].as_str().unwrap_or_default()
-            ))
-        };
-        let token_load = Load::post("/oauth2/token", "grant_type=client_credentials")
-            .header(header::AUTHORIZATION, &format!("Basic {basic}"))
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        let client_id = created["client_id"].as_str().unwrap_or_default();
+        let client_secret = created["client_secret"].as_str().unwrap_or_default();
+        let token_load = token_load(client_id, client_secret);
         let (status, _, body) = fetch(self.addr, &token_load).await?;
         if status != StatusCode::OK {
             return Err(format!("token request failed: {status}"));
@@ -188,6 +194,8 @@ impl Server {
             .to_owned();
         Ok(Seeded {
             token_load,
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
             access_token,
             cookie: self.sign_in().await?,
         })
@@ -252,6 +260,9 @@ impl Server {
 /// What the loads of a seeded server send.
 pub(crate) struct Seeded {
     pub(crate) token_load: Load,
+    /// The credentials `token_load` presents.
+    pub(crate) client_id: String,
+    pub(crate) client_secret: String,
     pub(crate) access_token: String,
     pub(crate) cookie: String,
 }
@@ -267,10 +278,31 @@ impl Seeded {
 
     /// The applications page as the signed-in administrator's browser asks.
     pub(crate) fn page_load(&self) -> Load {
-        Load::get("/applications")
+        self.signed_in_page("/applications")
+    }
+
+    /// The audit log page, newest entries first, as the signed-in
+    /// administrator's browser asks.
+    pub(crate) fn audit_load(&self) -> Load {
+        self.signed_in_page("/audit")
+    }
+
+    fn signed_in_page(&self, path: &str) -> Load {
+        Load::get(path)
             .header(header::COOKIE, &self.cookie)
             .header(header::ACCEPT, "text/html")
     }
+}
+
+/// A token request (client credentials grant) with HTTP Basic credentials.
+pub(crate) fn token_load(client_id: &str, client_secret: &str) -> Load {
+    let basic = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{client_secret}"))
+    };
+    Load::post("/oauth2/token", "grant_type=client_credentials")
+        .header(header::AUTHORIZATION, &format!("Basic {basic}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
 }
 
 fn exe() -> Result<PathBuf> {

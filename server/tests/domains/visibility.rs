@@ -135,6 +135,21 @@ pub(crate) async fn domain_admins_read_their_own_domain_and_touch_no_other(app: 
     assert_eq!(listed.len(), 2);
     assert!(listed.iter().all(|d| d.app_limit == 63 || d.app_limit == 5));
 
+    // The header names the domain a page shows: for a super admin the one
+    // chosen, for anyone else their own, whatever they ask for.
+    let shown = root.rpc("viewer", &[("domain", &other)]).await.json();
+    assert_eq!(
+        (shown["domain_id"].as_str(), shown["domain_name"].as_str()),
+        (Some(other.as_str()), Some("Other"))
+    );
+    let unknown = root
+        .rpc("viewer", &[("domain", "no-such-domain")])
+        .await
+        .json();
+    assert_eq!(unknown["domain_name"], "default");
+    let theirs = admin.rpc("viewer", &[("domain", &other)]).await.json();
+    assert_eq!(theirs["domain_id"], own.as_str());
+
     // Asking for the other domain shows their own.
     let users = admin.rpc("users/page", &[("domain", &other)]).await.json();
     assert_eq!(users["domain"]["id"], own.as_str());

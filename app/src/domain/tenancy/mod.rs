@@ -244,15 +244,7 @@ fn domain_entry<'a>(
     action: Action,
     detail: Option<&'a str>,
 ) -> audit::Entry<'a> {
-    audit::Entry {
-        at,
-        domain_id: Some(&domain.id),
-        actor,
-        action,
-        target: Some(&domain.name),
-        client_id: None,
-        detail,
-    }
+    audit::Entry::about(at, &domain.id, actor, action, &domain.name, detail)
 }
 
 /// The domain with this id as the transaction sees it.

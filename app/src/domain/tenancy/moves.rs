@@ -75,15 +75,14 @@ impl Keyport {
         );
         // In both domains' logs: each domain's admins see who left and came.
         for domain in [&from, &to] {
-            let entry = audit::Entry {
-                at: now,
-                domain_id: Some(&domain.id),
+            let entry = audit::Entry::about(
+                now,
+                &domain.id,
                 actor,
-                action: Action::UserMoved,
-                target: Some(&user.email),
-                client_id: None,
-                detail: Some(&detail),
-            };
+                Action::UserMoved,
+                &user.email,
+                Some(&detail),
+            );
             audit::record(&mut tx, entry).await?;
         }
         tx.commit().await?;

@@ -138,6 +138,8 @@ fn table_head(
             <thead>
                 <tr>
                     <th class="check">
+                        // Named for screen readers while "select all" waits for the page to come alive.
+                        <span class="visually-hidden" hidden=move || hydrated.get()>"Select"</span>
                         <input type="checkbox" aria-label="Select all applications" hidden=move || !hydrated.get()
                             prop:checked=move || { total > 0 && selected.with(BTreeSet::len) == total }
                             on:change=toggle_all/>
