@@ -69,7 +69,8 @@ pub async fn page_redirects(request: Request, next: Next) -> Response {
 /// error to that address (`?__path=…&__err=…`), where it would stay in the
 /// address bar, in the history and in a bookmark. The page already has it,
 /// kept once in the session (`api::request::form`), so the address is the
-/// page's own.
+/// page's own, and the answer is `303 See Other` (an accepted post's
+/// redirect stays `302 Found`), which tells a client that it was refused.
 pub async fn plain_form_returns(request: Request, next: Next) -> Response {
     let posted = request.method() == Method::POST && request.uri().path().starts_with("/rpc/");
     let mut response = next.run(request).await;
@@ -84,6 +85,7 @@ pub async fn plain_form_returns(request: Request, next: Next) -> Response {
         .map(without_error_info);
     if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         response.headers_mut().insert(header::LOCATION, location);
+        *response.status_mut() = StatusCode::SEE_OTHER;
     }
     response
 }
