@@ -186,7 +186,11 @@ async fn refused_plain_posts_return_to_the_form_with_values(app: &TestApp) {
         .body(axum::body::Body::from(body))
         .unwrap();
     let response = admin.send(request).await;
-    assert_eq!(response.status, StatusCode::FOUND);
+    assert_eq!(response.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.header("location"),
+        Some(format!("{}/applications/new", common::ORIGIN).as_str())
+    );
     let page = admin.get("/applications/new").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text.contains("loopback host"), "{}", page.text);
