@@ -64,9 +64,10 @@ attacks: site
 
 # The browser bundle may not grow unseen: the module every page loads, and
 # all modules together (the pages' chunks), each have a gzip budget, raised
-# only on purpose.
+# only on purpose (all modules: 720 to 760 KiB for the domains page, its
+# search and a user's move, 734 KiB when they came).
 WASM_BUDGET_KIB := 400
-WASM_ALL_BUDGET_KIB := 720
+WASM_ALL_BUDGET_KIB := 760
 budget: site
 	@cd target/site/pkg; gz() { gzip -9 -c "$$1" | wc -c; }; main=$$(gz keyport.wasm); all=0; \
 	for f in *.wasm; do all=$$((all + $$(gz $$f))); done; \
