@@ -34,6 +34,8 @@ async function checked(page: Page, testInfo: TestInfo, url: string, { app = true
     await page.goto(url);
   }
   await expect(page.locator("h1").first()).toBeVisible();
+  // Every page names itself; a lazy page sets its title once its code runs.
+  await expect(page).toHaveTitle(/Keyport$/);
   const target = await asServed(page, testInfo, url);
   const { violations } = await new AxeBuilder({ page: target }).analyze();
   if (target !== page) await target.context().close();
