@@ -107,14 +107,7 @@ mod ssr {
 }
 
 #[cfg(feature = "ssr")]
-async fn require_admin() -> Result<crate::domain::accounts::User, AppError> {
-    let user = super::request::require_user().await?;
-    if user.role.is_admin() {
-        Ok(user)
-    } else {
-        Err(AppError::Forbidden)
-    }
-}
+use super::request::require_admin;
 
 /// The domains the viewer may see, and what a search (`q`) found.
 #[server(prefix = "/rpc", endpoint = "domains/page")]

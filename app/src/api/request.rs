@@ -107,6 +107,16 @@ pub async fn require_user() -> Result<User, AppError> {
     current_user().await?.ok_or(AppError::Unauthenticated)
 }
 
+/// The signed-in user, if they are an admin (super or of a domain).
+pub async fn require_admin() -> Result<User, AppError> {
+    let user = require_user().await?;
+    if user.role.is_admin() {
+        Ok(user)
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
 /// Marks the response as never to be stored by a browser or proxy: it
 /// carries a secret.
 pub fn no_store() {

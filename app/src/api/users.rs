@@ -41,14 +41,7 @@ pub struct UserListing {
 }
 
 #[cfg(feature = "ssr")]
-async fn require_admin() -> Result<crate::domain::accounts::User, AppError> {
-    let user = super::request::require_user().await?;
-    if user.role.is_admin() {
-        Ok(user)
-    } else {
-        Err(AppError::Forbidden)
-    }
-}
+use super::request::require_admin;
 
 #[cfg(feature = "ssr")]
 fn link_view(
