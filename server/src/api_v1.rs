@@ -254,6 +254,11 @@ struct ClientView<'a> {
     owner: &'a str,
     created_at: i64,
     last_used_at: Option<i64>,
+    /// A public client: no secret (`token_endpoint_auth_method` `none`).
+    public: bool,
+    refresh_tokens: bool,
+    refresh_idle_seconds: i64,
+    refresh_absolute_seconds: i64,
 }
 
 impl<'a> From<&'a WithPermissions> for ClientView<'a> {
@@ -268,6 +273,10 @@ impl<'a> From<&'a WithPermissions> for ClientView<'a> {
             owner: &a.app.owner_email,
             created_at: a.app.created_at,
             last_used_at: a.app.last_used_at,
+            public: a.app.is_public(),
+            refresh_tokens: a.app.refresh_tokens != 0,
+            refresh_idle_seconds: a.app.refresh_idle_seconds,
+            refresh_absolute_seconds: a.app.refresh_absolute_seconds,
         }
     }
 }
@@ -277,7 +286,9 @@ impl<'a> From<&'a WithPermissions> for ClientView<'a> {
 struct Created<'a> {
     #[serde(flatten)]
     client: ClientView<'a>,
-    client_secret: &'a str,
+    /// None for a public client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<&'a str>,
 }
 
 /// The applications of the token's domain that its user may see, by name.
@@ -342,6 +353,12 @@ struct NewClient {
     website_url: String,
     #[serde(default)]
     callback_url: String,
+    #[serde(default)]
+    public: bool,
+    #[serde(default)]
+    refresh_tokens: bool,
+    refresh_idle_seconds: Option<i64>,
+    refresh_absolute_seconds: Option<i64>,
 }
 
 async fn create_client(
@@ -359,6 +376,10 @@ async fn create_client(
         website_url: body.website_url,
         callback_url: body.callback_url,
         icon: None,
+        public: body.public,
+        refresh_tokens: body.refresh_tokens,
+        refresh_idle_seconds: body.refresh_idle_seconds,
+        refresh_absolute_seconds: body.refresh_absolute_seconds,
     };
     let (app, credentials) = keyport
         .register_application(&caller.actor(), &caller.user, &domain, input)
@@ -366,7 +387,7 @@ async fn create_client(
     let created = keyport.application_for(&caller.user, &app.id).await?;
     let body = Created {
         client: ClientView::from(&created),
-        client_secret: credentials.client_secret.expose(),
+        client_secret: credentials.as_ref().map(|c| c.client_secret.expose()),
     };
     Ok((
         StatusCode::CREATED,

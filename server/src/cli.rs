@@ -40,6 +40,8 @@ pub async fn run() -> ExitCode {
             website_url,
             callback_url,
             domain,
+            public,
+            refresh_tokens,
         }) => {
             let input = app::domain::validate::ApplicationInput {
                 name,
@@ -47,7 +49,9 @@ pub async fn run() -> ExitCode {
                 permissions,
                 website_url,
                 callback_url,
-                icon: None,
+                public,
+                refresh_tokens,
+                ..Default::default()
             };
             client_create(&cli.config, &email, input, domain.as_deref()).await
         }
@@ -189,6 +193,9 @@ async fn upkeep(keyport: app::domain::Keyport, sessions: DbSessionStore) {
             if let Err(e) = keyport.purge_expired_codes().await {
                 tracing::warn!(error = %e, "could not purge expired authorization codes");
             }
+            if let Err(e) = keyport.purge_refresh_families().await {
+                tracing::warn!(error = %e, "could not purge ended refresh tokens");
+            }
         }
     }
 }
@@ -277,11 +284,14 @@ async fn client_create(
         .register_application(&actor, &owner, &domain, input)
         .await
     {
-        Ok((_, credentials)) => {
-            let out = serde_json::json!({
-                "client_id": credentials.client_id,
-                "client_secret": credentials.client_secret.expose(),
-            });
+        Ok((app, credentials)) => {
+            let out = match credentials {
+                Some(credentials) => serde_json::json!({
+                    "client_id": credentials.client_id,
+                    "client_secret": credentials.client_secret.expose(),
+                }),
+                None => serde_json::json!({ "client_id": app.client_id }),
+            };
             println!("{out}");
             Ok(())
         }

@@ -186,7 +186,8 @@ pub enum DomainCommand {
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client application owned by a console user; prints
-    /// `{"client_id", "client_secret"}` as JSON.
+    /// `{"client_id", "client_secret"}` as JSON (`{"client_id"}` for a
+    /// public client).
     Create {
         /// The owner's email.
         #[arg(long)]
@@ -207,6 +208,13 @@ pub enum ClientCommand {
         /// owner's). Only a super admin may own applications elsewhere.
         #[arg(long)]
         domain: Option<String>,
+        /// A public client (a native app, CLI or agent): no secret; it
+        /// signs users in with the authorization code flow and PKCE.
+        #[arg(long)]
+        public: bool,
+        /// Issue refresh tokens when a user approves `offline_access`.
+        #[arg(long)]
+        refresh_tokens: bool,
     },
 }
 

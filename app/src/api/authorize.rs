@@ -45,6 +45,17 @@ pub struct ConnectionView {
     pub icon_url: Option<String>,
     pub permissions: Vec<String>,
     pub granted_at: i64,
+    /// Its refresh tokens, one per approval that kept it connected.
+    pub kept: Vec<KeptView>,
+}
+
+/// One approval's refresh tokens: since when, and their last use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptView {
+    pub since: i64,
+    pub last_used_at: i64,
+    pub last_address: String,
+    pub ends_at: i64,
 }
 
 /// Checks the query string of `/oauth2/authorize` for the signed-in user.
@@ -160,17 +171,34 @@ pub async fn list_connections() -> Result<Vec<ConnectionView>, AppError> {
     use super::request::{keyport, require_user};
 
     let user = require_user().await?;
-    Ok(keyport()?
+    let keyport = keyport()?;
+    let families = keyport.refresh_families(&user).await?;
+    Ok(keyport
         .connections(&user)
         .await?
         .into_iter()
         .map(|c| ConnectionView {
+            kept: families
+                .iter()
+                .filter(|f| f.application_id == c.application_id)
+                .map(|f| KeptView {
+                    since: f.created_at,
+                    last_used_at: f.last_used_at,
+                    last_address: f.last_address.clone(),
+                    ends_at: f.absolute_expires_at,
+                })
+                .collect(),
             icon_url: icon_url(&c.application_id, c.icon_type.as_deref(), c.updated_at),
             application_id: c.application_id.into(),
             name: c.name,
             website_url: c.website_url,
             domain_name: c.domain_name,
-            permissions: c.scope.split(' ').map(str::to_owned).collect(),
+            permissions: c
+                .scope
+                .split(' ')
+                .filter(|s| *s != crate::domain::authorization::OFFLINE_ACCESS)
+                .map(str::to_owned)
+                .collect(),
             granted_at: c.granted_at,
         })
         .collect())

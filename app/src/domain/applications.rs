@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::accounts::{Role, User};
 use super::audit::{self, Action, Actor};
+use super::authorization::{revoke_families, Families};
 use super::ids::{ApplicationId, ClientId, DomainId, UserId};
 use super::secrets::{ClientSecret, Secret};
 use super::store::Write;
@@ -42,9 +43,20 @@ pub struct Application {
     pub previous_last_used_at: Option<i64>,
     pub rotated_at: Option<i64>,
     pub removed_at: Option<i64>,
+    /// `confidential` or `public` (`clients::PUBLIC`).
+    pub client_type: String,
+    /// 1 when the authorization code grant may bring refresh tokens.
+    pub refresh_tokens: i64,
+    pub refresh_idle_seconds: i64,
+    pub refresh_absolute_seconds: i64,
 }
 
 impl Application {
+    /// A public client: no secret, nothing to reveal or rotate.
+    pub fn is_public(&self) -> bool {
+        self.client_type == super::clients::PUBLIC
+    }
+
     /// How the audit log names it: "name (client ID)".
     pub fn label(&self) -> String {
         format!("{} ({})", self.name, self.client_id)
@@ -100,7 +112,8 @@ impl Credentials {
 
 pub(crate) const SELECT: &str = "SELECT a.id, a.domain_id, a.owner_id, u.email AS owner_email, a.name, a.description, \
      a.website_url, a.callback_url, a.icon_type, a.client_id, a.created_at, a.updated_at, a.last_used_at, a.secret_last_used_at, \
-     a.previous_secret_expires_at, a.previous_last_used_at, a.rotated_at, a.removed_at \
+     a.previous_secret_expires_at, a.previous_last_used_at, a.rotated_at, a.removed_at, \
+     a.client_type, a.refresh_tokens, a.refresh_idle_seconds, a.refresh_absolute_seconds \
      FROM applications a JOIN users u ON u.id = a.owner_id";
 
 /// Which domain a user is looking at: their own, or for a super admin any
@@ -281,18 +294,25 @@ impl Keyport {
     }
 
     /// Registers an application in `domain` owned by `user`, with fresh
-    /// credentials. The per-domain limit holds under concurrent submissions:
-    /// the domain row is locked before counting.
+    /// credentials (a public one has a client ID only: `None`). The
+    /// per-domain limit holds under concurrent submissions: the domain row
+    /// is locked before counting.
     pub async fn register_application(
         &self,
         actor: &Actor,
         user: &User,
         domain: &Domain,
         input: ApplicationInput,
-    ) -> Result<(Application, Credentials)> {
+    ) -> Result<(Application, Option<Credentials>)> {
         let input = validate::application(self, input).await?;
         let client_id = ClientId::new(Uuid::new_v4().simple().to_string());
-        let (secret, secret_hash, sealed) = self.fresh_secret(&client_id);
+        let (secret, secret_hash, sealed) = match input.public {
+            false => {
+                let (secret, hash, sealed) = self.fresh_secret(&client_id);
+                (Some(secret), hash, sealed)
+            }
+            true => (None, String::new(), Vec::new()),
+        };
         let now = self.now();
         let id = ApplicationId::new(Uuid::new_v4().to_string());
 
@@ -302,8 +322,9 @@ impl Keyport {
         let (icon, icon_type) = split_icon(input.icon.as_ref());
         let inserted = sqlx::query(
             "INSERT INTO applications (id, domain_id, owner_id, name, description, website_url, callback_url, \
-             icon, icon_type, client_id, secret_hash, secret_sealed, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+             icon, icon_type, client_id, secret_hash, secret_sealed, created_at, updated_at, client_type, \
+             refresh_tokens, refresh_idle_seconds, refresh_absolute_seconds) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17)",
         )
         .bind(&id)
         .bind(&domain.id)
@@ -318,6 +339,10 @@ impl Keyport {
         .bind(&secret_hash)
         .bind(&sealed)
         .bind(now)
+        .bind(client_type(input.public))
+        .bind(i64::from(input.refresh_tokens))
+        .bind(input.refresh.idle)
+        .bind(input.refresh.absolute)
         .execute(&mut *tx)
         .await;
         name_taken(inserted)?;
@@ -331,20 +356,18 @@ impl Keyport {
                 action: Action::ApplicationRegistered,
                 target: Some(&format!("{} ({client_id})", input.name)),
                 client_id: Some(&client_id),
-                detail: None,
+                detail: input.public.then_some("public client"),
             },
         )
         .await?;
         tx.commit().await?;
 
         let app = self.application_for(user, &id).await?.app;
-        Ok((
-            app,
-            Credentials {
-                client_id,
-                client_secret: secret,
-            },
-        ))
+        let credentials = secret.map(|client_secret| Credentials {
+            client_id,
+            client_secret,
+        });
+        Ok((app, credentials))
     }
 
     /// Changes an application's settings; without a new icon the old one stays.
@@ -359,12 +382,15 @@ impl Keyport {
             app: current,
             permissions: before,
         } = self.application_for(user, id).await?;
-        let input = validate::application(self, input).await?;
+        // Public or confidential is chosen at registration.
+        let public = current.is_public();
+        let input = validate::application(self, ApplicationInput { public, ..input }).await?;
         let now = self.now();
         let mut tx = self.db.write().await?;
         let updated = sqlx::query(
             "UPDATE applications SET name = $1, description = $2, website_url = $3, callback_url = $4, \
-             updated_at = $5 WHERE id = $6",
+             updated_at = $5, refresh_tokens = $7, refresh_idle_seconds = $8, \
+             refresh_absolute_seconds = $9 WHERE id = $6",
         )
         .bind(&input.name)
         .bind(&input.description)
@@ -372,6 +398,9 @@ impl Keyport {
         .bind(&input.callback_url)
         .bind(now)
         .bind(&current.id)
+        .bind(i64::from(input.refresh_tokens))
+        .bind(input.refresh.idle)
+        .bind(input.refresh.absolute)
         .execute(&mut *tx)
         .await;
         name_taken(updated)?;
@@ -403,6 +432,10 @@ impl Keyport {
                 .execute(&mut *tx)
                 .await?;
         }
+        if after != before || changed_face || !input.refresh_tokens {
+            // Refresh tokens rest on that consent, and on the setting.
+            revoke_families(&mut tx, Families::Application(&current.id), now).await?;
+        }
         audit::record(
             &mut tx,
             audit::Entry {
@@ -428,6 +461,9 @@ impl Keyport {
         id: &str,
     ) -> Result<Credentials> {
         let app = self.application_for(user, id).await?.app;
+        if app.is_public() {
+            return Err(Error::invalid("secret", PUBLIC_HAS_NO_SECRET));
+        }
         let sealed: Vec<u8> =
             sqlx::query_scalar("SELECT secret_sealed FROM applications WHERE id = $1")
                 .bind(&app.id)
@@ -441,6 +477,18 @@ impl Keyport {
             client_id: app.client_id,
             client_secret: ClientSecret::new(secret),
         })
+    }
+}
+
+/// Why a public application's secret cannot be revealed or rotated.
+pub const PUBLIC_HAS_NO_SECRET: &str =
+    "A public application has no client secret: it signs its users in with PKCE.";
+
+/// `applications.client_type` for a public client or a confidential one.
+fn client_type(public: bool) -> &'static str {
+    match public {
+        true => super::clients::PUBLIC,
+        false => "confidential",
     }
 }
 

@@ -22,6 +22,7 @@ pub enum Action {
     AuthorizationDenied,
     AuthorizationCodeReplayed,
     ConsentRevoked,
+    RefreshTokenReused,
     SecretRotated,
     SecretRetired,
     ApplicationRestored,
@@ -56,6 +57,7 @@ impl Action {
             Self::AuthorizationDenied => "authorization_denied",
             Self::AuthorizationCodeReplayed => "authorization_code_replayed",
             Self::ConsentRevoked => "consent_revoked",
+            Self::RefreshTokenReused => "refresh_token_reused",
             Self::SecretRotated => "secret_rotated",
             Self::SecretRetired => "secret_retired",
             Self::ApplicationRestored => "application_restored",
@@ -74,7 +76,7 @@ impl Action {
         }
     }
 
-    pub const ALL: [Self; 29] = [
+    pub const ALL: [Self; 30] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignOut,
@@ -104,6 +106,7 @@ impl Action {
         Self::AuthorizationDenied,
         Self::AuthorizationCodeReplayed,
         Self::ConsentRevoked,
+        Self::RefreshTokenReused,
     ];
 
     pub fn parse(name: &str) -> Option<Self> {

@@ -23,9 +23,33 @@ pub struct Client {
     pub domain_id: DomainId,
     pub owner_id: UserId,
     pub permissions: Vec<Scope>,
+    /// A public client (RFC 8252) has no secret and authenticates with its
+    /// client ID alone: the authorization code grant with PKCE and refresh
+    /// tokens only.
+    pub public: bool,
+    /// How long refresh tokens live, if the application may have them.
+    pub refresh: Option<RefreshLifetimes>,
     /// The stored hash of the secret presented (the current or the
-    /// previous one), so that usage is counted per secret.
+    /// previous one), so that usage is counted per secret; empty for a
+    /// public client.
     pub(crate) secret_hash: String,
+}
+
+/// How long an application's refresh tokens live, in seconds: unused
+/// (idle), and at most from the approval (absolute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshLifetimes {
+    pub idle: i64,
+    pub absolute: i64,
+}
+
+impl RefreshLifetimes {
+    /// The defaults the issue of refresh tokens starts from: a week unused,
+    /// thirty days at most.
+    pub const DEFAULT: Self = Self {
+        idle: 7 * 86_400,
+        absolute: 30 * 86_400,
+    };
 }
 
 /// The client's row, once per granted scope (none: one row, `scope` NULL).
@@ -38,7 +62,39 @@ pub struct Row {
     secret_hash: String,
     previous_secret_hash: Option<String>,
     previous_secret_expires_at: Option<Timestamp>,
+    client_type: String,
+    refresh_tokens: i64,
+    refresh_idle_seconds: i64,
+    refresh_absolute_seconds: i64,
     scope: Option<Scope>,
+}
+
+impl Row {
+    fn is_public(&self) -> bool {
+        self.client_type == PUBLIC
+    }
+}
+
+/// `applications.client_type` of a public client.
+pub const PUBLIC: &str = "public";
+
+/// The client `rows` describe, authenticated by `secret_hash` (empty for
+/// a public one).
+fn client(rows: &[Row], secret_hash: String) -> Option<Client> {
+    let row = rows.first()?;
+    Some(Client {
+        application_id: row.id.clone(),
+        client_id: row.client_id.clone(),
+        domain_id: row.domain_id.clone(),
+        owner_id: row.owner_id.clone(),
+        permissions: rows.iter().filter_map(|r| r.scope.clone()).collect(),
+        public: row.is_public(),
+        refresh: (row.refresh_tokens != 0).then_some(RefreshLifetimes {
+            idle: row.refresh_idle_seconds,
+            absolute: row.refresh_absolute_seconds,
+        }),
+        secret_hash,
+    })
 }
 
 /// A client's rows as read together (empty: no such client in use).
@@ -82,22 +138,36 @@ impl Keyport {
             return Err(Error::RateLimited { retry_after });
         }
         let rows = self.client_rows(client_id).await?;
-        let Some(row) = rows.first() else {
+        // A public client has no secret: one presented is not its own.
+        let Some(row) = rows.first().filter(|row| !row.is_public()) else {
             limiter.fail(&source, now);
             return Err(Error::BadCredentials);
         };
         match self.matching_secret(row, secret, now).await? {
-            Some(secret_hash) => Ok(Client {
-                application_id: row.id.clone(),
-                client_id: row.client_id.clone(),
-                domain_id: row.domain_id.clone(),
-                owner_id: row.owner_id.clone(),
-                permissions: rows.iter().filter_map(|r| r.scope.clone()).collect(),
-                secret_hash,
-            }),
+            Some(secret_hash) => client(&rows, secret_hash).ok_or(Error::BadCredentials),
             None => {
                 limiter.fail(&source, now);
                 self.usage.failed(&row.id, now);
+                Err(Error::BadCredentials)
+            }
+        }
+    }
+
+    /// Identifies a public client by its client ID alone (RFC 6749 §2.1,
+    /// `token_endpoint_auth_method` `none`). A confidential client's ID
+    /// without its secret is refused like a wrong secret.
+    pub async fn identify_public_client(&self, client_id: &str, address: &str) -> Result<Client> {
+        let now = self.now();
+        let source = Key::address_text(address);
+        let limiter = &self.limits.client_addresses;
+        if let Some(retry_after) = limiter.retry_after(&source, now) {
+            return Err(Error::RateLimited { retry_after });
+        }
+        let rows = self.client_rows(client_id).await?;
+        match rows.first() {
+            Some(row) if row.is_public() => client(&rows, String::new()).ok_or(Error::BadCredentials),
+            _ => {
+                limiter.fail(&source, now);
                 Err(Error::BadCredentials)
             }
         }
@@ -118,7 +188,8 @@ impl Keyport {
         // One round trip: the client and its permissions together.
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT a.id, a.client_id, a.domain_id, a.owner_id, a.secret_hash, \
-             a.previous_secret_hash, a.previous_secret_expires_at, p.scope \
+             a.previous_secret_hash, a.previous_secret_expires_at, a.client_type, \
+             a.refresh_tokens, a.refresh_idle_seconds, a.refresh_absolute_seconds, p.scope \
              FROM applications a JOIN users u ON u.id = a.owner_id \
              LEFT JOIN application_permissions p ON p.application_id = a.id \
              WHERE a.client_id = $1 AND a.removed_at IS NULL AND u.disabled_at IS NULL \

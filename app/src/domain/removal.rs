@@ -4,6 +4,7 @@
 
 use super::accounts::User;
 use super::applications::{self, app_entry, can_manage, Application, Credentials, SELECT};
+use super::authorization::{revoke_families, Families};
 use super::audit::{self, Action, Actor};
 use super::clock::Timestamp;
 use super::tenancy::Domain;
@@ -49,6 +50,7 @@ impl Keyport {
                     .execute(&mut *tx)
                     .await?;
             }
+            revoke_families(&mut tx, Families::Application(&app.id), now).await?;
             let target = app.label();
             audit::record(
                 &mut tx,
@@ -78,13 +80,14 @@ impl Keyport {
     }
 
     /// Brings a removed application back with the same client ID and a
-    /// fresh secret. It needs room in its domain and its name free.
+    /// fresh secret (a public one, none). It needs room in its domain and
+    /// its name free.
     pub async fn restore_application(
         &self,
         actor: &Actor,
         user: &User,
         id: &str,
-    ) -> Result<(Application, Credentials)> {
+    ) -> Result<(Application, Option<Credentials>)> {
         if !super::validate::storable(id) {
             return Err(Error::NotFound);
         }
@@ -99,7 +102,13 @@ impl Keyport {
         let domain = super::tenancy::find_domain(&self.db, &app.domain_id)
             .await?
             .ok_or(Error::NotFound)?;
-        let (secret, hash, sealed) = self.fresh_secret(&app.client_id);
+        let (secret, hash, sealed) = match app.is_public() {
+            false => {
+                let (secret, hash, sealed) = self.fresh_secret(&app.client_id);
+                (Some(secret), hash, sealed)
+            }
+            true => (None, String::new(), Vec::new()),
+        };
         let now = self.now();
         let mut tx = self.db.write().await?;
         applications::lock_domain(&mut tx, &domain.id).await?;
@@ -143,10 +152,10 @@ impl Keyport {
         .await?;
         tx.commit().await?;
         let app = self.application_for(user, id).await?.app;
-        let credentials = Credentials {
+        let credentials = secret.map(|client_secret| Credentials {
             client_id: app.client_id.clone(),
-            client_secret: secret,
-        };
+            client_secret,
+        });
         Ok((app, credentials))
     }
 

@@ -55,6 +55,12 @@ impl Keyport {
             ));
         }
         let app = self.application_for(user, id).await?.app;
+        if app.is_public() {
+            return Err(Error::invalid(
+                "secret",
+                super::applications::PUBLIC_HAS_NO_SECRET,
+            ));
+        }
         let (secret, hash, sealed) = self.fresh_secret(&app.client_id);
         let now = self.now();
         let previous_expires_at = (grace_seconds > 0).then_some(now + grace_seconds);

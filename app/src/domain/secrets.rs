@@ -81,6 +81,14 @@ impl ClientSecret {
     }
 }
 
+/// The prefix of every refresh token, for secret scanners as `kps_` is.
+pub const REFRESH_TOKEN_PREFIX: &str = "kpr_";
+
+/// A new refresh token: 256 bits from the OS CSPRNG.
+pub fn refresh_token() -> String {
+    format!("{REFRESH_TOKEN_PREFIX}{}", random_token(32))
+}
+
 /// `n` bytes from the OS CSPRNG, URL-safe base64 without padding.
 pub fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -115,6 +123,7 @@ pub struct MasterKey {
     cipher: Aes256Gcm,
     client_secrets: [u8; 32],
     device_cookies: [u8; 32],
+    refresh_successors: [u8; 32],
 }
 
 /// What a stored client-secret hash says of a presented secret.
@@ -151,6 +160,7 @@ impl MasterKey {
             cipher: Aes256Gcm::new(bytes.into()),
             client_secrets: derive(b"keyport client secret verification"),
             device_cookies: derive(b"keyport device cookie"),
+            refresh_successors: derive(b"keyport refresh token successor"),
         }
     }
 
@@ -177,6 +187,14 @@ impl MasterKey {
         } else {
             SecretCheck::Differs
         }
+    }
+
+    /// The refresh token that replaces `token` when it is used: a keyed
+    /// hash of it, so that every node, and a second request racing the
+    /// first, name the same successor without storing it.
+    pub fn refresh_successor(&self, token: &str) -> String {
+        let tag = hmac_sha256(&self.refresh_successors, token.as_bytes());
+        format!("{REFRESH_TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(tag))
     }
 
     /// An HMAC-SHA-256 tag that vouches for `data` as a device cookie.

@@ -191,6 +191,12 @@ impl Write {
         self.db.changed().await;
         committed
     }
+
+    /// Rolls back at once, releasing the write lock (SQLite) or the rows
+    /// taken (PostgreSQL) before the caller goes on.
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
 }
 
 impl std::ops::Deref for Write {

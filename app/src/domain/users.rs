@@ -214,6 +214,14 @@ impl Keyport {
                 .bind(&user.id)
                 .execute(&mut *tx)
                 .await?;
+            // Their refresh tokens end too: enabling them again does not
+            // bring back what they approved before.
+            super::authorization::revoke_families(
+                &mut tx,
+                super::authorization::Families::User(&user.id),
+                now,
+            )
+            .await?;
             Action::UserDisabled
         } else {
             Action::UserEnabled

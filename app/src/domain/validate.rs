@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use super::clients::RefreshLifetimes;
 use super::{Error, Invalid, Keyport, Result};
 
 pub const NAME_MAX: usize = 64;
@@ -36,7 +37,19 @@ pub struct ApplicationInput {
     /// The uploaded icon's bytes, if a file was chosen (possibly cut short
     /// just past `ICON_MAX` by the reader).
     pub icon: Option<Vec<u8>>,
+    /// A public client (no secret): chosen at registration, kept after.
+    pub public: bool,
+    /// Whether the authorization code grant may bring refresh tokens.
+    pub refresh_tokens: bool,
+    /// Refresh token lifetimes in seconds; `None`: the defaults.
+    pub refresh_idle_seconds: Option<i64>,
+    pub refresh_absolute_seconds: Option<i64>,
 }
+
+/// The shortest and longest a refresh token may be set to live, idle or
+/// in all, in seconds: an hour, a year.
+pub const REFRESH_LIFETIME_MIN: i64 = 3_600;
+pub const REFRESH_LIFETIME_MAX: i64 = 365 * 86_400;
 
 /// The form after every rule passed.
 #[derive(Debug, Clone)]
@@ -47,6 +60,9 @@ pub struct ValidApplication {
     pub website_url: String,
     pub callback_url: String,
     pub icon: Option<Icon>,
+    pub public: bool,
+    pub refresh_tokens: bool,
+    pub refresh: RefreshLifetimes,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +120,14 @@ pub fn check(input: ApplicationInput, catalog: &[String]) -> Result<ValidApplica
     let callback_url = field("callback_url", callback(input.callback_url.trim()))
         .map(|()| input.callback_url.trim().to_owned());
     let icon = checked_icon(input.icon);
+    let callback_url = callback_url.and_then(|url| match url.is_empty() && input.public {
+        true => Err(Invalid::new(
+            "callback_url",
+            "A public application signs its users in through its callback URL: enter one.",
+        )),
+        false => Ok(url),
+    });
+    let refresh = checked_lifetimes(input.refresh_idle_seconds, input.refresh_absolute_seconds);
     let problems: Vec<Invalid> = [
         name.as_ref().err(),
         description.as_ref().err(),
@@ -111,6 +135,7 @@ pub fn check(input: ApplicationInput, catalog: &[String]) -> Result<ValidApplica
         website_url.as_ref().err(),
         callback_url.as_ref().err(),
         icon.as_ref().err(),
+        refresh.as_ref().err(),
     ]
     .into_iter()
     .flatten()
@@ -123,6 +148,7 @@ pub fn check(input: ApplicationInput, catalog: &[String]) -> Result<ValidApplica
         website_url,
         callback_url,
         icon,
+        refresh,
     ) {
         (
             Ok(name),
@@ -131,6 +157,7 @@ pub fn check(input: ApplicationInput, catalog: &[String]) -> Result<ValidApplica
             Ok(website_url),
             Ok(callback_url),
             Ok(icon),
+            Ok(refresh),
         ) => Ok(ValidApplication {
             name,
             description,
@@ -138,9 +165,38 @@ pub fn check(input: ApplicationInput, catalog: &[String]) -> Result<ValidApplica
             website_url,
             callback_url,
             icon,
+            public: input.public,
+            refresh_tokens: input.refresh_tokens,
+            refresh,
         }),
         _ => Err(Error::Invalid(problems)),
     }
+}
+
+/// Refresh token lifetimes: each from an hour to a year, and an unused
+/// token's no longer than the whole.
+fn checked_lifetimes(
+    idle: Option<i64>,
+    absolute: Option<i64>,
+) -> std::result::Result<RefreshLifetimes, Invalid> {
+    let lifetimes = RefreshLifetimes {
+        idle: idle.unwrap_or(RefreshLifetimes::DEFAULT.idle),
+        absolute: absolute.unwrap_or(RefreshLifetimes::DEFAULT.absolute),
+    };
+    let range = REFRESH_LIFETIME_MIN..=REFRESH_LIFETIME_MAX;
+    if !range.contains(&lifetimes.absolute) {
+        return Err(Invalid::new(
+            "refresh_absolute",
+            "A refresh token may live from an hour to 365 days in all.",
+        ));
+    }
+    if !range.contains(&lifetimes.idle) || lifetimes.idle > lifetimes.absolute {
+        return Err(Invalid::new(
+            "refresh_idle",
+            "An unused refresh token may live from an hour to 365 days, and no longer than in all.",
+        ));
+    }
+    Ok(lifetimes)
 }
 
 /// A rule's message, as the error of `field`.

@@ -146,8 +146,8 @@ pub fn ConnectionsPage() -> impl IntoView {
             <div>
                 <h1>"Connected applications"</h1>
                 <p class="muted">
-                    "Applications you have allowed to act for you. Disconnecting one stops the tokens \
-                     it holds for you at once; it has to ask again."
+                    "Applications you have allowed to act for you. Those that stay connected hold a refresh \
+                     token. Disconnecting one stops every token it holds for you at once; it has to ask again."
                 </p>
             </div>
         </div>
@@ -171,7 +171,7 @@ pub fn ConnectionsPage() -> impl IntoView {
                                 <table class="connections">
                                     <thead><tr>
                                         <th>"Application"</th><th>"Domain"</th><th>"Permissions"</th>
-                                        <th>"Approved"</th><th><span class="visually-hidden">"Actions"</span></th>
+                                        <th>"Approved"</th><th>"Stays connected"</th><th><span class="visually-hidden">"Actions"</span></th>
                                     </tr></thead>
                                     <tbody>
                                         {connections.into_iter().map(|c| view! { <ConnectionRow c disconnect/> }).collect_view()}
@@ -208,6 +208,22 @@ fn ConnectionRow(
             <td>{c.domain_name.clone()}</td>
             <td><ul class="tags">{c.permissions.iter().map(|p| view! { <li>{p.clone()}</li> }).collect_view()}</ul></td>
             <td class="nowrap">{format_time(c.granted_at)}</td>
+            <td class="kept">
+                {if c.kept.is_empty() {
+                    view! { <span class="muted">"No"</span> }.into_any()
+                } else {
+                    view! {
+                        <ul class="plain">
+                            {c.kept.iter().map(|k| view! {
+                                <li>
+                                    {format!("Since {}", format_time(k.since))}<br/>
+                                    <span class="muted small">{format!("last used {} from {}, ends {}", format_time(k.last_used_at), k.last_address, format_time(k.ends_at))}</span>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }}
+            </td>
             <td>
                 <ActionForm action=disconnect>
                     <input type="hidden" name="application_id" value=c.application_id.clone()/>

@@ -68,6 +68,23 @@ impl OAuthError {
         }
     }
 
+    /// How a grant that could not be made is answered (RFC 6749 §5.2).
+    pub(super) fn from_grant(e: app::domain::authorization::GrantError) -> Self {
+        use app::domain::authorization::GrantError;
+        match e {
+            GrantError::InvalidRequest(d) => Self::invalid_request(d),
+            GrantError::InvalidGrant(d) => Self::new(StatusCode::BAD_REQUEST, "invalid_grant", d),
+            GrantError::InvalidScope(d) => Self::new(StatusCode::BAD_REQUEST, "invalid_scope", d),
+            GrantError::Failed(e) => Self::from_domain(e, false),
+        }
+    }
+
+    /// A client that may not use what it asked for: a public client and
+    /// the client credentials grant (RFC 6749 §5.2 `unauthorized_client`).
+    pub(super) fn unauthorized_client(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unauthorized_client", description)
+    }
+
     pub(super) fn from_domain(e: Error, basic: bool) -> Self {
         match e {
             Error::BadCredentials => Self::invalid_client(basic),

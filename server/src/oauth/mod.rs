@@ -15,7 +15,7 @@ pub use request::{granted_scope, ClientAuth, Params, TokenRequest};
 
 use std::sync::Arc;
 
-use app::domain::authorization::{CodeExchange, GrantError};
+use app::domain::authorization::CodeExchange;
 use app::domain::clients::Client;
 use app::domain::tokens::TokenError;
 use app::domain::Keyport;
@@ -90,7 +90,13 @@ async fn issue(
     let auth = ClientAuth::from_request(&headers, &params, compat)?;
     let client = auth.authenticate(&keyport, &address).await?;
     let grant_type = grant.grant_type();
+    let mut refresh_token = None;
     let (issued, scope) = match grant {
+        TokenRequest::ClientCredentials { .. } if client.public => {
+            return Err(OAuthError::unauthorized_client(
+                "a public client has no credentials of its own: use the authorization code grant",
+            ));
+        }
         TokenRequest::ClientCredentials { scope } => {
             let scope = granted_scope(scope.as_deref(), &client.permissions)?;
             let issued = keyport
@@ -113,44 +119,55 @@ async fn issue(
                 redirect_uri: &redirect_uri,
                 code_verifier: &code_verifier,
             };
-            let issued = keyport
+            let (issued, refresh) = keyport
                 .exchange_code(&client, &address, &exchange)
                 .await
-                .map_err(|e| match e {
-                    GrantError::InvalidRequest(d) => OAuthError::invalid_request(d),
-                    GrantError::InvalidGrant(d) => {
-                        OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", d)
-                    }
-                    GrantError::Failed(e) => OAuthError::from_domain(e, false),
-                })?;
+                .map_err(OAuthError::from_grant)?;
+            refresh_token = refresh;
             let scope = issued.claims.scope.clone();
             (issued, scope)
         }
+        TokenRequest::RefreshToken {
+            refresh_token: presented,
+            scope,
+        } => {
+            let refreshed = keyport
+                .refresh(&client, &address, &presented, scope.as_deref())
+                .await
+                .map_err(OAuthError::from_grant)?;
+            refresh_token = Some(refreshed.refresh_token);
+            let scope = refreshed.issued.claims.scope.clone();
+            (refreshed.issued, scope)
+        }
     };
     keyport.usage.issued(&client, issued.claims.iat);
-    let response = (
-        StatusCode::OK,
-        no_store(),
-        Json(json!({
-            "access_token": issued.access_token,
-            "token_type": "Bearer",
-            "expires_in": issued.expires_in,
-            "scope": scope,
-        })),
-    );
+    let mut body = json!({
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+        "scope": scope,
+    });
+    if let Some(refresh_token) = refresh_token {
+        body["refresh_token"] = refresh_token.into();
+    }
+    let response = (StatusCode::OK, no_store(), Json(body));
     Ok((grant_type, response.into_response()))
 }
 
 /// Introspection and revocation: an authenticated client and the `token`
-/// it asks about.
+/// it asks about. A public client may revoke its own tokens (RFC 7009
+/// §2.1), never introspect (`public_ok` false).
 async fn client_and_token(
     keyport: &Keyport,
     request: Request,
+    public_ok: bool,
 ) -> Result<(Client, String), OAuthError> {
     let (headers, address, params) = read_form(request, false).await?;
-    let client = ClientAuth::from_request(&headers, &params, false)?
-        .authenticate(keyport, &address)
-        .await?;
+    let auth = ClientAuth::from_request(&headers, &params, false)?;
+    if !public_ok && matches!(auth, ClientAuth::Public { .. }) {
+        return Err(OAuthError::invalid_client(false));
+    }
+    let client = auth.authenticate(keyport, &address).await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
@@ -161,7 +178,7 @@ async fn client_and_token(
 /// a token of its domain is active, and its claims if so.
 pub async fn introspect(State(keyport): State<Keyport>, request: Request) -> Response {
     async {
-        let (client, token) = client_and_token(&keyport, request).await?;
+        let (client, token) = client_and_token(&keyport, request, false).await?;
         let token = token.as_str();
         let claims = match keyport.verify_access_token(token).await {
             // Active only while its application is in use and its user enabled.
@@ -200,12 +217,21 @@ pub async fn introspect(State(keyport): State<Keyport>, request: Request) -> Res
     .unwrap_or_else(IntoResponse::into_response)
 }
 
-/// `POST /oauth2/revoke` (RFC 7009): a client revokes its own token. The
-/// answer is 200 whether or not there was anything to revoke (§2.2).
+/// `POST /oauth2/revoke` (RFC 7009): a client revokes its own token, an
+/// access token or a refresh token (with its whole family and the access
+/// tokens it issued, §2.1), whatever `token_type_hint` says. The answer
+/// is 200 whether or not there was anything to revoke (§2.2).
 pub async fn revoke(State(keyport): State<Keyport>, request: Request) -> Response {
     async {
-        let (client, token) = client_and_token(&keyport, request).await?;
+        let (client, token) = client_and_token(&keyport, request, true).await?;
         let token = token.as_str();
+        let refresh = keyport
+            .revoke_refresh_token(&client, token)
+            .await
+            .map_err(|e| OAuthError::from_domain(e, false))?;
+        if refresh {
+            return Ok((StatusCode::OK, no_store()).into_response());
+        }
         if let Ok(claims) = keyport.verify_signed(token).await {
             if claims.client_id == client.client_id {
                 keyport
@@ -240,7 +266,11 @@ pub async fn jwks(State(keyport): State<Keyport>) -> Response {
 pub async fn metadata(State(keyport): State<Keyport>) -> Response {
     let base = keyport.issuer_id();
     let scopes: Vec<String> = match keyport.permissions().await {
-        Ok(list) => list.into_iter().map(|p| p.scope).collect(),
+        Ok(list) => list
+            .into_iter()
+            .map(|p| p.scope)
+            .chain([app::domain::authorization::OFFLINE_ACCESS.to_owned()])
+            .collect(),
         Err(e) => return OAuthError::from_domain(e, false).into_response(),
     };
     let algs = [keyport.signing_alg.jwa()];
@@ -251,14 +281,14 @@ pub async fn metadata(State(keyport): State<Keyport>) -> Response {
         "introspection_endpoint": format!("{base}/oauth2/introspect"),
         "revocation_endpoint": format!("{base}/oauth2/revoke"),
         "authorization_endpoint": format!("{base}/oauth2/authorize"),
-        "grant_types_supported": ["client_credentials", "authorization_code"],
+        "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": scopes,
         "access_token_signing_alg_values_supported": algs,
     }))

@@ -66,6 +66,9 @@ pub enum ClientAuth {
         client_id: String,
         secret: ClientSecret,
     },
+    /// `none`: a public client names itself in the body (RFC 6749 §2.1,
+    /// RFC 8252 §8.4).
+    Public { client_id: String },
 }
 
 impl ClientAuth {
@@ -89,6 +92,9 @@ impl ClientAuth {
                 (Some(id), Some(secret)) if !id.is_empty() => Ok(Self::Post {
                     client_id: id.to_owned(),
                     secret: ClientSecret::new(secret),
+                }),
+                (Some(id), None) if !id.is_empty() => Ok(Self::Public {
+                    client_id: id.to_owned(),
                 }),
                 _ => Err(OAuthError::invalid_client(false)),
             },
@@ -120,11 +126,13 @@ impl ClientAuth {
         keyport: &Keyport,
         address: &str,
     ) -> Result<Client, OAuthError> {
-        let (Self::Basic { client_id, secret } | Self::Post { client_id, secret }) = self;
-        keyport
-            .authenticate_client(client_id, secret, address)
-            .await
-            .map_err(|e| OAuthError::from_domain(e, self.is_basic()))
+        let checked = match self {
+            Self::Basic { client_id, secret } | Self::Post { client_id, secret } => {
+                keyport.authenticate_client(client_id, secret, address).await
+            }
+            Self::Public { client_id } => keyport.identify_public_client(client_id, address).await,
+        };
+        checked.map_err(|e| OAuthError::from_domain(e, self.is_basic()))
     }
 }
 
@@ -141,6 +149,11 @@ pub enum TokenRequest {
         redirect_uri: String,
         code_verifier: String,
     },
+    /// RFC 6749 §6.
+    RefreshToken {
+        refresh_token: String,
+        scope: Option<String>,
+    },
 }
 
 impl TokenRequest {
@@ -148,6 +161,7 @@ impl TokenRequest {
         match self {
             Self::ClientCredentials { .. } => "client_credentials",
             Self::AuthorizationCode { .. } => "authorization_code",
+            Self::RefreshToken { .. } => "refresh_token",
         }
     }
 
@@ -157,30 +171,32 @@ impl TokenRequest {
             .get("grant_type")
             .or(default_grant)
             .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+        let required = |name: &str| {
+            params
+                .get(name)
+                .filter(|value| !value.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+        };
         match grant {
             "client_credentials" => Ok(Self::ClientCredentials {
                 scope: params.owned("scope"),
             }),
-            "authorization_code" if default_grant.is_none() => {
-                let required = |name: &str| {
-                    params
-                        .get(name)
-                        .filter(|value| !value.is_empty())
-                        .map(str::to_owned)
-                        .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
-                };
-                Ok(Self::AuthorizationCode {
-                    code: required("code")?,
-                    redirect_uri: required("redirect_uri")?,
-                    code_verifier: required("code_verifier")?,
-                })
-            }
+            "authorization_code" if default_grant.is_none() => Ok(Self::AuthorizationCode {
+                code: required("code")?,
+                redirect_uri: required("redirect_uri")?,
+                code_verifier: required("code_verifier")?,
+            }),
+            "refresh_token" if default_grant.is_none() => Ok(Self::RefreshToken {
+                refresh_token: required("refresh_token")?,
+                scope: params.owned("scope"),
+            }),
             "" => Err(OAuthError::invalid_request("grant_type is required")),
             _ => Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
                 if default_grant.is_none() {
-                    "only client_credentials and authorization_code are supported"
+                    "only client_credentials, authorization_code and refresh_token are supported"
                 } else {
                     "only client_credentials is supported here"
                 },

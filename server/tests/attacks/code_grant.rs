@@ -20,7 +20,7 @@ pub(crate) async fn update(
         permissions: current.permissions,
         website_url: current.app.website_url,
         callback_url: current.app.callback_url,
-        icon: None,
+        ..Default::default()
     };
     edit(&mut input);
     app.keyport

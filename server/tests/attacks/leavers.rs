@@ -160,6 +160,7 @@ pub(crate) async fn management_api_tokens_act_as_their_user_stands_now(app: &Tes
         .register_application(&actor(&boss), &boss, &branch, input)
         .await
         .unwrap();
+    let credentials = credentials.unwrap();
     let token = token_from(
         app,
         "198.51.100.20",

@@ -408,6 +408,7 @@ impl TestApp {
             .register_application(&actor, owner, &domain, input)
             .await
             .unwrap();
+        let credentials = credentials.expect("a confidential client has a secret");
         (
             credentials.client_id.into(),
             credentials.client_secret.expose().to_owned(),

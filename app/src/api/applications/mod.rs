@@ -41,6 +41,12 @@ pub struct AppView {
     pub owner: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// A public client: no secret.
+    pub public: bool,
+    pub refresh_tokens: bool,
+    /// Refresh token lifetimes, in days.
+    pub refresh_idle_days: i64,
+    pub refresh_absolute_days: i64,
 }
 
 /// One row of the applications list: what the table shows and no more, since
@@ -57,6 +63,8 @@ pub struct ListedApp {
     pub last_used_at: Option<i64>,
     /// Tokens issued on each of the last 30 days, oldest first.
     pub usage: Vec<i64>,
+    /// A public client: no secret to show.
+    pub public: bool,
 }
 
 /// An application's secrets, without the secrets: when each was last used,
@@ -173,6 +181,10 @@ mod convert {
         fn from(WithPermissions { app, permissions }: WithPermissions) -> Self {
             let icon_url = icon_url(&app.id, app.icon_type.as_deref(), app.updated_at);
             Self {
+                public: app.is_public(),
+                refresh_tokens: app.refresh_tokens != 0,
+                refresh_idle_days: app.refresh_idle_seconds / 86_400,
+                refresh_absolute_days: app.refresh_absolute_seconds / 86_400,
                 id: app.id.into(),
                 name: app.name,
                 description: app.description,
@@ -195,6 +207,7 @@ mod convert {
         ) -> Self {
             let icon_url = icon_url(&app.id, app.icon_type.as_deref(), app.updated_at);
             Self {
+                public: app.is_public(),
                 id: app.id.into(),
                 name: app.name,
                 client_id: app.client_id.into(),

@@ -109,7 +109,23 @@ mod body {
                 website_url: text("website_url"),
                 callback_url: text("callback_url"),
                 icon: self.icon.clone(),
+                public: self.get("client_type") == Some("public"),
+                refresh_tokens: self.get("refresh_tokens").is_some(),
+                refresh_idle_seconds: self.days("refresh_idle_days"),
+                refresh_absolute_seconds: self.days("refresh_absolute_days"),
             }
+        }
+
+        /// A number of days as seconds; blank: the default. Anything else
+        /// that is not a whole number is out of range, and refused as such.
+        fn days(&self, name: &str) -> Option<i64> {
+            let text = self.get(name)?.trim();
+            (!text.is_empty()).then(|| {
+                text.parse::<i64>()
+                    .ok()
+                    .and_then(|days| days.checked_mul(86_400))
+                    .unwrap_or(-1)
+            })
         }
 
         /// What a refused plain post hands back to the form.

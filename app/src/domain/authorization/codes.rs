@@ -12,6 +12,7 @@ use super::super::clock::Timestamp;
 use super::super::ids::{ApplicationId, ClientId, UserId};
 use super::super::tokens::Issued;
 use super::super::{Error, Keyport, Result};
+use super::refresh::OFFLINE_ACCESS;
 use super::{hash_code, is_verifier, s256, CODE_TTL};
 
 /// A code exchange as the application sent it: every field required.
@@ -29,6 +30,8 @@ pub enum GrantError {
     InvalidRequest(&'static str),
     #[error("{0}")]
     InvalidGrant(&'static str),
+    #[error("{0}")]
+    InvalidScope(&'static str),
     #[error(transparent)]
     Failed(#[from] Error),
 }
@@ -81,14 +84,16 @@ impl CodeRow {
 
 impl Keyport {
     /// Exchanges a code for an access token naming its user (RFC 6749
-    /// §4.1.3, RFC 7636 §4.6). A code is used once: a second use is refused
-    /// and revokes the token the first one got.
+    /// §4.1.3, RFC 7636 §4.6), and a refresh token when the user approved
+    /// `offline_access` and the application may have them. A code is used
+    /// once: a second use is refused and revokes the token the first one
+    /// got.
     pub async fn exchange_code(
         &self,
         client: &Client,
         address: &str,
         exchange: &CodeExchange<'_>,
-    ) -> Result<Issued, GrantError> {
+    ) -> Result<(Issued, Option<String>), GrantError> {
         let code_hash = hash_code(exchange.code);
         let row: CodeRow = sqlx::query_as(
             "SELECT c.application_id, a.client_id, c.user_id, c.redirect_uri, c.scope, \
@@ -123,29 +128,37 @@ impl Keyport {
             &client.domain_id,
             &scope.join(" "),
         )?;
-        let claimed = self
-            .db
-            .write_one(
-                sqlx::query(
-                    "UPDATE authorization_codes SET used_at = $1, token_id = $2, \
-                     token_expires_at = $3 WHERE code_hash = $4 AND used_at IS NULL",
-                )
-                .bind(now)
-                .bind(&issued.claims.jti)
-                .bind(issued.claims.exp)
-                .bind(&code_hash),
-            )
-            .await
-            .map_err(Error::from)?
-            .rows_affected();
+        let mut tx = self.db.write().await.map_err(Error::from)?;
+        let claimed = sqlx::query(
+            "UPDATE authorization_codes SET used_at = $1, token_id = $2, \
+             token_expires_at = $3 WHERE code_hash = $4 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(&issued.claims.jti)
+        .bind(issued.claims.exp)
+        .bind(&code_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)?
+        .rows_affected();
         if claimed == 0 {
             // Another exchange of the same code won the race: this is a replay.
+            tx.rollback().await.map_err(Error::from)?;
             self.code_replayed(&code_hash, &row, address).await?;
             return Err(GrantError::InvalidGrant(
                 "the authorization code has already been used",
             ));
         }
-        Ok(issued)
+        let offline = row.scope.split(' ').any(|s| s == OFFLINE_ACCESS);
+        let refresh_token = match offline {
+            true => {
+                self.start_family(&mut tx, client, &row.user_id, &issued.claims.scope, address, &issued)
+                    .await?
+            }
+            false => None,
+        };
+        tx.commit().await.map_err(Error::from)?;
+        Ok((issued, refresh_token))
     }
 
     /// Revokes the token issued for a replayed code, and audits the replay.
@@ -161,7 +174,7 @@ impl Keyport {
                 .bind(&row.application_id)
                 .fetch_optional(&self.db.pool)
                 .await?;
-        let mut tx = self.db.write().await?;
+        let mut tx = self.db.write().await.map_err(Error::from)?;
         if let Some((Some(jti), Some(expires_at))) = issued {
             sqlx::query(
                 "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",

@@ -1,6 +1,6 @@
 //! The applications a user has given access to, and taking that access
-//! back: the consent, the codes not yet exchanged, and the tokens issued on
-//! the user's behalf.
+//! back: the consent, the codes not yet exchanged, the refresh tokens, and
+//! the access tokens issued on the user's behalf.
 
 use super::super::accounts::User;
 use super::super::audit::{Action, Actor};
@@ -77,6 +77,15 @@ impl Keyport {
         .bind(application_id)
         .bind(now)
         .execute(&mut *tx)
+        .await?;
+        super::revoke_families(
+            &mut tx,
+            super::Families::Connection {
+                user_id: &user.id,
+                application_id,
+            },
+            now,
+        )
         .await?;
         super::super::audit::record(
             &mut tx,

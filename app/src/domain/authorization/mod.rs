@@ -2,13 +2,17 @@
 //! contract §5): checking a request before anything is shown, and consent,
 //! remembered per user, application and redirect URI. The codes an
 //! approval hands out and their exchange are in `codes`; what a user has
-//! connected, and taking it back, in `connections`.
+//! connected, and taking it back, in `connections`; refresh tokens and
+//! their rotation in `refresh`.
 
 mod codes;
 mod connections;
+mod refresh;
 
 pub use codes::{CodeExchange, GrantError};
 pub use connections::Connection;
+pub(crate) use refresh::revoke_families;
+pub use refresh::{Families, Family, Refreshed, OFFLINE_ACCESS, REUSE_GRACE};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -197,7 +201,7 @@ impl Keyport {
         if app.callback_url.is_empty() {
             return Err(Refusal::NoCallback(app.name).into());
         }
-        if request.redirect_uri != app.callback_url {
+        if !redirect_matches(&app.callback_url, &request.redirect_uri) {
             return Err(Refusal::UnregisteredRedirect(app.name).into());
         }
         if !can_authorize(user, &app) {
@@ -226,7 +230,8 @@ impl Keyport {
         .fetch_all(&self.db.pool)
         .await
         .map_err(Error::from)?;
-        let permissions = requested_permissions(granted, request.scope.as_deref())
+        let offline = app.refresh_tokens != 0;
+        let permissions = requested_permissions(granted, request.scope.as_deref(), offline)
             .map_err(|unknown| back("invalid_scope", &unknown))?;
         let domain_name = tenancy::find_domain(&self.db, &app.domain_id)
             .await?
@@ -259,13 +264,14 @@ impl Keyport {
     }
 
     /// Whether `user` already approved every permission of `checked` for
-    /// its application, to be returned to this very redirect URI. (Changing
+    /// its application, to be returned to this very callback (a loopback
+    /// one on whichever port). (Changing
     /// the application's permissions, callback, name or website forgets
     /// every consent given to it.)
     pub async fn consent_covers(&self, user: &User, checked: &Checked) -> Result<bool> {
         let approved = approved_scope(&self.db.pool, user, &checked.app).await?;
         Ok(approved.is_some_and(|(approved, redirect_uri)| {
-            redirect_uri == checked.redirect_uri
+            redirect_uri == checked.app.callback_url
                 && checked
                     .permissions
                     .iter()
@@ -304,7 +310,7 @@ impl Keyport {
         // an approval for another one replaces it.
         let approved = approved_scope(&mut *tx, user, &checked.app)
             .await?
-            .filter(|(_, redirect_uri)| *redirect_uri == checked.redirect_uri)
+            .filter(|(_, redirect_uri)| *redirect_uri == checked.app.callback_url)
             .map(|(scope, _)| scope);
         let mut remembered: Vec<&str> = approved
             .as_deref()
@@ -324,7 +330,7 @@ impl Keyport {
         .bind(&checked.app.id)
         .bind(remembered.join(" "))
         .bind(now)
-        .bind(&checked.redirect_uri)
+        .bind(&checked.app.callback_url)
         .execute(&mut *tx)
         .await?;
         super::audit::record(
@@ -358,12 +364,21 @@ impl Keyport {
     }
 }
 
+/// What the consent page says `offline_access` means.
+const OFFLINE_ACCESS_MEANS: &str =
+    "Stay connected: keep this access while you are away, until you disconnect the application";
+
 /// The permissions `requested` asks for, among those `granted` (all of them
-/// when it asks for none), in catalog order; what is wrong with it if it
-/// asks for nothing or for one the application lacks (`invalid_scope`).
+/// when it asks for none), in catalog order, and `offline_access` last when
+/// asked for and the application may have refresh tokens (`offline`); what
+/// is wrong with it if it asks for nothing or for a permission the
+/// application lacks (`invalid_scope`). An `offline_access` the
+/// application may not have is left out, as OpenID Connect Core §11 says:
+/// the client gets no refresh token.
 fn requested_permissions(
     granted: Vec<(String, String)>,
     requested: Option<&str>,
+    offline: bool,
 ) -> std::result::Result<Vec<(String, String)>, String> {
     let Some(requested) = requested else {
         return Ok(granted);
@@ -374,14 +389,55 @@ fn requested_permissions(
     }
     if let Some(unknown) = wanted
         .iter()
-        .find(|w| !granted.iter().any(|(s, _)| s == *w))
+        .find(|w| **w != OFFLINE_ACCESS && !granted.iter().any(|(s, _)| s == *w))
     {
         return Err(format!("{unknown} is not a permission of this application"));
     }
-    Ok(granted
+    let mut permissions: Vec<(String, String)> = granted
         .into_iter()
         .filter(|(s, _)| wanted.contains(&s.as_str()))
-        .collect())
+        .collect();
+    if permissions.is_empty() {
+        return Err("the scope asks for no permission of this application".into());
+    }
+    if offline && wanted.contains(&OFFLINE_ACCESS) {
+        permissions.push((OFFLINE_ACCESS.into(), OFFLINE_ACCESS_MEANS.into()));
+    }
+    Ok(permissions)
+}
+
+/// Whether `requested` is the registered callback: byte for byte, or, for
+/// a loopback IP literal over http, byte for byte but for the port (RFC
+/// 8252 §7.3: a native app listens on whichever port the system gives it).
+fn redirect_matches(registered: &str, requested: &str) -> bool {
+    registered == requested
+        || matches!(
+            (loopback_without_port(registered), loopback_without_port(requested)),
+            (Some(a), Some(b)) if a == b
+        )
+}
+
+/// An `http` URL on a loopback IP literal, as written but without its port.
+fn loopback_without_port(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("http://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && !port.contains(']') => {
+            if !port.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            host
+        }
+        _ => authority,
+    };
+    let ip: std::net::IpAddr = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+        .parse()
+        .ok()?;
+    ip.is_loopback().then(|| format!("http://{host}{tail}"))
 }
 
 /// The permissions `user` approved for `app`, space-separated, and the
@@ -456,6 +512,51 @@ mod tests {
             AuthorizationRequest::parse(&short),
             Err(Refusal::BadChallenge)
         );
+    }
+
+    #[test]
+    fn loopback_callbacks_match_on_any_port_and_nothing_else_moves() {
+        let registered = "http://127.0.0.1/cb";
+        for ok in ["http://127.0.0.1/cb", "http://127.0.0.1:53124/cb", "http://127.0.0.1:1/cb"] {
+            assert!(redirect_matches(registered, ok), "{ok}");
+        }
+        assert!(redirect_matches("http://[::1]:80/cb?x=1", "http://[::1]:6000/cb?x=1"));
+        assert!(redirect_matches("http://127.0.0.1:8080/cb", "http://127.0.0.1:9/cb"));
+        for refused in [
+            "http://127.0.0.1:53124/cb/",
+            "http://127.0.0.1:53124/CB",
+            "http://127.0.0.1:53124/cb/../cb",
+            "http://127.0.0.1:53124/cb?x=1",
+            "http://127.0.0.2:53124/cb",
+            "http://localhost:53124/cb",
+            "https://127.0.0.1:53124/cb",
+            "http://127.0.0.1:abc/cb",
+            "http://127.0.0.1:53124@evil.example/cb",
+            "http://evil.example:53124/cb",
+        ] {
+            assert!(!redirect_matches(registered, refused), "{refused}");
+        }
+        assert!(
+            !redirect_matches("https://app.example/cb", "https://app.example:8443/cb"),
+            "only loopback callbacks move their port"
+        );
+    }
+
+    #[test]
+    fn offline_access_is_asked_for_beside_permissions() {
+        let granted = || {
+            vec![
+                ("audit:read".to_owned(), "Read".to_owned()),
+                ("clients:read".to_owned(), "List".to_owned()),
+            ]
+        };
+        let asked = requested_permissions(granted(), Some("clients:read offline_access"), true);
+        let scopes: Vec<String> = asked.unwrap().into_iter().map(|(s, _)| s).collect();
+        assert_eq!(scopes, ["clients:read", "offline_access"]);
+        let without = requested_permissions(granted(), Some("clients:read offline_access"), false);
+        assert_eq!(without.unwrap().len(), 1, "left out where not allowed");
+        assert!(requested_permissions(granted(), Some("offline_access"), true).is_err());
+        assert!(requested_permissions(granted(), Some("clients:write"), true).is_err());
     }
 
     #[test]

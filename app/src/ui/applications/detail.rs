@@ -128,9 +128,15 @@ fn Details(
             </form>
         </div>
         {move || notice().map(|text| view! { <p class="banner ok" role="status">{text}</p> })}
-        <CredentialsCard id=id.clone() client_id=app.client_id.clone() token_url=page.token_url.clone()
-            revealed=page.credentials.clone() shown=page.shown.clone()/>
-        <Secrets id=id.clone() secrets=page.secrets.clone() created_at=app.created_at refused/>
+        {if app.public {
+            view! { <PublicClientCard app=app.clone() token_url=page.token_url.clone()/> }.into_any()
+        } else {
+            view! {
+                <CredentialsCard id=id.clone() client_id=app.client_id.clone() token_url=page.token_url.clone()
+                    revealed=page.credentials.clone() shown=page.shown.clone()/>
+                <Secrets id=id.clone() secrets=page.secrets.clone() created_at=app.created_at refused/>
+            }.into_any()
+        }}
         {(!page.owners.is_empty()).then(|| view! {
             <Ownership id=id.clone() owner=app.owner.clone() owners=page.owners.clone() refused=not_transferred/>
         })}
@@ -160,6 +166,83 @@ fn notice(query: &leptos_router::params::ParamsMap) -> Option<&'static str> {
         Some("The application was restored with its client ID and a new secret. Reveal it below.")
     } else {
         None
+    }
+}
+
+/// A public client's client ID, and how it signs a user in: the
+/// authorization request with PKCE, and the code's exchange without a
+/// secret.
+#[component]
+fn PublicClientCard(app: crate::api::applications::AppView, token_url: String) -> impl IntoView {
+    let base = token_url.trim_end_matches("/oauth2/token").to_owned();
+    let client_id = app.client_id.clone();
+    let callback = if app.callback_url.is_empty() {
+        "$CALLBACK_URL".to_owned()
+    } else {
+        app.callback_url.clone()
+    };
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let mut scope = app.permissions.join(" ");
+    if app.refresh_tokens {
+        scope.push_str(" offline_access");
+    }
+    let authorize = format!(
+        "{base}/oauth2/authorize?response_type=code&client_id={client_id}\n  &redirect_uri={}&scope={}\n  &state=$STATE&code_challenge=$CODE_CHALLENGE&code_challenge_method=S256",
+        encode(&callback),
+        encode(&scope),
+    );
+    let exchange = format!(
+        "curl -X POST {token_url} \\\n  -d grant_type=authorization_code \\\n  -d client_id={client_id} \\\n  --data-urlencode 'redirect_uri={callback}' \\\n  -d code=$CODE -d code_verifier=$CODE_VERIFIER"
+    );
+    let id_copy = Signal::derive({
+        let client_id = client_id.clone();
+        move || Some(client_id.clone())
+    });
+    let authorize_copy = Signal::derive({
+        let authorize = authorize.replace("\n  ", "");
+        move || Some(authorize.clone())
+    });
+    let exchange_copy = Signal::derive({
+        let exchange = exchange.clone();
+        move || Some(exchange.clone())
+    });
+    view! {
+        <section class="card">
+            <h2>"Credentials"</h2>
+            <p class="muted">"A public client has no secret: give the tool its client ID. It signs its user in with the authorization code flow and PKCE (S256); on a loopback callback such as http://127.0.0.1/callback any port is accepted."</p>
+            <dl class="credentials">
+                <div class="credential">
+                    <dt>"Client ID"</dt>
+                    <dd><code class="client-id">{client_id.clone()}</code><CopyButton value=id_copy label="Copy Client ID"/></dd>
+                </div>
+                <div class="credential">
+                    <dt>"Client Secret"</dt>
+                    <dd><span class="muted">"None: public client"</span></dd>
+                </div>
+            </dl>
+            <h3>"Send the user to sign in"</h3>
+            <div class="snippet">
+                <pre><code>{authorize}</code></pre>
+                <CopyButton value=authorize_copy label="Copy authorization URL"/>
+            </div>
+            <h3>"Exchange the code"</h3>
+            <div class="snippet">
+                <pre><code>{exchange}</code></pre>
+                <CopyButton value=exchange_copy label="Copy curl command"/>
+            </div>
+            {app.refresh_tokens.then(|| view! {
+                <p class="hint">"With "<code>"offline_access"</code>" approved, the answer carries a refresh token: send it with "<code>"grant_type=refresh_token"</code>" and the client ID, and keep the new one each answer brings."</p>
+            })}
+        </section>
     }
 }
 

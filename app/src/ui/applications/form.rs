@@ -90,7 +90,12 @@ pub fn SettingsForm(
         callback,
         granted,
         icon: current_icon,
+        public,
+        refresh_tokens,
+        refresh_idle_days,
+        refresh_absolute_days,
     } = Values::new(flash.as_ref(), initial.as_ref());
+    let creating = matches!(mode, Mode::Create { .. });
     let preview = RwSignal::new(current_icon);
 
     let (action, hidden, label) = match &mode {
@@ -140,9 +145,66 @@ pub fn SettingsForm(
                 <p class="hint" id="callback_url-hint">"https://, or http:// for a loopback host such as http://127.0.0.1/opswat."</p>
                 <p class="field-error" id="callback_url-error">{field_error("callback_url")}</p>
             </div>
+            {client_type_field(creating, public)}
+            <fieldset class="field" class:invalid=move || field_error("refresh_idle")().is_some() || field_error("refresh_absolute")().is_some()>
+                <legend>"Refresh tokens"</legend>
+                <label class="check-option">
+                    <input type="checkbox" id="refresh_tokens" name="refresh_tokens" value="on" checked=refresh_tokens/>
+                    <span>"Issue a refresh token when a user approves "<code>"offline_access"</code>
+                        <span class="muted">"Each use returns a new one; a used one presented again ends every token of that approval."</span></span>
+                </label>
+                <div class="lifetimes">
+                    <div>
+                        <label for="refresh_idle_days">"Unused for at most (days)"</label>
+                        <input id="refresh_idle_days" name="refresh_idle_days" type="number" min="1" max="365"
+                            value=refresh_idle_days aria-describedby="refresh_idle-error"/>
+                        <p class="field-error" id="refresh_idle-error">{field_error("refresh_idle")}</p>
+                    </div>
+                    <div>
+                        <label for="refresh_absolute_days">"At most in all (days)"</label>
+                        <input id="refresh_absolute_days" name="refresh_absolute_days" type="number" min="1" max="365"
+                            value=refresh_absolute_days aria-describedby="refresh_absolute-error"/>
+                        <p class="field-error" id="refresh_absolute-error">{field_error("refresh_absolute")}</p>
+                    </div>
+                </div>
+            </fieldset>
             <button type="submit" class="button primary" disabled=move || pending.get()>{label}</button>
         </form>
     }
+}
+
+/// Confidential (a secret) or public (no secret): chosen when registering,
+/// shown after.
+fn client_type_field(creating: bool, public: bool) -> impl IntoView {
+    if !creating {
+        let kind = match public {
+            true => "Public: no client secret. It signs users in with the authorization code flow and PKCE.",
+            false => "Confidential: it authenticates with its client secret.",
+        };
+        return view! {
+            <div class="field">
+                <p class="label">"Client type"</p>
+                <p>{kind}</p>
+            </div>
+        }
+        .into_any();
+    }
+    view! {
+        <fieldset class="field">
+            <legend>"Client type"</legend>
+            <div class="checks">
+                <label class="check-option">
+                    <input type="radio" name="client_type" value="confidential" checked=!public/>
+                    <span>"Confidential"<span class="muted">"A server, gateway or script that can keep a client secret."</span></span>
+                </label>
+                <label class="check-option">
+                    <input type="radio" name="client_type" value="public" checked=public/>
+                    <span>"Public"<span class="muted">"A native app, command-line tool or AI agent: no secret; users sign in with PKCE, on a loopback callback on any port."</span></span>
+                </label>
+            </div>
+        </fieldset>
+    }
+    .into_any()
 }
 
 /// A checkbox per permission of the catalog, ticked if `granted`.
@@ -258,6 +320,10 @@ struct Values {
     callback: String,
     granted: Vec<String>,
     icon: Option<String>,
+    public: bool,
+    refresh_tokens: bool,
+    refresh_idle_days: String,
+    refresh_absolute_days: String,
 }
 
 impl Values {
@@ -279,6 +345,22 @@ impl Values {
                 (None, None) => Vec::new(),
             },
             icon: initial.and_then(|a| a.icon_url.clone()),
+            public: match flash {
+                Some(f) => f.value("client_type").as_deref() == Some("public"),
+                None => initial.is_some_and(|a| a.public),
+            },
+            refresh_tokens: match flash {
+                Some(f) => f.value("refresh_tokens").is_some(),
+                None => initial.is_some_and(|a| a.refresh_tokens),
+            },
+            refresh_idle_days: value(
+                "refresh_idle_days",
+                Some(&initial.map_or(7, |a| a.refresh_idle_days).to_string()),
+            ),
+            refresh_absolute_days: value(
+                "refresh_absolute_days",
+                Some(&initial.map_or(30, |a| a.refresh_absolute_days).to_string()),
+            ),
         }
     }
 }

@@ -280,6 +280,7 @@ fn Row(
     };
     let label = format!("Select {}", app.name);
     let name = app.name.clone();
+    let public = app.public;
     view! {
         <tr class:selected=is_checked>
             <td class="check">
@@ -290,6 +291,7 @@ fn Row(
             <td class="mono-cell" inner_html=client_id_cell(&app.client_id)></td>
             <td class="secret-cell">
                 {move || match secret.get() {
+                    _ if public => view! { <span class="muted">"None: public client"</span> }.into_any(),
                     Some(value) => view! {
                         <code class="secret">{value.clone()}</code>
                         <a class="button small" href=hide_href.clone() on:click=hide aria-label=format!("Hide secret of {name}")>"Hide"</a>

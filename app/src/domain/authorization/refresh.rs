@@ -1,0 +1,440 @@
+//! Refresh tokens (RFC 6749 §6) that rotate on every use (OAuth 2.1
+//! §4.3.1, RFC 9700 §4.14.2): opaque, 256 random bits, stored as a SHA-256
+//! only. Each approval that brought one starts a *family*; every use spends
+//! the token and hands out its successor. A spent token used again after
+//! `REUSE_GRACE` means two parties hold the family, so the whole family and
+//! the access tokens it issued are revoked.
+//!
+//! The successor is a keyed hash of the token it replaces
+//! (`MasterKey::refresh_successor`), not a fresh random value: two requests
+//! racing with the same token, on one node or two, name the same successor,
+//! and only one row of it is ever stored.
+
+use super::super::accounts::User;
+use super::super::audit::{self, Action, Actor};
+use super::super::clients::Client;
+use super::super::clock::Timestamp;
+use super::super::ids::{ApplicationId, UserId};
+use super::super::secrets::{refresh_token, token_digest, REFRESH_TOKEN_PREFIX};
+use super::super::store::Write;
+use super::super::tokens::Issued;
+use super::super::{Error, Keyport, Result};
+use super::GrantError;
+
+/// The scope a client asks for to be given a refresh token (OpenID Connect
+/// Core §11, which OAuth clients and MCP clients use alike).
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// How long, in seconds, a spent refresh token still answers with the
+/// successor it was exchanged for, instead of counting as reuse. It covers
+/// two refreshes a client fires at once (two tabs, two worker processes of
+/// one agent) and a client that lost the answer to a refresh and sends it
+/// again: both happen within a request's round trip and one retry, well
+/// under 10 s. Longer would give whoever copied a spent token more time to
+/// use it unnoticed.
+pub const REUSE_GRACE: i64 = 10;
+
+/// A refresh grant's answer: the access token and the refresh token that
+/// replaces the one presented.
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    pub issued: Issued,
+    pub refresh_token: String,
+}
+
+/// One approval's refresh tokens, as Connected apps lists them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Family {
+    pub id: String,
+    pub application_id: ApplicationId,
+    pub created_at: Timestamp,
+    pub last_used_at: Timestamp,
+    pub last_address: String,
+    pub absolute_expires_at: Timestamp,
+}
+
+/// Which families a revocation ends.
+#[derive(Debug, Clone, Copy)]
+pub enum Families<'a> {
+    One(&'a str),
+    Connection {
+        user_id: &'a str,
+        application_id: &'a str,
+    },
+    User(&'a str),
+    Application(&'a str),
+}
+
+impl Families<'_> {
+    /// The condition on `refresh_families` (aliased `f`), binding from `$2`.
+    fn condition(&self) -> &'static str {
+        match self {
+            Self::One(_) => "f.id = $2",
+            Self::Connection { .. } => "f.user_id = $2 AND f.application_id = $3",
+            Self::User(_) => "f.user_id = $2",
+            Self::Application(_) => "f.application_id = $2",
+        }
+    }
+
+    fn binds(&self) -> Vec<&str> {
+        match *self {
+            Self::One(id) | Self::User(id) | Self::Application(id) => vec![id],
+            Self::Connection {
+                user_id,
+                application_id,
+            } => vec![user_id, application_id],
+        }
+    }
+}
+
+/// Ends the families `which` names in `tx`, and refuses from now on the
+/// access tokens they issued that have not expired.
+pub(crate) async fn revoke_families(tx: &mut Write, which: Families<'_>, now: Timestamp) -> Result<()> {
+    let condition = which.condition();
+    let revoke_access = format!(
+        "INSERT INTO revoked_tokens (jti, expires_at) SELECT t.jti, t.expires_at \
+         FROM refresh_family_access_tokens t JOIN refresh_families f ON f.id = t.family_id \
+         WHERE t.expires_at > $1 AND {condition} ON CONFLICT (jti) DO NOTHING"
+    );
+    let end = format!(
+        "UPDATE refresh_families SET revoked_at = $1 WHERE id IN \
+         (SELECT f.id FROM refresh_families f WHERE f.revoked_at IS NULL AND {condition})"
+    );
+    for sql in [revoke_access, end] {
+        let mut query = sqlx::query(&sql).bind(now);
+        for bind in which.binds() {
+            query = query.bind(bind);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// A presented refresh token as stored, with its family.
+#[derive(Debug, sqlx::FromRow)]
+struct TokenRow {
+    family_id: String,
+    application_id: ApplicationId,
+    user_id: UserId,
+    scope: String,
+    expires_at: Timestamp,
+    spent_at: Option<Timestamp>,
+    absolute_expires_at: Timestamp,
+    revoked_at: Option<Timestamp>,
+    user_disabled_at: Option<Timestamp>,
+}
+
+const INVALID: &str = "the refresh token is not valid";
+
+impl Keyport {
+    /// Starts a family for an approval that granted `offline_access`, with
+    /// the access token just issued for the code, and returns its first
+    /// refresh token.
+    pub(crate) async fn start_family(
+        &self,
+        tx: &mut Write,
+        client: &Client,
+        user_id: &str,
+        scope: &str,
+        address: &str,
+        issued: &Issued,
+    ) -> Result<Option<String>> {
+        let Some(lifetimes) = client.refresh else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let family_id = uuid::Uuid::new_v4().to_string();
+        let absolute = now + lifetimes.absolute;
+        sqlx::query(
+            "INSERT INTO refresh_families (id, application_id, user_id, created_at, \
+             absolute_expires_at, last_used_at, last_address) VALUES ($1, $2, $3, $4, $5, $4, $6)",
+        )
+        .bind(&family_id)
+        .bind(&client.application_id)
+        .bind(user_id)
+        .bind(now)
+        .bind(absolute)
+        .bind(address)
+        .execute(&mut **tx)
+        .await?;
+        let token = refresh_token();
+        insert_token(tx, &token, &family_id, scope, now, (now + lifetimes.idle).min(absolute)).await?;
+        record_access(tx, &family_id, issued).await?;
+        Ok(Some(token))
+    }
+
+    /// Exchanges a refresh token for an access token and its successor
+    /// (RFC 6749 §6). `requested` may narrow the scope, never widen it.
+    /// What the user still consents to and what the application still
+    /// holds bound the scope: a permission withdrawn since is left out, and
+    /// a refresh with nothing left is refused.
+    pub async fn refresh(
+        &self,
+        client: &Client,
+        address: &str,
+        token: &str,
+        requested: Option<&str>,
+    ) -> Result<Refreshed, GrantError> {
+        if !token.starts_with(REFRESH_TOKEN_PREFIX) || token.len() > 128 {
+            return Err(GrantError::InvalidGrant(INVALID));
+        }
+        let row = self
+            .refresh_row(&token_digest(token))
+            .await?
+            .filter(|row| row.application_id == client.application_id)
+            .ok_or(GrantError::InvalidGrant(INVALID))?;
+        let now = self.now();
+        if row.revoked_at.is_some() {
+            return Err(GrantError::InvalidGrant("the refresh token has been revoked"));
+        }
+        if let Some(spent_at) = row.spent_at {
+            return self.spent_again(client, address, token, &row, spent_at, requested).await;
+        }
+        if row.expires_at <= now || row.absolute_expires_at <= now {
+            return Err(GrantError::InvalidGrant("the refresh token has expired"));
+        }
+        let lifetimes = client.refresh.ok_or(GrantError::InvalidGrant(
+            "refresh tokens are turned off for this application",
+        ))?;
+        let scope = self.refreshed_scope(client, &row, requested).await?;
+        let issued = self.sign(&row.user_id, &client.client_id, &client.domain_id, &scope)?;
+        let successor = self.master_key.refresh_successor(token);
+        let mut tx = self.db.write().await.map_err(Error::from)?;
+        let claimed = sqlx::query(
+            "UPDATE refresh_tokens SET spent_at = $1 WHERE token_hash = $2 AND spent_at IS NULL",
+        )
+        .bind(now)
+        .bind(token_digest(token))
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)?
+        .rows_affected();
+        if claimed == 0 {
+            // Another request spent it first, here or on another node: it
+            // has committed by now, so its successor can be read.
+            tx.rollback().await.map_err(Error::from)?;
+            let row = self
+                .refresh_row(&token_digest(token))
+                .await?
+                .ok_or(GrantError::InvalidGrant(INVALID))?;
+            let spent_at = row.spent_at.unwrap_or(now);
+            return self.spent_again(client, address, token, &row, spent_at, requested).await;
+        }
+        let expires_at = (now + lifetimes.idle).min(row.absolute_expires_at);
+        insert_token(&mut tx, &successor, &row.family_id, &row.scope, now, expires_at).await?;
+        record_access(&mut tx, &row.family_id, &issued).await?;
+        sqlx::query("UPDATE refresh_families SET last_used_at = $1, last_address = $2 WHERE id = $3")
+            .bind(now)
+            .bind(address)
+            .bind(&row.family_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::from)?;
+        tx.commit().await.map_err(Error::from)?;
+        Ok(Refreshed {
+            issued,
+            refresh_token: successor,
+        })
+    }
+
+    /// A spent token presented again: within `REUSE_GRACE` of its use the
+    /// same successor answers (if it is unspent itself); otherwise the
+    /// family is revoked.
+    async fn spent_again(
+        &self,
+        client: &Client,
+        address: &str,
+        token: &str,
+        row: &TokenRow,
+        spent_at: Timestamp,
+        requested: Option<&str>,
+    ) -> Result<Refreshed, GrantError> {
+        let now = self.now();
+        let successor = self.master_key.refresh_successor(token);
+        if now - spent_at <= REUSE_GRACE {
+            let next = self.refresh_row(&token_digest(&successor)).await?;
+            if let Some(next) = next.filter(|n| n.spent_at.is_none() && n.revoked_at.is_none()) {
+                let scope = self.refreshed_scope(client, &next, requested).await?;
+                let issued =
+                    self.sign(&next.user_id, &client.client_id, &client.domain_id, &scope)?;
+                let mut tx = self.db.write().await.map_err(Error::from)?;
+                record_access(&mut tx, &next.family_id, &issued).await?;
+                tx.commit().await.map_err(Error::from)?;
+                return Ok(Refreshed {
+                    issued,
+                    refresh_token: successor,
+                });
+            }
+        }
+        let mut tx = self.db.write().await.map_err(Error::from)?;
+        revoke_families(&mut tx, Families::One(&row.family_id), now).await?;
+        audit::record(
+            &mut tx,
+            audit::Entry {
+                at: now,
+                domain_id: Some(&client.domain_id),
+                actor: &Actor {
+                    user_id: None,
+                    label: format!("client {}", client.client_id),
+                    address: address.to_owned(),
+                },
+                action: Action::RefreshTokenReused,
+                target: Some(&client.client_id),
+                client_id: Some(&client.client_id),
+                detail: Some("the grant's refresh and access tokens are revoked"),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(Error::from)?;
+        Err(GrantError::InvalidGrant(
+            "the refresh token was already used: every token of its grant is revoked",
+        ))
+    }
+
+    /// The scope a refresh grants: the token's, narrowed to what the
+    /// request asks for, the user still consents to and the application
+    /// still holds.
+    async fn refreshed_scope(
+        &self,
+        client: &Client,
+        row: &TokenRow,
+        requested: Option<&str>,
+    ) -> Result<String, GrantError> {
+        if row.user_disabled_at.is_some() {
+            return Err(GrantError::InvalidGrant("the user who approved is disabled"));
+        }
+        let consented: Option<String> = sqlx::query_scalar(
+            "SELECT scope FROM consents WHERE user_id = $1 AND application_id = $2",
+        )
+        .bind(&row.user_id)
+        .bind(&row.application_id)
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(Error::from)?;
+        let consented = consented.ok_or(GrantError::InvalidGrant(
+            "the user's consent for this application has ended: ask them again",
+        ))?;
+        let granted: Vec<&str> = row.scope.split(' ').filter(|s| !s.is_empty()).collect();
+        if let Some(requested) = requested {
+            if requested
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .any(|s| !granted.contains(&s))
+            {
+                return Err(GrantError::InvalidScope(
+                    "the scope asks for more than the refresh token was granted",
+                ));
+            }
+        }
+        let scope: Vec<&str> = granted
+            .into_iter()
+            .filter(|s| requested.is_none_or(|r| r.split(' ').any(|w| w == *s)))
+            .filter(|s| consented.split(' ').any(|c| c == *s))
+            .filter(|s| client.permissions.iter().any(|p| p == *s))
+            .collect();
+        if scope.is_empty() {
+            return Err(GrantError::InvalidGrant(
+                "none of the refresh token's permissions are still granted",
+            ));
+        }
+        Ok(scope.join(" "))
+    }
+
+    async fn refresh_row(&self, token_hash: &str) -> Result<Option<TokenRow>> {
+        Ok(sqlx::query_as(
+            "SELECT t.family_id, f.application_id, f.user_id, t.scope, t.expires_at, t.spent_at, \
+             f.absolute_expires_at, f.revoked_at, u.disabled_at AS user_disabled_at \
+             FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+             JOIN users u ON u.id = f.user_id WHERE t.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.db.pool)
+        .await?)
+    }
+
+    /// Revokes the family of `token` if it is a refresh token issued to
+    /// `client` (RFC 7009 §2.1: with the access tokens of the same grant).
+    /// Whether it was one.
+    pub async fn revoke_refresh_token(&self, client: &Client, token: &str) -> Result<bool> {
+        if !token.starts_with(REFRESH_TOKEN_PREFIX) || token.len() > 128 {
+            return Ok(false);
+        }
+        let Some(row) = self
+            .refresh_row(&token_digest(token))
+            .await?
+            .filter(|row| row.application_id == client.application_id)
+        else {
+            return Ok(false);
+        };
+        let mut tx = self.db.write().await.map_err(Error::from)?;
+        revoke_families(&mut tx, Families::One(&row.family_id), self.now()).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The families of refresh tokens `user` holds that still work, most
+    /// recently used first.
+    pub async fn refresh_families(&self, user: &User) -> Result<Vec<Family>> {
+        Ok(sqlx::query_as(
+            "SELECT id, application_id, created_at, last_used_at, last_address, absolute_expires_at \
+             FROM refresh_families WHERE user_id = $1 AND revoked_at IS NULL \
+             AND absolute_expires_at > $2 ORDER BY last_used_at DESC",
+        )
+        .bind(&user.id)
+        .bind(self.now())
+        .fetch_all(&self.db.pool)
+        .await?)
+    }
+
+    /// Forgets families that ended (revoked or past their absolute
+    /// lifetime) longer ago than an access token lives: whatever they
+    /// issued has expired, and a token of theirs is refused as unknown.
+    pub async fn purge_refresh_families(&self) -> Result<u64> {
+        let before = self.now() - self.token_ttl;
+        Ok(self
+            .db
+            .write_one(
+                sqlx::query(
+                    "DELETE FROM refresh_families WHERE absolute_expires_at < $1 \
+                     OR revoked_at < $1",
+                )
+                .bind(before),
+            )
+            .await?
+            .rows_affected())
+    }
+}
+
+async fn insert_token(
+    tx: &mut Write,
+    token: &str,
+    family_id: &str,
+    scope: &str,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, scope, issued_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (token_hash) DO NOTHING",
+    )
+    .bind(token_digest(token))
+    .bind(family_id)
+    .bind(scope)
+    .bind(now)
+    .bind(expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn record_access(tx: &mut Write, family_id: &str, issued: &Issued) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO refresh_family_access_tokens (family_id, jti, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(family_id)
+    .bind(&issued.claims.jti)
+    .bind(issued.claims.exp)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
