@@ -2,7 +2,7 @@ import { test, expect, type TestInfo } from "@playwright/test";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { createHash, randomBytes } from "node:crypto";
-import { ADMIN, createClient, createUser } from "./helpers";
+import { ADMIN, createClient, createUser, expectAddress, open, signIn } from "./helpers";
 
 // The authorization code flow as a third-party product plays it: it sends
 // the browser to Keyport, catches the redirect on its loopback callback,
@@ -145,4 +145,79 @@ test("a request for an unregistered redirect is shown, never followed", async ({
   await expect(page.getByRole("heading", { name: "This request cannot be completed" })).toBeVisible();
   await expect(page.getByRole("alert")).toContainText("not the callback URL registered for Listed Gateway");
   expect(page.url()).toContain("/oauth2/authorize");
+});
+
+test("a public application registered in the portal signs its user in on any loopback port and stays connected", async ({ page }, testInfo) => {
+  await signIn(page, testInfo);
+  await open(page, "/applications/new", testInfo);
+  await page.getByLabel("Application Name").fill("Agent CLI");
+  await page.getByRole("checkbox", { name: /clients:read/ }).check();
+  await page.getByLabel("Callback URL").fill("http://127.0.0.1/callback");
+  await page.getByRole("radio", { name: /^Public/ }).check();
+  await page.getByRole("checkbox", { name: /Issue a refresh token/ }).check();
+  await page.getByRole("button", { name: "Create" }).click();
+  await expect(page.getByRole("heading", { name: "Agent CLI", level: 1 })).toBeVisible();
+  expectAddress(page, /^\/applications\/[0-9a-f-]+$/);
+  // No secret to show, rotate or copy; the sign-in it does instead.
+  await expect(page.getByText("None: public client")).toBeVisible();
+  await expect(page.getByRole("button", { name: "Show Client Secret" })).toHaveCount(0);
+  await expect(page.getByRole("button", { name: "Rotate secret" })).toHaveCount(0);
+  await expect(page.getByRole("heading", { name: "Send the user to sign in" })).toBeVisible();
+  const clientId = (await page.locator("code.client-id").textContent())!.trim();
+
+  // The tool listens on whatever port it got; the registered callback has none.
+  const callback = await callbackServer();
+  try {
+    const { verifier, challenge } = pkce();
+    const state = randomBytes(8).toString("hex");
+    const query = new URLSearchParams({
+      response_type: "code",
+      client_id: clientId,
+      redirect_uri: callback.url,
+      scope: "clients:read offline_access",
+      state,
+      code_challenge: challenge,
+      code_challenge_method: "S256",
+    });
+    await page.goto(`/oauth2/authorize?${query}`);
+    await expect(page.getByRole("heading", { name: "Authorize Agent CLI" })).toBeVisible();
+    await expect(page.locator(".consent-permissions")).toContainText("Stay connected");
+    await page.getByRole("button", { name: "Approve" }).click();
+    const back = await callback.received;
+    expect(back.searchParams.get("state")).toBe(state);
+
+    const token = (form: Record<string, string>) =>
+      fetch(`${baseUrl(testInfo)}/oauth2/token`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ client_id: clientId, ...form }),
+      });
+    const exchanged = await token({
+      grant_type: "authorization_code",
+      code: back.searchParams.get("code")!,
+      redirect_uri: callback.url,
+      code_verifier: verifier,
+    });
+    expect(exchanged.status).toBe(200);
+    const first = await exchanged.json();
+    expect(first.scope).toBe("clients:read");
+    expect(first.refresh_token).toMatch(/^kpr_/);
+    const refreshed = await token({ grant_type: "refresh_token", refresh_token: first.refresh_token });
+    expect(refreshed.status).toBe(200);
+    const second = await refreshed.json();
+    expect(second.refresh_token).not.toBe(first.refresh_token);
+
+    // Connected apps shows the grant that stays connected; Disconnect ends it.
+    await open(page, "/connected", testInfo);
+    const row = page.getByRole("row", { name: /Agent CLI/ });
+    await expect(row.getByText(/^Since /)).toBeVisible();
+    await expect(row).toContainText("last used");
+    await page.getByRole("button", { name: "Disconnect Agent CLI" }).click();
+    await expect(page.getByRole("row", { name: /Agent CLI/ })).toHaveCount(0);
+    const after = await token({ grant_type: "refresh_token", refresh_token: second.refresh_token });
+    expect(after.status).toBe(400);
+    expect((await after.json()).error).toBe("invalid_grant");
+  } finally {
+    callback.close();
+  }
 });

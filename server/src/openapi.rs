@@ -49,7 +49,10 @@ pub fn document() -> Value {
                         "client_id": {"type": "string"}, "name": {"type": "string"}, "description": {"type": "string"},
                         "permissions": {"type": "array", "items": {"type": "string"}},
                         "website_url": {"type": "string"}, "callback_url": {"type": "string"}, "owner": {"type": "string"},
-                        "created_at": {"type": "integer"}, "last_used_at": {"type": "integer", "nullable": true}
+                        "created_at": {"type": "integer"}, "last_used_at": {"type": "integer", "nullable": true},
+                        "public": {"type": "boolean", "description": "A public client: no secret, token_endpoint_auth_method none"},
+                        "refresh_tokens": {"type": "boolean"},
+                        "refresh_idle_seconds": {"type": "integer"}, "refresh_absolute_seconds": {"type": "integer"}
                     }
                 },
                 "NewClient": {
@@ -59,7 +62,13 @@ pub fn document() -> Value {
                         "name": {"type": "string", "minLength": 1, "maxLength": 64},
                         "description": {"type": "string", "maxLength": 500},
                         "permissions": {"type": "array", "minItems": 1, "items": {"type": "string"}},
-                        "website_url": {"type": "string"}, "callback_url": {"type": "string"}
+                        "website_url": {"type": "string"}, "callback_url": {"type": "string"},
+                        "public": {"type": "boolean", "default": false,
+                            "description": "A native app, CLI or agent: no secret; the authorization code grant with PKCE and refresh tokens only. Needs a callback_url."},
+                        "refresh_tokens": {"type": "boolean", "default": false,
+                            "description": "Issue a rotating refresh token when a user approves offline_access"},
+                        "refresh_idle_seconds": {"type": "integer", "minimum": 3600, "maximum": 31536000, "default": 604800},
+                        "refresh_absolute_seconds": {"type": "integer", "minimum": 3600, "maximum": 31536000, "default": 2592000}
                     }
                 },
                 "AuditEntry": {
@@ -91,7 +100,7 @@ pub fn document() -> Value {
                 "post": {
                     "summary": "Register a client application (clients:write)",
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewClient"}}}},
-                    "responses": with(json!({"201": {"description": "Created; the only time the secret is returned", "content": {"application/json": {"schema": {"allOf": [{"$ref": "#/components/schemas/Client"}, {"type": "object", "required": ["client_secret"], "properties": {"client_secret": {"type": "string"}}}]}}}}}), &["400", "401", "403"])
+                    "responses": with(json!({"201": {"description": "Created; the only time the secret is returned (a public client has none)", "content": {"application/json": {"schema": {"allOf": [{"$ref": "#/components/schemas/Client"}, {"type": "object", "properties": {"client_secret": {"type": "string"}}}]}}}}}), &["400", "401", "403"])
                 }
             },
             "/api/v1/clients/{client_id}": {

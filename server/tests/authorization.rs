@@ -166,8 +166,14 @@ async fn unverifiable_requests_are_shown_and_never_redirected(app: &TestApp) {
             path.replace(registered, &format!("{registered}%2F")),
             "not the callback URL registered",
         ),
+        // A loopback callback may move its port (RFC 8252 §7.3), never
+        // its host or path.
         (
-            path.replace(registered, "http%3A%2F%2F127.0.0.1%3A4568%2Fcallback"),
+            path.replace(registered, "http%3A%2F%2F127.0.0.2%3A4567%2Fcallback"),
+            "not the callback URL registered",
+        ),
+        (
+            path.replace(registered, "http%3A%2F%2F127.0.0.1%3A4568%2Fcallbacks"),
             "not the callback URL registered",
         ),
         (

@@ -4,6 +4,7 @@
 //! plays the tool; a cookie-keeping browser plays the user.
 
 mod common;
+mod process;
 
 use app::domain::accounts::{Role, User};
 use app::domain::authorization::REUSE_GRACE;
@@ -14,8 +15,7 @@ use common::{encode, http_client, Browser, TestApp};
 use oauth2::basic::{BasicClient, BasicTokenResponse};
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, CsrfToken, EndpointNotSet, EndpointSet,
-    PkceCodeChallenge, RedirectUrl, RefreshToken, RevocationUrl, Scope,
-    TokenResponse, TokenUrl,
+    PkceCodeChallenge, RedirectUrl, RefreshToken, RevocationUrl, Scope, TokenResponse, TokenUrl,
 };
 
 on_both_engines!(
@@ -27,6 +27,7 @@ on_both_engines!(
     refresh_follows_consent_and_the_user,
     refresh_tokens_come_only_when_asked_for_and_allowed,
     revoking_a_refresh_token_ends_its_grant,
+    automation_registers_public_clients_with_refresh_tokens,
 );
 
 /// The loopback callback a native tool registers, without a port.
@@ -90,7 +91,10 @@ async fn sign_in(
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     let back = location(&decide(browser, &path, "approve").await);
     assert!(back.as_str().starts_with(LISTENING), "{back}");
-    assert_eq!(param(&back, "state").as_deref(), Some(state.secret().as_str()));
+    assert_eq!(
+        param(&back, "state").as_deref(),
+        Some(state.secret().as_str())
+    );
     let code = param(&back, "code").expect("a code at the loopback callback");
     tool.exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(verifier)
@@ -120,7 +124,12 @@ async fn refresh_by_hand(app: &TestApp, client_id: &str, token: &str) -> common:
 }
 
 fn refused_with(response: &common::Response, error: &str) {
-    assert_eq!(response.status, StatusCode::BAD_REQUEST, "{}", response.text);
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.text
+    );
     assert_eq!(response.json()["error"], error, "{}", response.text);
 }
 
@@ -143,7 +152,10 @@ async fn a_public_client_signs_in_with_pkce_on_any_loopback_port(app: &TestApp) 
         .verify_access_token(token.access_token().secret())
         .await
         .unwrap();
-    assert_eq!((claims.sub.as_str(), claims.client_id.as_str()), (user.id.as_str(), client_id.as_str()));
+    assert_eq!(
+        (claims.sub.as_str(), claims.client_id.as_str()),
+        (user.id.as_str(), client_id.as_str())
+    );
     assert!(accepted(app, token.access_token().secret()).await);
 
     // Another run of the tool, on another port: the consent holds.
@@ -158,14 +170,22 @@ async fn a_public_client_signs_in_with_pkce_on_any_loopback_port(app: &TestApp) 
         .url();
     let again = browser.get(&path_and_query(&url)).await;
     assert!(
-        matches!(again.status, StatusCode::FOUND | StatusCode::SEE_OTHER | StatusCode::OK),
+        matches!(
+            again.status,
+            StatusCode::FOUND | StatusCode::SEE_OTHER | StatusCode::OK
+        ),
         "{}",
         again.text
     );
     if again.status != StatusCode::OK {
-        assert!(location(&again).as_str().starts_with("http://127.0.0.1:40001/callback"));
+        assert!(location(&again)
+            .as_str()
+            .starts_with("http://127.0.0.1:40001/callback"));
     } else {
-        assert!(!again.text.contains("is asking to act for you"), "not asked again");
+        assert!(
+            !again.text.contains("is asking to act for you"),
+            "not asked again"
+        );
     }
 
     // Only the port moves: another path, host or scheme is not the callback.
@@ -184,20 +204,34 @@ async fn a_public_client_signs_in_with_pkce_on_any_loopback_port(app: &TestApp) 
             .set_pkce_challenge(challenge)
             .url();
         let page = browser.get(&path_and_query(&url)).await;
-        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{other}: {}", page.text);
-        assert!(page.text.contains("not the callback URL registered"), "{other}");
+        assert_eq!(
+            page.status,
+            StatusCode::BAD_REQUEST,
+            "{other}: {}",
+            page.text
+        );
+        assert!(
+            page.text.contains("not the callback URL registered"),
+            "{other}"
+        );
     }
 }
 
 async fn a_public_client_has_no_secret_and_no_client_credentials(app: &TestApp) {
     let (client_id, _) = native_tool(app, true).await;
-    let form = encode(&[("grant_type", "client_credentials"), ("client_id", &client_id)]);
+    let form = encode(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", &client_id),
+    ]);
     let answer = app.token_request(None, &form).await;
     refused_with(&answer, "unauthorized_client");
 
     // A secret presented for a public client is not its own.
     let basic = app
-        .token_request(Some((&client_id, "kps_guess")), "grant_type=client_credentials")
+        .token_request(
+            Some((&client_id, "kps_guess")),
+            "grant_type=client_credentials",
+        )
         .await;
     assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
     assert_eq!(basic.json()["error"], "invalid_client");
@@ -214,14 +248,22 @@ async fn a_public_client_has_no_secret_and_no_client_credentials(app: &TestApp) 
                 .unwrap(),
         )
         .await;
-    assert_eq!(introspect.status, StatusCode::UNAUTHORIZED, "{}", introspect.text);
+    assert_eq!(
+        introspect.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        introspect.text
+    );
 
     // A confidential client cannot leave its secret out.
     let owner = app.user("other@example.com", Role::DomainAdmin).await;
     let (confidential, _) = app
         .client_with_callback(&owner, "Gateway", &["clients:read"], REGISTERED)
         .await;
-    let form = encode(&[("grant_type", "client_credentials"), ("client_id", &confidential)]);
+    let form = encode(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", &confidential),
+    ]);
     let answer = app.token_request(None, &form).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
 
@@ -233,7 +275,10 @@ async fn a_public_client_has_no_secret_and_no_client_credentials(app: &TestApp) 
         .reveal_credentials(&actor(&admin), &admin, &id)
         .await
         .unwrap_err();
-    assert!(format!("{reveal:?}").contains("no client secret"), "{reveal:?}");
+    assert!(
+        format!("{reveal:?}").contains("no client secret"),
+        "{reveal:?}"
+    );
     let page = browser.get(&format!("/applications/{id}")).await;
     assert!(page.text.contains("None: public client"), "{}", page.text);
     assert!(!page.text.contains("Rotate secret"));
@@ -245,21 +290,49 @@ async fn a_public_client_has_no_secret_and_no_client_credentials(app: &TestApp) 
         .json();
     let methods = metadata["token_endpoint_auth_methods_supported"].to_string();
     assert!(methods.contains("\"none\""), "{methods}");
-    assert!(metadata["grant_types_supported"].to_string().contains("refresh_token"));
-    assert!(metadata["scopes_supported"].to_string().contains("offline_access"));
+    assert!(metadata["grant_types_supported"]
+        .to_string()
+        .contains("refresh_token"));
+    assert!(metadata["scopes_supported"]
+        .to_string()
+        .contains("offline_access"));
 }
 
 async fn refresh_tokens_rotate_and_a_reused_one_ends_the_grant(app: &TestApp) {
     let (client_id, tool) = native_tool(app, true).await;
     let (mut browser, _) = signed_in_user(app).await;
-    let first = sign_in(app, &mut browser, &tool, &["clients:read", "offline_access"]).await;
-    let scopes: Vec<String> = first.scopes().unwrap().iter().map(|s| s.to_string()).collect();
-    assert_eq!(scopes, ["clients:read"], "offline_access is not a permission of the token");
-    let r1 = first.refresh_token().expect("offline_access brings a refresh token");
-    assert!(r1.secret().starts_with("kpr_"), "recognisable by secret scanners");
+    let first = sign_in(
+        app,
+        &mut browser,
+        &tool,
+        &["clients:read", "offline_access"],
+    )
+    .await;
+    let scopes: Vec<String> = first
+        .scopes()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(
+        scopes,
+        ["clients:read"],
+        "offline_access is not a permission of the token"
+    );
+    let r1 = first
+        .refresh_token()
+        .expect("offline_access brings a refresh token");
+    assert!(
+        r1.secret().starts_with("kpr_"),
+        "recognisable by secret scanners"
+    );
 
     let second = refresh(app, &tool, r1.secret()).await;
-    let r2 = second.refresh_token().expect("a successor").secret().clone();
+    let r2 = second
+        .refresh_token()
+        .expect("a successor")
+        .secret()
+        .clone();
     assert_ne!(&r2, r1.secret(), "every use rotates");
     assert!(accepted(app, second.access_token().secret()).await);
     let third = refresh(app, &tool, &r2).await;
@@ -294,7 +367,13 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_grant(app: &TestApp) {
 async fn racing_refreshes_get_one_successor_on_one_node_or_two(app: &TestApp) {
     let (client_id, tool) = native_tool(app, true).await;
     let (mut browser, _) = signed_in_user(app).await;
-    let first = sign_in(app, &mut browser, &tool, &["clients:read", "offline_access"]).await;
+    let first = sign_in(
+        app,
+        &mut browser,
+        &tool,
+        &["clients:read", "offline_access"],
+    )
+    .await;
     let r1 = first.refresh_token().unwrap().secret().clone();
     let other = keyport::router(app.second_node().await);
     let form = encode(&[
@@ -308,7 +387,9 @@ async fn racing_refreshes_get_one_successor_on_one_node_or_two(app: &TestApp) {
             .body(axum::body::Body::from(form))
             .unwrap();
         let from: std::net::SocketAddr = "10.20.0.1:40000".parse().unwrap();
-        request.extensions_mut().insert(axum::extract::ConnectInfo(from));
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(from));
         request
     };
     let mut answers = Vec::new();
@@ -321,8 +402,13 @@ async fn racing_refreshes_get_one_successor_on_one_node_or_two(app: &TestApp) {
             let router = if n % 2 == 0 { here } else { other };
             let response = router.oneshot(request(form)).await.unwrap();
             let status = response.status();
-            let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
-            (status, serde_json::from_slice::<serde_json::Value>(&body).unwrap())
+            let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            (
+                status,
+                serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            )
         }));
     }
     for call in calls {
@@ -335,14 +421,21 @@ async fn racing_refreshes_get_one_successor_on_one_node_or_two(app: &TestApp) {
             body["refresh_token"].as_str().unwrap().to_owned()
         })
         .collect();
-    assert_eq!(successors.len(), 1, "one successor for every racer: {successors:?}");
+    assert_eq!(
+        successors.len(),
+        1,
+        "one successor for every racer: {successors:?}"
+    );
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens")
         .fetch_one(&app.keyport.db.pool)
         .await
         .unwrap();
     assert_eq!(stored, 2, "the first token and its one successor");
     let next = successors.into_iter().next().unwrap();
-    assert_eq!(refresh_by_hand(app, &client_id, &next).await.status, StatusCode::OK);
+    assert_eq!(
+        refresh_by_hand(app, &client_id, &next).await.status,
+        StatusCode::OK
+    );
 }
 
 async fn refresh_tokens_expire_unused_and_in_all(app: &TestApp) {
@@ -351,7 +444,13 @@ async fn refresh_tokens_expire_unused_and_in_all(app: &TestApp) {
     let days = 86_400;
 
     // Unused for more than 7 days.
-    let first = sign_in(app, &mut browser, &tool, &["clients:read", "offline_access"]).await;
+    let first = sign_in(
+        app,
+        &mut browser,
+        &tool,
+        &["clients:read", "offline_access"],
+    )
+    .await;
     app.clock.advance(7 * days + 1);
     let stale = refresh_by_hand(app, &client_id, first.refresh_token().unwrap().secret()).await;
     refused_with(&stale, "invalid_grant");
@@ -359,11 +458,22 @@ async fn refresh_tokens_expire_unused_and_in_all(app: &TestApp) {
 
     // Used every 6 days, it still ends 30 days after the approval.
     let (mut browser, _) = app.signed_in("second@example.com", Role::DomainAdmin).await;
-    let fresh = sign_in(app, &mut browser, &tool, &["clients:read", "offline_access"]).await;
+    let fresh = sign_in(
+        app,
+        &mut browser,
+        &tool,
+        &["clients:read", "offline_access"],
+    )
+    .await;
     let mut token = fresh.refresh_token().unwrap().secret().clone();
     for _ in 0..4 {
         app.clock.advance(6 * days);
-        token = refresh(app, &tool, &token).await.refresh_token().unwrap().secret().clone();
+        token = refresh(app, &tool, &token)
+            .await
+            .refresh_token()
+            .unwrap()
+            .secret()
+            .clone();
     }
     app.clock.advance(6 * days + 1);
     let ended = refresh_by_hand(app, &client_id, &token).await;
@@ -374,7 +484,13 @@ async fn refresh_tokens_expire_unused_and_in_all(app: &TestApp) {
 async fn refresh_follows_consent_and_the_user(app: &TestApp) {
     let (client_id, tool) = native_tool(app, true).await;
     let (mut browser, user) = signed_in_user(app).await;
-    let granted = sign_in(app, &mut browser, &tool, &["clients:read", "audit:read", "offline_access"]).await;
+    let granted = sign_in(
+        app,
+        &mut browser,
+        &tool,
+        &["clients:read", "audit:read", "offline_access"],
+    )
+    .await;
     let token = granted.refresh_token().unwrap().secret().clone();
 
     // Narrowing is allowed, widening is not (RFC 6749 §6).
@@ -407,11 +523,20 @@ async fn refresh_follows_consent_and_the_user(app: &TestApp) {
         .disconnect(&actor(&user), &user, &id)
         .await
         .unwrap();
-    refused_with(&refresh_by_hand(app, &client_id, &token).await, "invalid_grant");
+    refused_with(
+        &refresh_by_hand(app, &client_id, &token).await,
+        "invalid_grant",
+    );
     assert!(!accepted(app, narrowed.access_token().secret()).await);
 
     // Disabling the user ends it too, and enabling them does not bring it back.
-    let again = sign_in(app, &mut browser, &tool, &["clients:read", "offline_access"]).await;
+    let again = sign_in(
+        app,
+        &mut browser,
+        &tool,
+        &["clients:read", "offline_access"],
+    )
+    .await;
     let token = again.refresh_token().unwrap().secret().clone();
     let admin = app.user("boss@example.com", Role::SuperAdmin).await;
     for disabled in [true, false] {
@@ -420,17 +545,27 @@ async fn refresh_follows_consent_and_the_user(app: &TestApp) {
             .await
             .unwrap();
     }
-    refused_with(&refresh_by_hand(app, &client_id, &token).await, "invalid_grant");
+    refused_with(
+        &refresh_by_hand(app, &client_id, &token).await,
+        "invalid_grant",
+    );
 
     // A permission taken from the application ends it: the user approved
     // the application as it was.
     let (mut browser, _) = app.signed_in("second@example.com", Role::DomainAdmin).await;
-    let again = sign_in(app, &mut browser, &tool, &["clients:read", "offline_access"]).await;
+    let again = sign_in(
+        app,
+        &mut browser,
+        &tool,
+        &["clients:read", "offline_access"],
+    )
+    .await;
     let token = again.refresh_token().unwrap().secret().clone();
-    let owner = app::domain::accounts::find_user_by_email(&app.keyport.db, "vendor-admin@example.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let owner =
+        app::domain::accounts::find_user_by_email(&app.keyport.db, "vendor-admin@example.com")
+            .await
+            .unwrap()
+            .unwrap();
     let input = ApplicationInput {
         name: "Agent CLI".into(),
         permissions: vec!["audit:read".into()],
@@ -442,7 +577,10 @@ async fn refresh_follows_consent_and_the_user(app: &TestApp) {
         .update_application(&actor(&owner), &owner, &id, input)
         .await
         .unwrap();
-    refused_with(&refresh_by_hand(app, &client_id, &token).await, "invalid_grant");
+    refused_with(
+        &refresh_by_hand(app, &client_id, &token).await,
+        "invalid_grant",
+    );
 
     // Removing the application ends everything it held.
     let again = sign_in(app, &mut browser, &tool, &["audit:read", "offline_access"]).await;
@@ -452,23 +590,36 @@ async fn refresh_follows_consent_and_the_user(app: &TestApp) {
         .await
         .unwrap();
     let gone = refresh_by_hand(app, &client_id, &token).await;
-    assert_eq!(gone.status, StatusCode::UNAUTHORIZED, "the client is gone: {}", gone.text);
+    assert_eq!(
+        gone.status,
+        StatusCode::UNAUTHORIZED,
+        "the client is gone: {}",
+        gone.text
+    );
 }
 
 async fn refresh_tokens_come_only_when_asked_for_and_allowed(app: &TestApp) {
     let (_, tool) = native_tool(app, false).await;
     let (mut browser, _) = signed_in_user(app).await;
-    let not_allowed = sign_in(app, &mut browser, &tool, &["clients:read", "offline_access"]).await;
-    assert!(not_allowed.refresh_token().is_none(), "the application may not have them");
+    let not_allowed = sign_in(
+        app,
+        &mut browser,
+        &tool,
+        &["clients:read", "offline_access"],
+    )
+    .await;
+    assert!(
+        not_allowed.refresh_token().is_none(),
+        "the application may not have them"
+    );
 
     let (mut browser, _) = app.signed_in("second@example.com", Role::DomainAdmin).await;
-    let owner = app::domain::accounts::find_user_by_email(&app.keyport.db, "vendor-admin@example.com")
-        .await
-        .unwrap()
-        .unwrap();
-    let id = app
-        .application_id(tool.client_id().as_str())
-        .await;
+    let owner =
+        app::domain::accounts::find_user_by_email(&app.keyport.db, "vendor-admin@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+    let id = app.application_id(tool.client_id().as_str()).await;
     let input = ApplicationInput {
         name: "Agent CLI".into(),
         permissions: vec!["clients:read".into(), "audit:read".into()],
@@ -481,15 +632,30 @@ async fn refresh_tokens_come_only_when_asked_for_and_allowed(app: &TestApp) {
         .await
         .unwrap();
     let not_asked = sign_in(app, &mut browser, &tool, &["clients:read"]).await;
-    assert!(not_asked.refresh_token().is_none(), "the tool did not ask for offline_access");
-    let asked = sign_in(app, &mut browser, &tool, &["clients:read", "offline_access"]).await;
+    assert!(
+        not_asked.refresh_token().is_none(),
+        "the tool did not ask for offline_access"
+    );
+    let asked = sign_in(
+        app,
+        &mut browser,
+        &tool,
+        &["clients:read", "offline_access"],
+    )
+    .await;
     assert!(asked.refresh_token().is_some());
 }
 
 async fn revoking_a_refresh_token_ends_its_grant(app: &TestApp) {
     let (client_id, tool) = native_tool(app, true).await;
     let (mut browser, _) = signed_in_user(app).await;
-    let granted = sign_in(app, &mut browser, &tool, &["clients:read", "offline_access"]).await;
+    let granted = sign_in(
+        app,
+        &mut browser,
+        &tool,
+        &["clients:read", "offline_access"],
+    )
+    .await;
     let token = granted.refresh_token().unwrap().clone();
     // RFC 7009 §2.1 by hand: the library refuses a revocation URL over
     // plain http, which is what a test server has.
@@ -506,9 +672,119 @@ async fn revoking_a_refresh_token_ends_its_grant(app: &TestApp) {
         )
         .await;
     assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.text);
-    refused_with(&refresh_by_hand(app, &client_id, token.secret()).await, "invalid_grant");
+    refused_with(
+        &refresh_by_hand(app, &client_id, token.secret()).await,
+        "invalid_grant",
+    );
     assert!(
         !accepted(app, granted.access_token().secret()).await,
         "the access token of the same grant goes too"
     );
+}
+
+async fn automation_registers_public_clients_with_refresh_tokens(app: &TestApp) {
+    let owner = app.user("automation@example.com", Role::DomainAdmin).await;
+    let (id, secret) = app
+        .client(&owner, "Automation", &["clients:read", "clients:write"])
+        .await;
+    let token = app
+        .token_request(Some((&id, &secret)), "grant_type=client_credentials")
+        .await
+        .json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let post = |path: &str, body: &str| {
+        axum::http::Request::post(path)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.to_owned()))
+            .unwrap()
+    };
+    let created = app
+        .call(post(
+            "/api/v1/clients",
+            r#"{"name":"Agent","permissions":["clients:read"],"callback_url":"http://127.0.0.1/cb","public":true,"refresh_tokens":true,"refresh_idle_seconds":86400}"#,
+        ))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let created = created.json();
+    assert!(created.get("client_secret").is_none(), "{created}");
+    assert_eq!(
+        (
+            created["public"].as_bool(),
+            created["refresh_tokens"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
+    assert_eq!(created["refresh_idle_seconds"], 86_400);
+    assert_eq!(created["refresh_absolute_seconds"], 30 * 86_400);
+    let client_id = created["client_id"].as_str().unwrap();
+    let rotate = app
+        .call(post(
+            &format!("/api/v1/clients/{client_id}/secret"),
+            r#"{"grace_seconds":0}"#,
+        ))
+        .await;
+    assert_eq!(rotate.status, StatusCode::BAD_REQUEST, "{}", rotate.text);
+    assert!(rotate.text.contains("no client secret"), "{}", rotate.text);
+
+    let without_callback = app
+        .call(post(
+            "/api/v1/clients",
+            r#"{"name":"Agent 2","permissions":["clients:read"],"public":true}"#,
+        ))
+        .await;
+    assert_eq!(without_callback.status, StatusCode::BAD_REQUEST);
+    assert!(
+        without_callback.text.contains("callback"),
+        "{}",
+        without_callback.text
+    );
+    let too_long = app
+        .call(post(
+            "/api/v1/clients",
+            r#"{"name":"Agent 3","permissions":["clients:read"],"refresh_absolute_seconds":99999999}"#,
+        ))
+        .await;
+    assert_eq!(too_long.status, StatusCode::BAD_REQUEST);
+}
+
+/// `keyport client create --public --refresh-tokens`, as an operator types it.
+#[test]
+fn the_command_line_registers_a_public_client() {
+    let scratch = process::Scratch::sqlite();
+    scratch.run(&["migrate"], "");
+    scratch.run(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "o@example.com",
+            "--role",
+            "domain_admin",
+            "--password-stdin",
+        ],
+        &format!("{}\n", process::PASSWORD),
+    );
+    let printed: serde_json::Value = serde_json::from_str(&scratch.run(
+        &[
+            "client",
+            "create",
+            "--email",
+            "o@example.com",
+            "--name",
+            "Agent CLI",
+            "--permissions",
+            "clients:read",
+            "--callback-url",
+            "http://127.0.0.1/callback",
+            "--public",
+            "--refresh-tokens",
+        ],
+        "",
+    ))
+    .unwrap();
+    let fields: Vec<&String> = printed.as_object().unwrap().keys().collect();
+    assert_eq!(fields, ["client_id"], "no secret to print: {printed}");
 }

@@ -500,7 +500,7 @@ async fn metadata_describes_the_endpoints(app: &TestApp) {
     );
     assert_eq!(
         meta["grant_types_supported"],
-        serde_json::json!(["client_credentials", "authorization_code"])
+        serde_json::json!(["client_credentials", "authorization_code", "refresh_token"])
     );
     assert_eq!(
         meta["authorization_endpoint"],
@@ -516,7 +516,8 @@ async fn metadata_describes_the_endpoints(app: &TestApp) {
     );
     assert_eq!(
         meta["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post"])
+        serde_json::json!(["client_secret_basic", "client_secret_post", "none"]),
+        "none: public clients"
     );
     assert!(meta["scopes_supported"]
         .as_array()

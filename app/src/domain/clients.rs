@@ -165,7 +165,9 @@ impl Keyport {
         }
         let rows = self.client_rows(client_id).await?;
         match rows.first() {
-            Some(row) if row.is_public() => client(&rows, String::new()).ok_or(Error::BadCredentials),
+            Some(row) if row.is_public() => {
+                client(&rows, String::new()).ok_or(Error::BadCredentials)
+            }
             _ => {
                 limiter.fail(&source, now);
                 Err(Error::BadCredentials)

@@ -4,8 +4,8 @@
 
 use super::accounts::User;
 use super::applications::{self, app_entry, can_manage, Application, Credentials, SELECT};
-use super::authorization::{revoke_families, Families};
 use super::audit::{self, Action, Actor};
+use super::authorization::{revoke_families, Families};
 use super::clock::Timestamp;
 use super::tenancy::Domain;
 use super::{Error, Invalid, Keyport, Result};

@@ -360,7 +360,42 @@ mod tests {
             website_url: "https://nac.example.com".into(),
             callback_url: "http://127.0.0.1/opswat".into(),
             icon: Some(b"\x89PNG\r\n\x1a\n rest of a png".to_vec()),
+            ..Default::default()
         }
+    }
+
+    #[test]
+    fn public_clients_need_a_callback_and_lifetimes_stay_in_range() {
+        let public = |callback: &str| ApplicationInput {
+            public: true,
+            callback_url: callback.into(),
+            ..valid()
+        };
+        assert_eq!(fields(public("")), ["callback_url"]);
+        assert!(fields(public("http://127.0.0.1/cb")).is_empty());
+        let ok = check(valid(), &catalog()).unwrap();
+        assert_eq!(
+            ok.refresh,
+            RefreshLifetimes::DEFAULT,
+            "blank is the default"
+        );
+        let lifetimes = |idle: i64, absolute: i64| ApplicationInput {
+            refresh_idle_seconds: Some(idle),
+            refresh_absolute_seconds: Some(absolute),
+            ..valid()
+        };
+        assert!(fields(lifetimes(3_600, 3_600)).is_empty());
+        assert_eq!(
+            fields(lifetimes(86_400, 3_600)),
+            ["refresh_idle"],
+            "idle past the whole"
+        );
+        assert_eq!(fields(lifetimes(60, 86_400)), ["refresh_idle"]);
+        assert_eq!(
+            fields(lifetimes(86_400, 400 * 86_400)),
+            ["refresh_absolute"]
+        );
+        assert_eq!(fields(lifetimes(-1, 86_400)), ["refresh_idle"]);
     }
 
     fn fields(input: ApplicationInput) -> Vec<&'static str> {

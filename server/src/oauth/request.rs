@@ -128,7 +128,9 @@ impl ClientAuth {
     ) -> Result<Client, OAuthError> {
         let checked = match self {
             Self::Basic { client_id, secret } | Self::Post { client_id, secret } => {
-                keyport.authenticate_client(client_id, secret, address).await
+                keyport
+                    .authenticate_client(client_id, secret, address)
+                    .await
             }
             Self::Public { client_id } => keyport.identify_public_client(client_id, address).await,
         };

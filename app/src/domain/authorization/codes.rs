@@ -152,8 +152,15 @@ impl Keyport {
         let offline = row.scope.split(' ').any(|s| s == OFFLINE_ACCESS);
         let refresh_token = match offline {
             true => {
-                self.start_family(&mut tx, client, &row.user_id, &issued.claims.scope, address, &issued)
-                    .await?
+                self.start_family(
+                    &mut tx,
+                    client,
+                    &row.user_id,
+                    &issued.claims.scope,
+                    address,
+                    &issued,
+                )
+                .await?
             }
             false => None,
         };

@@ -517,11 +517,21 @@ mod tests {
     #[test]
     fn loopback_callbacks_match_on_any_port_and_nothing_else_moves() {
         let registered = "http://127.0.0.1/cb";
-        for ok in ["http://127.0.0.1/cb", "http://127.0.0.1:53124/cb", "http://127.0.0.1:1/cb"] {
+        for ok in [
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:53124/cb",
+            "http://127.0.0.1:1/cb",
+        ] {
             assert!(redirect_matches(registered, ok), "{ok}");
         }
-        assert!(redirect_matches("http://[::1]:80/cb?x=1", "http://[::1]:6000/cb?x=1"));
-        assert!(redirect_matches("http://127.0.0.1:8080/cb", "http://127.0.0.1:9/cb"));
+        assert!(redirect_matches(
+            "http://[::1]:80/cb?x=1",
+            "http://[::1]:6000/cb?x=1"
+        ));
+        assert!(redirect_matches(
+            "http://127.0.0.1:8080/cb",
+            "http://127.0.0.1:9/cb"
+        ));
         for refused in [
             "http://127.0.0.1:53124/cb/",
             "http://127.0.0.1:53124/CB",

@@ -89,7 +89,11 @@ impl Families<'_> {
 
 /// Ends the families `which` names in `tx`, and refuses from now on the
 /// access tokens they issued that have not expired.
-pub(crate) async fn revoke_families(tx: &mut Write, which: Families<'_>, now: Timestamp) -> Result<()> {
+pub(crate) async fn revoke_families(
+    tx: &mut Write,
+    which: Families<'_>,
+    now: Timestamp,
+) -> Result<()> {
     let condition = which.condition();
     let revoke_access = format!(
         "INSERT INTO revoked_tokens (jti, expires_at) SELECT t.jti, t.expires_at \
@@ -158,7 +162,15 @@ impl Keyport {
         .execute(&mut **tx)
         .await?;
         let token = refresh_token();
-        insert_token(tx, &token, &family_id, scope, now, (now + lifetimes.idle).min(absolute)).await?;
+        insert_token(
+            tx,
+            &token,
+            &family_id,
+            scope,
+            now,
+            (now + lifetimes.idle).min(absolute),
+        )
+        .await?;
         record_access(tx, &family_id, issued).await?;
         Ok(Some(token))
     }
@@ -185,10 +197,14 @@ impl Keyport {
             .ok_or(GrantError::InvalidGrant(INVALID))?;
         let now = self.now();
         if row.revoked_at.is_some() {
-            return Err(GrantError::InvalidGrant("the refresh token has been revoked"));
+            return Err(GrantError::InvalidGrant(
+                "the refresh token has been revoked",
+            ));
         }
         if let Some(spent_at) = row.spent_at {
-            return self.spent_again(client, address, token, &row, spent_at, requested).await;
+            return self
+                .spent_again(client, address, token, &row, spent_at, requested)
+                .await;
         }
         if row.expires_at <= now || row.absolute_expires_at <= now {
             return Err(GrantError::InvalidGrant("the refresh token has expired"));
@@ -218,18 +234,30 @@ impl Keyport {
                 .await?
                 .ok_or(GrantError::InvalidGrant(INVALID))?;
             let spent_at = row.spent_at.unwrap_or(now);
-            return self.spent_again(client, address, token, &row, spent_at, requested).await;
+            return self
+                .spent_again(client, address, token, &row, spent_at, requested)
+                .await;
         }
         let expires_at = (now + lifetimes.idle).min(row.absolute_expires_at);
-        insert_token(&mut tx, &successor, &row.family_id, &row.scope, now, expires_at).await?;
+        insert_token(
+            &mut tx,
+            &successor,
+            &row.family_id,
+            &row.scope,
+            now,
+            expires_at,
+        )
+        .await?;
         record_access(&mut tx, &row.family_id, &issued).await?;
-        sqlx::query("UPDATE refresh_families SET last_used_at = $1, last_address = $2 WHERE id = $3")
-            .bind(now)
-            .bind(address)
-            .bind(&row.family_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::from)?;
+        sqlx::query(
+            "UPDATE refresh_families SET last_used_at = $1, last_address = $2 WHERE id = $3",
+        )
+        .bind(now)
+        .bind(address)
+        .bind(&row.family_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)?;
         tx.commit().await.map_err(Error::from)?;
         Ok(Refreshed {
             issued,
@@ -301,7 +329,9 @@ impl Keyport {
         requested: Option<&str>,
     ) -> Result<String, GrantError> {
         if row.user_disabled_at.is_some() {
-            return Err(GrantError::InvalidGrant("the user who approved is disabled"));
+            return Err(GrantError::InvalidGrant(
+                "the user who approved is disabled",
+            ));
         }
         let consented: Option<String> = sqlx::query_scalar(
             "SELECT scope FROM consents WHERE user_id = $1 AND application_id = $2",
