@@ -53,7 +53,7 @@ test("pages a visitor sees before signing in", async ({ page }, testInfo) => {
 });
 
 test("every page of the portal", async ({ page }, testInfo) => {
-  // Seventeen pages, each loaded and analysed.
+  // Eighteen pages, each loaded and analysed.
   test.setTimeout(180_000);
   await signIn(page, testInfo);
   // An application of the second domain, found the way an admin would.
@@ -70,6 +70,7 @@ test("every page of the portal", async ({ page }, testInfo) => {
     `/applications/remove?ids=${app.split("/").pop()}`,
     "/applications/removed",
     "/permissions",
+    "/apis",
     "/connected",
     "/audit",
     "/users",

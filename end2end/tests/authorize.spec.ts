@@ -221,3 +221,36 @@ test("a public application registered in the portal signs its user in on any loo
     callback.close();
   }
 });
+
+test("an API registered on the APIs page gets tokens of its own", async ({ page }, testInfo) => {
+  await signIn(page, testInfo);
+  await open(page, "/apis", testInfo);
+  await expect(page.getByRole("heading", { name: /Keyport management API/ })).toBeVisible();
+  await page.getByLabel("Name").fill("Reporting API");
+  await page.getByLabel("Identifier").fill("https://reports.keyport.test/api");
+  await page.getByLabel("Permissions").fill("reports:read Read the reports\nreports:write Schedule reports");
+  await page.getByRole("button", { name: "Register API" }).click();
+  await expect(page.getByRole("heading", { name: "Reporting API" })).toBeVisible();
+  const card = page.locator("section.card.api", { has: page.getByRole("heading", { name: "Reporting API" }) });
+  await card.getByText("What its owner publishes and checks").click();
+  await expect(card.locator("pre").first()).toContainText('"resource": "https://reports.keyport.test/api"');
+  await expect(card).toContainText("/.well-known/oauth-protected-resource/api");
+  await expect(card).toContainText('audience: "https://reports.keyport.test/api"');
+
+  // The application form shows the new API's permissions under its name.
+  await open(page, "/applications/new", testInfo);
+  await expect(page.locator(".api-group", { hasText: "Reporting API" }).getByRole("checkbox", { name: /reports:read/ })).toBeVisible();
+
+  const client = createClient(testInfo, ADMIN.email, "Report Fetcher", ["clients:read", "reports:read"]);
+  const basic = Buffer.from(`${client.client_id}:${client.client_secret}`).toString("base64");
+  const response = await fetch(`${baseUrl(testInfo)}/oauth2/token`, {
+    method: "POST",
+    headers: { authorization: `Basic ${basic}`, "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "client_credentials", resource: "https://reports.keyport.test/api" }),
+  });
+  expect(response.status).toBe(200);
+  const { access_token, scope } = await response.json();
+  expect(scope).toBe("reports:read");
+  const claims = JSON.parse(Buffer.from(access_token.split(".")[1], "base64url").toString());
+  expect(claims.aud).toBe("https://reports.keyport.test/api");
+});

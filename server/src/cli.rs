@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use crate::config::{
-    AdminCommand, Cli, ClientCommand, Command, Config, DomainCommand, KeysCommand, LogFormat,
+    AdminCommand, ApiCommand, Cli, ClientCommand, Command, Config, DomainCommand, KeysCommand,
+    LogFormat,
 };
 use crate::sessions::DbSessionStore;
 use crate::AppState;
@@ -57,6 +58,11 @@ pub async fn run() -> ExitCode {
         }
         Command::Keys(KeysCommand::Rotate) => keys_rotate(&cli.config).await,
         Command::Domain(command) => domain_command(&cli.config, command).await,
+        Command::Api(ApiCommand::Create {
+            identifier,
+            name,
+            permissions,
+        }) => api_create(&cli.config, identifier, name, permissions).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -319,6 +325,43 @@ async fn named_domain(
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no domain named {domain}"))
+}
+
+async fn api_create(
+    config: &Config,
+    identifier: String,
+    name: String,
+    permissions: Vec<String>,
+) -> Result<(), String> {
+    let state = open(config).await?;
+    // Each permission is described by its API until an administrator
+    // says more on the permissions page.
+    let permissions = permissions
+        .into_iter()
+        .map(|scope| {
+            let description = format!("{scope} on {name}");
+            (scope, description)
+        })
+        .collect();
+    let new = app::domain::apis::NewApi {
+        name,
+        identifier,
+        permissions,
+    };
+    match state.keyport.create_api(&Actor::command_line(), new).await {
+        Ok(api) => {
+            let scopes: Vec<&str> = api.permissions.iter().map(|p| p.scope.as_str()).collect();
+            let out = serde_json::json!({
+                "id": api.id,
+                "identifier": api.identifier,
+                "name": api.name,
+                "permissions": scopes,
+            });
+            println!("{out}");
+            Ok(())
+        }
+        Err(e) => Err(explain(e)),
+    }
 }
 
 async fn domain_command(config: &Config, command: DomainCommand) -> Result<(), String> {

@@ -150,6 +150,26 @@ pub enum Command {
     /// Manage domains.
     #[command(subcommand)]
     Domain(DomainCommand),
+    /// Manage the APIs tokens are issued for (RFC 8707 resources).
+    #[command(subcommand)]
+    Api(ApiCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiCommand {
+    /// Register an API with its permissions; prints `{"id", "identifier",
+    /// "name", "permissions"}` as JSON.
+    Create {
+        /// An absolute https URI (http on loopback): the tokens' `aud`.
+        #[arg(long)]
+        identifier: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated new permission names, unique across APIs
+        /// (`reports:read`).
+        #[arg(long, value_delimiter = ',')]
+        permissions: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

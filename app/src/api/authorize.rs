@@ -24,6 +24,8 @@ pub struct ConsentView {
     /// The host of that, shown on its own so that nobody misses it.
     pub returns_host: String,
     pub user_email: String,
+    /// The API the request named (RFC 8707), by name, if it named one.
+    pub api: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,7 +92,17 @@ pub async fn authorization_request(query: String) -> Result<Authorization, AppEr
     let returns_host = redirect.host_str().unwrap_or_default().to_owned();
     super::request::content_security_policy(Some(&returns_to));
     let app = &checked.app;
+    let api = match &checked.resource {
+        Some(resource) => keyport
+            .apis()
+            .await?
+            .target(Some(resource))
+            .ok()
+            .map(|api| api.name.clone()),
+        None => None,
+    };
     Ok(Authorization::Consent(ConsentView {
+        api,
         app_name: app.name.clone(),
         icon_url: icon_url(&app.id, app.icon_type.as_deref(), app.updated_at),
         website_url: app.website_url.clone(),
@@ -102,6 +114,7 @@ pub async fn authorization_request(query: String) -> Result<Authorization, AppEr
             .map(|(scope, description)| PermissionView {
                 scope: scope.clone(),
                 description: description.clone(),
+                api: String::new(),
             })
             .collect(),
         returns_to,

@@ -1,6 +1,7 @@
 //! Server functions: thin steps from a request to the domain and back to a
 //! view type. Each one authorises the caller itself.
 
+pub mod apis;
 pub mod applications;
 pub mod audit;
 pub mod auth;

@@ -18,6 +18,7 @@ pub enum Action {
     ApplicationRemoved,
     PermissionAdded,
     PermissionDescribed,
+    ApiCreated,
     AuthorizationGranted,
     AuthorizationDenied,
     AuthorizationCodeReplayed,
@@ -53,6 +54,7 @@ impl Action {
             Self::ApplicationRemoved => "application_removed",
             Self::PermissionAdded => "permission_added",
             Self::PermissionDescribed => "permission_described",
+            Self::ApiCreated => "api_created",
             Self::AuthorizationGranted => "authorization_granted",
             Self::AuthorizationDenied => "authorization_denied",
             Self::AuthorizationCodeReplayed => "authorization_code_replayed",
@@ -76,7 +78,7 @@ impl Action {
         }
     }
 
-    pub const ALL: [Self; 30] = [
+    pub const ALL: [Self; 31] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignOut,
@@ -102,6 +104,7 @@ impl Action {
         Self::ApplicationTransferred,
         Self::PermissionAdded,
         Self::PermissionDescribed,
+        Self::ApiCreated,
         Self::AuthorizationGranted,
         Self::AuthorizationDenied,
         Self::AuthorizationCodeReplayed,

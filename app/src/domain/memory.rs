@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::accounts::User;
+use super::apis::Apis;
 use super::applications::DomainApplications;
 use super::cache::Cache;
 use super::clients::ClientRows;
@@ -43,6 +44,9 @@ pub struct Memory {
     pub domains: Cache<String, Option<Domain>>,
     /// Every domain, for a super admin's switcher.
     pub all_domains: Cache<(), Vec<Domain>>,
+    /// Every API with its permissions (`apis`): what a token's `resource`
+    /// and scope are checked against.
+    pub apis: Cache<(), Arc<Apis>>,
     /// A domain's applications, by domain id.
     pub applications: Cache<String, Arc<DomainApplications>>,
     /// By client ID: the client's row with its permissions.
@@ -74,6 +78,7 @@ impl Memory {
             users: Cache::new(10_000, clock.clone(), changes.clone()),
             domains: Cache::new(1_000, clock.clone(), changes.clone()),
             all_domains: Cache::new(1, clock.clone(), changes.clone()),
+            apis: Cache::new(1, clock.clone(), changes.clone()),
             applications: Cache::new(1_000, clock.clone(), changes.clone()),
             client_rows: Cache::new(100_000, clock.clone(), changes.clone()),
             client_owners: Cache::new(100_000, clock.clone(), changes.clone()),
@@ -118,6 +123,7 @@ impl Memory {
         self.users.purge();
         self.domains.purge();
         self.all_domains.purge();
+        self.apis.purge();
         self.applications.purge();
         self.client_rows.purge();
         self.client_owners.purge();

@@ -2,6 +2,7 @@
 //! HTTP, Leptos or the page that called it.
 
 pub mod accounts;
+pub mod apis;
 pub mod applications;
 pub mod audit;
 pub mod authorization;

@@ -7,6 +7,8 @@ use super::{Error, Invalid, Keyport, Result};
 pub struct Permission {
     pub scope: String,
     pub description: String,
+    /// The API it belongs to; `None`: Keyport's own management API.
+    pub api_id: Option<String>,
 }
 
 const SCOPE_MAX: usize = 64;
@@ -14,7 +16,7 @@ const DESCRIPTION_MAX: usize = 200;
 
 /// RFC 6749 §3.3 allows any printable ASCII but space, `"` and `\`; the
 /// catalog keeps to a narrower, readable set such as `clients:read`.
-fn check_scope(scope: &str) -> Option<Invalid> {
+pub(crate) fn check_scope(scope: &str) -> Option<Invalid> {
     let ok = !scope.is_empty()
         && scope.len() <= SCOPE_MAX
         && scope.starts_with(|c: char| c.is_ascii_lowercase())
@@ -29,7 +31,7 @@ fn check_scope(scope: &str) -> Option<Invalid> {
     })
 }
 
-fn check_description(description: &str) -> Option<Invalid> {
+pub(crate) fn check_description(description: &str) -> Option<Invalid> {
     let len = description.chars().count();
     if len == 0 {
         Some(Invalid::new(
@@ -49,7 +51,7 @@ fn check_description(description: &str) -> Option<Invalid> {
 impl Keyport {
     pub async fn permissions(&self) -> Result<Vec<Permission>> {
         Ok(
-            sqlx::query_as("SELECT scope, description FROM permissions ORDER BY scope")
+            sqlx::query_as("SELECT scope, description, api_id FROM permissions ORDER BY scope")
                 .fetch_all(&self.db.pool)
                 .await?,
         )
@@ -87,6 +89,7 @@ impl Keyport {
         Ok(Permission {
             scope: scope.into(),
             description: description.into(),
+            api_id: None,
         })
     }
 

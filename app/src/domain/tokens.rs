@@ -92,8 +92,21 @@ impl Keyport {
         self.audience()
     }
 
+    /// A token for Keyport's own management API.
     pub fn sign(
         &self,
+        sub: &str,
+        client_id: &ClientId,
+        domain_id: &DomainId,
+        scope: &str,
+    ) -> Result<Issued> {
+        self.sign_for(&self.audience(), sub, client_id, domain_id, scope)
+    }
+
+    /// A token for the API whose identifier is `audience` (RFC 8707).
+    pub fn sign_for(
+        &self,
+        audience: &str,
         sub: &str,
         client_id: &ClientId,
         domain_id: &DomainId,
@@ -105,7 +118,7 @@ impl Keyport {
             iss: self.issuer_id(),
             sub: sub.to_owned(),
             client_id: client_id.to_owned(),
-            aud: self.audience(),
+            aud: audience.to_owned(),
             iat: now,
             nbf: now,
             exp: now + self.token_ttl,
@@ -124,9 +137,22 @@ impl Keyport {
         })
     }
 
-    /// Checks signature, key, type, issuer, audience and times (with our
-    /// clock), then revocation.
+    /// Checks signature, key, type, issuer, audience (Keyport's own
+    /// management API) and times (with our clock), then revocation.
     pub async fn verify_access_token(
+        &self,
+        token: &str,
+    ) -> std::result::Result<AccessClaims, TokenError> {
+        let claims = self.verify_for_any_api(token).await?;
+        if claims.aud != self.audience() {
+            return Err(TokenError::Invalid);
+        }
+        Ok(claims)
+    }
+
+    /// As `verify_access_token`, for a token of any API registered here:
+    /// what introspection answers about.
+    pub async fn verify_for_any_api(
         &self,
         token: &str,
     ) -> std::result::Result<AccessClaims, TokenError> {
@@ -159,9 +185,10 @@ impl Keyport {
         }
     }
 
-    /// Signature, header and claims, without the clock or revocation:
-    /// introspection and the expiry verdict need the claims of an expired
-    /// token too.
+    /// Signature, header and claims, for an audience registered here (an
+    /// API's identifier, or Keyport's own), without the clock or
+    /// revocation: introspection and the expiry verdict need the claims of
+    /// an expired token too.
     pub async fn verify_signed(
         &self,
         token: &str,
@@ -196,7 +223,15 @@ impl Keyport {
             .map(|s| s.to_string())
             .collect();
         validation.set_issuer(&[self.issuer_id()]);
-        validation.set_audience(&[self.audience()]);
+        let apis = self.apis().await.map_err(|e| {
+            if e.is_unavailable() {
+                TokenError::Unavailable
+            } else {
+                TokenError::Invalid
+            }
+        })?;
+        let audiences: Vec<&str> = apis.0.iter().map(|api| api.identifier.as_str()).collect();
+        validation.set_audience(&audiences);
         jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
             .map(|data| data.claims)
             .map_err(|_| TokenError::Invalid)

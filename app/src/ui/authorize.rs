@@ -85,6 +85,7 @@ fn Consent(consent: ConsentView, error: Option<AppError>, request: String) -> im
         returns_to,
         returns_host,
         user_email,
+        api,
     } = consent;
     let website = (!website_url.is_empty()).then(|| {
         view! {
@@ -108,6 +109,7 @@ fn Consent(consent: ConsentView, error: Option<AppError>, request: String) -> im
                 <dd>{domain_name} " by " {owner}</dd>
                 <dt>"Signed in as"</dt>
                 <dd>{user_email}</dd>
+                {api.map(|api| view! { <dt>"On"</dt><dd>{api}</dd> })}
                 <dt>"Returns you to"</dt>
                 <dd><strong class="returns-host">{returns_host}</strong></dd>
             </dl>

@@ -1,6 +1,7 @@
 //! The portal's pages and components, rendered on the server and hydrated in
 //! the browser.
 
+mod apis;
 mod applications;
 mod audit;
 mod auth;
@@ -127,6 +128,7 @@ lazy_page! {
     Removed => applications::RemovedPage,
     Application => applications::ApplicationPage,
     Permissions => permissions::PermissionsPage,
+    Apis => apis::ApisPage,
     Connections => authorize::ConnectionsPage,
     Audit => audit::AuditPage,
     Users => users::UsersPage,
@@ -161,6 +163,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("applications/removed") view={Lazy::<Removed>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("applications/:id") view={Lazy::<Application>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("permissions") view={Lazy::<Permissions>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("apis") view={Lazy::<Apis>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("connected") view={Lazy::<Connections>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("audit") view={Lazy::<Audit>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("users") view={Lazy::<Users>::new()} ssr=SsrMode::Async/>

@@ -75,8 +75,14 @@ impl OAuthError {
             GrantError::InvalidRequest(d) => Self::invalid_request(d),
             GrantError::InvalidGrant(d) => Self::new(StatusCode::BAD_REQUEST, "invalid_grant", d),
             GrantError::InvalidScope(d) => Self::new(StatusCode::BAD_REQUEST, "invalid_scope", d),
+            GrantError::InvalidTarget(e) => Self::invalid_target(e),
             GrantError::Failed(e) => Self::from_domain(e, false),
         }
+    }
+
+    /// RFC 8707 §2: the resource names no API the client may have a token for.
+    pub(super) fn invalid_target(e: app::domain::apis::TargetError) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_target", e.to_string())
     }
 
     /// A client that may not use what it asked for: a public client and

@@ -15,8 +15,10 @@ pub use request::{granted_scope, ClientAuth, Params, TokenRequest};
 
 use std::sync::Arc;
 
-use app::domain::authorization::CodeExchange;
+use app::domain::apis::grant_target;
+use app::domain::authorization::{CodeExchange, RefreshRequest};
 use app::domain::clients::Client;
+use app::domain::ids::Scope;
 use app::domain::tokens::TokenError;
 use app::domain::Keyport;
 use axum::body::{to_bytes, Body};
@@ -97,10 +99,19 @@ async fn issue(
                 "a public client has no credentials of its own: use the authorization code grant",
             ));
         }
-        TokenRequest::ClientCredentials { scope } => {
-            let scope = granted_scope(scope.as_deref(), &client.permissions)?;
+        TokenRequest::ClientCredentials { scope, resource } => {
+            let apis = keyport
+                .apis()
+                .await
+                .map_err(|e| OAuthError::from_domain(e, false))?;
+            let held = client.permissions.iter().map(|p| p.as_str());
+            let (api, held) = grant_target(&apis, resource.as_deref(), None, held)
+                .map_err(OAuthError::invalid_target)?;
+            let held: Vec<Scope> = held.into_iter().map(Scope::new).collect();
+            let scope = granted_scope(scope.as_deref(), &held)?;
             let issued = keyport
-                .sign(
+                .sign_for(
+                    &api.identifier,
                     &client.client_id,
                     &client.client_id,
                     &client.domain_id,
@@ -113,11 +124,13 @@ async fn issue(
             code,
             redirect_uri,
             code_verifier,
+            resource,
         } => {
             let exchange = CodeExchange {
                 code: &code,
                 redirect_uri: &redirect_uri,
                 code_verifier: &code_verifier,
+                resource: resource.as_deref(),
             };
             let (issued, refresh) = keyport
                 .exchange_code(&client, &address, &exchange)
@@ -130,9 +143,15 @@ async fn issue(
         TokenRequest::RefreshToken {
             refresh_token: presented,
             scope,
+            resource,
         } => {
+            let request = RefreshRequest {
+                token: &presented,
+                scope: scope.as_deref(),
+                resource: resource.as_deref(),
+            };
             let refreshed = keyport
-                .refresh(&client, &address, &presented, scope.as_deref())
+                .refresh(&client, &address, request)
                 .await
                 .map_err(OAuthError::from_grant)?;
             refresh_token = Some(refreshed.refresh_token);
@@ -180,7 +199,7 @@ pub async fn introspect(State(keyport): State<Keyport>, request: Request) -> Res
     async {
         let (client, token) = client_and_token(&keyport, request, false).await?;
         let token = token.as_str();
-        let claims = match keyport.verify_access_token(token).await {
+        let claims = match keyport.verify_for_any_api(token).await {
             // Active only while its application is in use and its user enabled.
             Ok(claims)
                 if keyport

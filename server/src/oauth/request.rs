@@ -144,17 +144,20 @@ impl ClientAuth {
 pub enum TokenRequest {
     ClientCredentials {
         scope: Option<String>,
+        resource: Option<String>,
     },
     /// RFC 6749 §4.1.3 with the RFC 7636 verifier.
     AuthorizationCode {
         code: String,
         redirect_uri: String,
         code_verifier: String,
+        resource: Option<String>,
     },
     /// RFC 6749 §6.
     RefreshToken {
         refresh_token: String,
         scope: Option<String>,
+        resource: Option<String>,
     },
 }
 
@@ -183,15 +186,18 @@ impl TokenRequest {
         match grant {
             "client_credentials" => Ok(Self::ClientCredentials {
                 scope: params.owned("scope"),
+                resource: params.owned("resource"),
             }),
             "authorization_code" if default_grant.is_none() => Ok(Self::AuthorizationCode {
                 code: required("code")?,
                 redirect_uri: required("redirect_uri")?,
                 code_verifier: required("code_verifier")?,
+                resource: params.owned("resource"),
             }),
             "refresh_token" if default_grant.is_none() => Ok(Self::RefreshToken {
                 refresh_token: required("refresh_token")?,
                 scope: params.owned("scope"),
+                resource: params.owned("resource"),
             }),
             "" => Err(OAuthError::invalid_request("grant_type is required")),
             _ => Err(OAuthError::new(
@@ -256,7 +262,8 @@ mod tests {
         assert_eq!(
             TokenRequest::parse(&p, None).unwrap(),
             TokenRequest::ClientCredentials {
-                scope: Some("clients:read".into())
+                scope: Some("clients:read".into()),
+                resource: None,
             }
         );
         let p = form("grant_type=authorization_code&code=abc&redirect_uri=https%3A%2F%2Fa.example%2Fcb&code_verifier=v").unwrap();

@@ -132,6 +132,8 @@ pub struct AppList {
 pub struct PermissionView {
     pub scope: String,
     pub description: String,
+    /// The name of the API it belongs to; empty where that goes unsaid.
+    pub api: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -280,6 +282,7 @@ mod convert {
             Self {
                 scope: p.scope,
                 description: p.description,
+                api: String::new(),
             }
         }
     }
@@ -290,12 +293,20 @@ mod convert {
 pub(crate) async fn catalog(
     keyport: &crate::domain::Keyport,
 ) -> Result<Vec<PermissionView>, AppError> {
-    Ok(keyport
-        .permissions()
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect())
+    let apis = keyport.apis().await?;
+    let mut catalog: Vec<PermissionView> = apis
+        .0
+        .iter()
+        .flat_map(|api| {
+            api.permissions.iter().map(|p| PermissionView {
+                scope: p.scope.clone(),
+                description: p.description.clone(),
+                api: api.name.clone(),
+            })
+        })
+        .collect();
+    catalog.sort_by(|a, b| a.scope.cmp(&b.scope));
+    Ok(catalog)
 }
 
 /// Every domain, for a super admin's switcher; nothing for anyone else.

@@ -6,13 +6,14 @@
 
 use subtle::ConstantTimeEq;
 
+use super::super::apis::grant_target;
 use super::super::audit::{Action, Actor};
 use super::super::clients::Client;
 use super::super::clock::Timestamp;
 use super::super::ids::{ApplicationId, ClientId, UserId};
 use super::super::tokens::Issued;
 use super::super::{Error, Keyport, Result};
-use super::refresh::OFFLINE_ACCESS;
+use super::refresh::{self, OFFLINE_ACCESS};
 use super::{hash_code, is_verifier, s256, CODE_TTL};
 
 /// A code exchange as the application sent it: every field required.
@@ -21,6 +22,8 @@ pub struct CodeExchange<'a> {
     pub code: &'a str,
     pub redirect_uri: &'a str,
     pub code_verifier: &'a str,
+    /// The API the token is for, if the request names one (RFC 8707).
+    pub resource: Option<&'a str>,
 }
 
 /// Why a code exchange failed (RFC 6749 §5.2).
@@ -32,6 +35,9 @@ pub enum GrantError {
     InvalidGrant(&'static str),
     #[error("{0}")]
     InvalidScope(&'static str),
+    /// RFC 8707 §2: the resource names no API the grant covers.
+    #[error(transparent)]
+    InvalidTarget(#[from] super::super::apis::TargetError),
     #[error(transparent)]
     Failed(#[from] Error),
 }
@@ -44,6 +50,7 @@ struct CodeRow {
     user_id: UserId,
     redirect_uri: String,
     scope: String,
+    resource: Option<String>,
     code_challenge: String,
     expires_at: Timestamp,
     used_at: Option<Timestamp>,
@@ -96,7 +103,7 @@ impl Keyport {
     ) -> Result<(Issued, Option<String>), GrantError> {
         let code_hash = hash_code(exchange.code);
         let row: CodeRow = sqlx::query_as(
-            "SELECT c.application_id, a.client_id, c.user_id, c.redirect_uri, c.scope, \
+            "SELECT c.application_id, a.client_id, c.user_id, c.redirect_uri, c.scope, c.resource, \
              c.code_challenge, c.expires_at, c.used_at, u.disabled_at AS user_disabled_at \
              FROM authorization_codes c JOIN applications a ON a.id = c.application_id \
              JOIN users u ON u.id = c.user_id WHERE c.code_hash = $1",
@@ -117,12 +124,20 @@ impl Keyport {
         }
         // Permissions taken away from the application since the approval
         // are not granted.
-        let scope: Vec<&str> = row
+        let granted: Vec<&str> = row
             .scope
             .split(' ')
             .filter(|s| client.permissions.iter().any(|p| p == s))
             .collect();
-        let issued = self.sign(
+        let apis = self.apis().await?;
+        let (api, scope) = grant_target(
+            &apis,
+            exchange.resource,
+            row.resource.as_deref(),
+            granted.iter().copied(),
+        )?;
+        let issued = self.sign_for(
+            &api.identifier,
             &row.user_id,
             &client.client_id,
             &client.domain_id,
@@ -152,15 +167,13 @@ impl Keyport {
         let offline = row.scope.split(' ').any(|s| s == OFFLINE_ACCESS);
         let refresh_token = match offline {
             true => {
-                self.start_family(
-                    &mut tx,
-                    client,
-                    &row.user_id,
-                    &issued.claims.scope,
+                let family = refresh::NewFamily {
+                    user_id: &row.user_id,
+                    scope: &granted.join(" "),
+                    resource: row.resource.as_deref(),
                     address,
-                    &issued,
-                )
-                .await?
+                };
+                self.start_family(&mut tx, client, family, &issued).await?
             }
             false => None,
         };

@@ -12,7 +12,7 @@ mod refresh;
 pub use codes::{CodeExchange, GrantError};
 pub use connections::Connection;
 pub(crate) use refresh::revoke_families;
-pub use refresh::{Families, Family, Refreshed, OFFLINE_ACCESS, REUSE_GRACE};
+pub use refresh::{Families, Family, RefreshRequest, Refreshed, OFFLINE_ACCESS, REUSE_GRACE};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -71,6 +71,8 @@ pub struct AuthorizationRequest {
     scope: Option<String>,
     state: Option<String>,
     code_challenge: String,
+    /// The API the tokens are for (RFC 8707).
+    resource: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -104,6 +106,7 @@ impl AuthorizationRequest {
             scope: params.get("scope").map(str::to_owned),
             state: params.get("state").map(str::to_owned),
             code_challenge,
+            resource: params.get("resource").map(str::to_owned),
         })
     }
 }
@@ -143,6 +146,8 @@ pub struct Checked {
     pub redirect_uri: String,
     pub state: Option<String>,
     code_challenge: String,
+    /// The API the request named, and so its tokens' audience.
+    pub resource: Option<String>,
 }
 
 impl Checked {
@@ -230,6 +235,22 @@ impl Keyport {
         .fetch_all(&self.db.pool)
         .await
         .map_err(Error::from)?;
+        // Named an API, the request asks for that API's permissions only.
+        let granted = match request.resource.as_deref() {
+            None => granted,
+            Some(resource) => {
+                let apis = self.apis().await?;
+                let api = apis
+                    .target(Some(resource))
+                    .map_err(|e| back("invalid_target", &e.to_string()))?;
+                let held: Vec<_> = granted.into_iter().filter(|(s, _)| api.holds(s)).collect();
+                if held.is_empty() {
+                    let refused = super::apis::TargetError::NotGranted(api.identifier.clone());
+                    return Err(back("invalid_target", &refused.to_string()));
+                }
+                held
+            }
+        };
         let offline = app.refresh_tokens != 0;
         let permissions = requested_permissions(granted, request.scope.as_deref(), offline)
             .map_err(|unknown| back("invalid_scope", &unknown))?;
@@ -244,6 +265,7 @@ impl Keyport {
             redirect_uri: request.redirect_uri.clone(),
             state: request.state.clone(),
             code_challenge: request.code_challenge.clone(),
+            resource: request.resource.clone(),
         })
     }
 
@@ -294,7 +316,8 @@ impl Keyport {
         let mut tx = self.db.write().await?;
         sqlx::query(
             "INSERT INTO authorization_codes (code_hash, application_id, user_id, redirect_uri, \
-             scope, code_challenge, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             scope, code_challenge, created_at, expires_at, resource) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(hash_code(&code))
         .bind(&checked.app.id)
@@ -304,6 +327,7 @@ impl Keyport {
         .bind(&checked.code_challenge)
         .bind(now)
         .bind(now + CODE_TTL)
+        .bind(&checked.resource)
         .execute(&mut *tx)
         .await?;
         // What was approved before for the same redirect URI still holds;

@@ -11,6 +11,7 @@
 //! and only one row of it is ever stored.
 
 use super::super::accounts::User;
+use super::super::apis::grant_target;
 use super::super::audit::{self, Action, Actor};
 use super::super::clients::Client;
 use super::super::clock::Timestamp;
@@ -114,6 +115,26 @@ pub(crate) async fn revoke_families(
     Ok(())
 }
 
+/// A refresh grant as the client sent it (RFC 6749 §6, RFC 8707 §2).
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshRequest<'a> {
+    pub token: &'a str,
+    /// Narrower permissions, if asked for.
+    pub scope: Option<&'a str>,
+    /// The API the access token is for, if named.
+    pub resource: Option<&'a str>,
+}
+
+/// An approval that brought a refresh token: whose, for which
+/// permissions (of any API), which API its tokens are for unless a
+/// request names another, and from where.
+pub(crate) struct NewFamily<'a> {
+    pub user_id: &'a str,
+    pub scope: &'a str,
+    pub resource: Option<&'a str>,
+    pub address: &'a str,
+}
+
 /// A presented refresh token as stored, with its family.
 #[derive(Debug, sqlx::FromRow)]
 struct TokenRow {
@@ -121,6 +142,7 @@ struct TokenRow {
     application_id: ApplicationId,
     user_id: UserId,
     scope: String,
+    resource: Option<String>,
     expires_at: Timestamp,
     spent_at: Option<Timestamp>,
     absolute_expires_at: Timestamp,
@@ -138,11 +160,15 @@ impl Keyport {
         &self,
         tx: &mut Write,
         client: &Client,
-        user_id: &str,
-        scope: &str,
-        address: &str,
+        family: NewFamily<'_>,
         issued: &Issued,
     ) -> Result<Option<String>> {
+        let NewFamily {
+            user_id,
+            scope,
+            resource,
+            address,
+        } = family;
         let Some(lifetimes) = client.refresh else {
             return Ok(None);
         };
@@ -151,7 +177,8 @@ impl Keyport {
         let absolute = now + lifetimes.absolute;
         sqlx::query(
             "INSERT INTO refresh_families (id, application_id, user_id, created_at, \
-             absolute_expires_at, last_used_at, last_address) VALUES ($1, $2, $3, $4, $5, $4, $6)",
+             absolute_expires_at, last_used_at, last_address, resource) \
+             VALUES ($1, $2, $3, $4, $5, $4, $6, $7)",
         )
         .bind(&family_id)
         .bind(&client.application_id)
@@ -159,6 +186,7 @@ impl Keyport {
         .bind(now)
         .bind(absolute)
         .bind(address)
+        .bind(resource)
         .execute(&mut **tx)
         .await?;
         let token = refresh_token();
@@ -184,9 +212,9 @@ impl Keyport {
         &self,
         client: &Client,
         address: &str,
-        token: &str,
-        requested: Option<&str>,
+        request: RefreshRequest<'_>,
     ) -> Result<Refreshed, GrantError> {
+        let token = request.token;
         if !token.starts_with(REFRESH_TOKEN_PREFIX) || token.len() > 128 {
             return Err(GrantError::InvalidGrant(INVALID));
         }
@@ -203,7 +231,7 @@ impl Keyport {
         }
         if let Some(spent_at) = row.spent_at {
             return self
-                .spent_again(client, address, token, &row, spent_at, requested)
+                .spent_again(client, address, request, &row, spent_at)
                 .await;
         }
         if row.expires_at <= now || row.absolute_expires_at <= now {
@@ -212,8 +240,7 @@ impl Keyport {
         let lifetimes = client.refresh.ok_or(GrantError::InvalidGrant(
             "refresh tokens are turned off for this application",
         ))?;
-        let scope = self.refreshed_scope(client, &row, requested).await?;
-        let issued = self.sign(&row.user_id, &client.client_id, &client.domain_id, &scope)?;
+        let issued = self.refreshed_token(client, &row, request).await?;
         let successor = self.master_key.refresh_successor(token);
         let mut tx = self.db.write().await.map_err(Error::from)?;
         let claimed = sqlx::query(
@@ -235,7 +262,7 @@ impl Keyport {
                 .ok_or(GrantError::InvalidGrant(INVALID))?;
             let spent_at = row.spent_at.unwrap_or(now);
             return self
-                .spent_again(client, address, token, &row, spent_at, requested)
+                .spent_again(client, address, request, &row, spent_at)
                 .await;
         }
         let expires_at = (now + lifetimes.idle).min(row.absolute_expires_at);
@@ -272,19 +299,16 @@ impl Keyport {
         &self,
         client: &Client,
         address: &str,
-        token: &str,
+        request: RefreshRequest<'_>,
         row: &TokenRow,
         spent_at: Timestamp,
-        requested: Option<&str>,
     ) -> Result<Refreshed, GrantError> {
         let now = self.now();
-        let successor = self.master_key.refresh_successor(token);
+        let successor = self.master_key.refresh_successor(request.token);
         if now - spent_at <= REUSE_GRACE {
             let next = self.refresh_row(&token_digest(&successor)).await?;
             if let Some(next) = next.filter(|n| n.spent_at.is_none() && n.revoked_at.is_none()) {
-                let scope = self.refreshed_scope(client, &next, requested).await?;
-                let issued =
-                    self.sign(&next.user_id, &client.client_id, &client.domain_id, &scope)?;
+                let issued = self.refreshed_token(client, &next, request).await?;
                 let mut tx = self.db.write().await.map_err(Error::from)?;
                 record_access(&mut tx, &next.family_id, &issued).await?;
                 tx.commit().await.map_err(Error::from)?;
@@ -317,6 +341,32 @@ impl Keyport {
         Err(GrantError::InvalidGrant(
             "the refresh token was already used: every token of its grant is revoked",
         ))
+    }
+
+    /// The access token a refresh buys: for the API the request names (or
+    /// the authorization request did, or Keyport's own), with the scope
+    /// `refreshed_scope` leaves of that API's permissions.
+    async fn refreshed_token(
+        &self,
+        client: &Client,
+        row: &TokenRow,
+        request: RefreshRequest<'_>,
+    ) -> Result<Issued, GrantError> {
+        let scope = self.refreshed_scope(client, row, request.scope).await?;
+        let apis = self.apis().await?;
+        let (api, scope) = grant_target(
+            &apis,
+            request.resource,
+            row.resource.as_deref(),
+            scope.split(' '),
+        )?;
+        Ok(self.sign_for(
+            &api.identifier,
+            &row.user_id,
+            &client.client_id,
+            &client.domain_id,
+            &scope.join(" "),
+        )?)
     }
 
     /// The scope a refresh grants: the token's, narrowed to what the
@@ -372,7 +422,7 @@ impl Keyport {
 
     async fn refresh_row(&self, token_hash: &str) -> Result<Option<TokenRow>> {
         Ok(sqlx::query_as(
-            "SELECT t.family_id, f.application_id, f.user_id, t.scope, t.expires_at, t.spent_at, \
+            "SELECT t.family_id, f.application_id, f.user_id, t.scope, f.resource, t.expires_at, t.spent_at, \
              f.absolute_expires_at, f.revoked_at, u.disabled_at AS user_disabled_at \
              FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
              JOIN users u ON u.id = f.user_id WHERE t.token_hash = $1",

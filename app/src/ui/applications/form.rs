@@ -128,7 +128,7 @@ pub fn SettingsForm(
             </div>
             <fieldset class="field" class:invalid=move || field_error("permissions")().is_some() aria-describedby="permissions-error">
                 <legend>"Permission"</legend>
-                <div class="checks">{permission_choices(catalog, &granted)}</div>
+                <div class="permission-groups">{permission_choices(catalog, &granted)}</div>
                 <p class="field-error" id="permissions-error">{field_error("permissions")}</p>
             </fieldset>
             {icon_field(error, preview)}
@@ -207,8 +207,31 @@ fn client_type_field(creating: bool, public: bool) -> impl IntoView {
     .into_any()
 }
 
-/// A checkbox per permission of the catalog, ticked if `granted`.
+/// A checkbox per permission of the catalog, ticked if `granted`, under
+/// the name of its API when there are several.
 fn permission_choices(catalog: Vec<PermissionView>, granted: &[String]) -> impl IntoView {
+    let mut apis: Vec<String> = catalog.iter().map(|p| p.api.clone()).collect();
+    apis.sort();
+    apis.dedup();
+    if apis.len() < 2 {
+        return view! { <div class="checks">{checkboxes(catalog, granted)}</div> }.into_any();
+    }
+    apis.into_iter()
+        .map(|api| {
+            let of_api: Vec<PermissionView> =
+                catalog.iter().filter(|p| p.api == api).cloned().collect();
+            view! {
+                <div class="api-group">
+                    <p class="api-name">{api}</p>
+                    <div class="checks">{checkboxes(of_api, granted)}</div>
+                </div>
+            }
+        })
+        .collect_view()
+        .into_any()
+}
+
+fn checkboxes(catalog: Vec<PermissionView>, granted: &[String]) -> impl IntoView {
     catalog
         .into_iter()
         .map(|p| {
