@@ -79,6 +79,8 @@ async fn client_credentials_name_the_api_with_resource(app: &TestApp) {
         .client(&owner, "Reporter", &["clients:read", "reports:read"])
         .await;
 
+    let slashed = token(app, &id, &secret, &[("resource", "https://reports.example.com/api/")]).await;
+    assert_eq!(slashed.status, StatusCode::OK, "a trailing slash names the same API");
     let for_reports = token(app, &id, &secret, &[("resource", REPORTS)]).await;
     assert_eq!(for_reports.status, StatusCode::OK, "{}", for_reports.text);
     assert_eq!(for_reports.json()["scope"], "reports:read");
@@ -276,6 +278,7 @@ async fn apis_are_registered_with_their_own_permissions(app: &TestApp) {
         ("not a uri", "x:read", "identifier"),
         ("http://127.0.0.1:3000", "x:read", "identifier"),
         (REPORTS, "x:read", "identifier"),
+        ("https://reports.example.com/api/", "x:read", "identifier"),
         ("https://x.example/api", "reports:read", "permissions"),
         ("https://x.example/api", "Bad Scope", "permissions"),
     ] {

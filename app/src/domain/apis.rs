@@ -61,9 +61,12 @@ impl Apis {
         if !absolute {
             return Err(TargetError::Malformed);
         }
+        // A trailing slash is not a different API: clients canonicalize
+        // the identifier they were given either way.
+        let bare = |uri: &str| uri.trim_end_matches('/').to_owned();
         self.0
             .iter()
-            .find(|api| api.identifier == resource)
+            .find(|api| bare(&api.identifier) == bare(resource))
             .ok_or_else(|| TargetError::Unknown(resource.to_owned()))
     }
 
@@ -169,6 +172,11 @@ impl Keyport {
             problems.push(Invalid::new("name", "Name the API in 1 to 64 characters."));
         }
         problems.extend(check_identifier(&identifier, &self.audience()));
+        if problems.iter().all(|p| p.field != "identifier")
+            && self.apis().await?.target(Some(&identifier)).is_ok()
+        {
+            problems.push(Invalid::new("identifier", IDENTIFIER_TAKEN));
+        }
         if new.permissions.is_empty() {
             problems.push(Invalid::new(
                 "permissions",
@@ -198,7 +206,7 @@ impl Keyport {
         .bind(now)
         .execute(&mut *tx)
         .await;
-        let taken = Invalid::new("identifier", "An API with this identifier exists already.");
+        let taken = Invalid::new("identifier", IDENTIFIER_TAKEN);
         super::store::on_constraint(inserted, &[("apis_identifier_key", taken)])?;
         for (scope, description) in &new.permissions {
             let inserted = sqlx::query(
@@ -238,6 +246,9 @@ impl Keyport {
             .ok_or(Error::NotFound)
     }
 }
+
+const IDENTIFIER_TAKEN: &str =
+    "An API with this identifier exists already (a trailing slash does not make another).";
 
 /// How the portal and the metadata name Keyport's own API.
 pub const OWN_API_NAME: &str = "Keyport management API";
