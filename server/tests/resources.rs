@@ -79,8 +79,18 @@ async fn client_credentials_name_the_api_with_resource(app: &TestApp) {
         .client(&owner, "Reporter", &["clients:read", "reports:read"])
         .await;
 
-    let slashed = token(app, &id, &secret, &[("resource", "https://reports.example.com/api/")]).await;
-    assert_eq!(slashed.status, StatusCode::OK, "a trailing slash names the same API");
+    let slashed = token(
+        app,
+        &id,
+        &secret,
+        &[("resource", "https://reports.example.com/api/")],
+    )
+    .await;
+    assert_eq!(
+        slashed.status,
+        StatusCode::OK,
+        "a trailing slash names the same API"
+    );
     let for_reports = token(app, &id, &secret, &[("resource", REPORTS)]).await;
     assert_eq!(for_reports.status, StatusCode::OK, "{}", for_reports.text);
     assert_eq!(for_reports.json()["scope"], "reports:read");

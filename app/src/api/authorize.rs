@@ -30,8 +30,9 @@ pub struct ConsentView {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Authorization {
-    /// The user decides.
-    Consent(ConsentView),
+    /// The user decides. (Boxed: a redirect, the other answer, is a
+    /// fraction of its size.)
+    Consent(Box<ConsentView>),
     /// Nothing to decide: the consent is remembered, or the request goes back
     /// to the application with an error. The browser is sent there.
     Redirect(String),
@@ -101,7 +102,7 @@ pub async fn authorization_request(query: String) -> Result<Authorization, AppEr
             .map(|api| api.name.clone()),
         None => None,
     };
-    Ok(Authorization::Consent(ConsentView {
+    Ok(Authorization::Consent(Box::new(ConsentView {
         api,
         app_name: app.name.clone(),
         icon_url: icon_url(&app.id, app.icon_type.as_deref(), app.updated_at),
@@ -120,7 +121,7 @@ pub async fn authorization_request(query: String) -> Result<Authorization, AppEr
         returns_to,
         returns_host,
         user_email: user.email,
-    }))
+    })))
 }
 
 /// Approve or deny, posted by the consent page's plain form: the answer is a

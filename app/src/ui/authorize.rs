@@ -44,7 +44,7 @@ pub fn AuthorizePage() -> impl IntoView {
                     Suspend::new(async move {
                     match state.await {
                         (Ok(Authorization::Consent(consent)), error) => {
-                            view! { <Consent consent error request=request.clone()/> }.into_any()
+                            view! { <Consent consent=*consent error request=request.clone()/> }.into_any()
                         }
                         (Ok(Authorization::Redirect(url)), _) => view! {
                             <div class="card narrow">

@@ -1,25 +1,37 @@
 //! The load generator: one request (`Load`) sent over a fixed number of
 //! keep-alive HTTP/1.1 connections, each sending its next request as soon as
-//! the last is answered, and what that measured (`Run`).
+//! the last is answered, and what that measured (`Run`). A refresh token
+//! grant's request changes with every answer (refresh.rs).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Collected, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
+use crate::refresh::Chains;
 use crate::Result;
 
-/// One request, sent over and over.
+/// One request, sent over and over; a chained one with the body each
+/// connection's chain gives it.
 #[derive(Clone)]
 pub(crate) struct Load {
     method: Method,
     path: String,
     headers: Vec<(HeaderName, HeaderValue)>,
-    body: Bytes,
+    body: Body,
+}
+
+#[derive(Clone)]
+enum Body {
+    /// The same bytes every time.
+    Same(Bytes),
+    /// Connection n's next refresh in chain n, which each 200 answer moves
+    /// on.
+    Chained(Arc<Chains>),
 }
 
 impl Load {
@@ -28,7 +40,7 @@ impl Load {
             method: Method::GET,
             path: path.into(),
             headers: Vec::new(),
-            body: Bytes::new(),
+            body: Body::Same(Bytes::new()),
         }
     }
 
@@ -37,7 +49,17 @@ impl Load {
             method: Method::POST,
             path: path.into(),
             headers: Vec::new(),
-            body: body.into(),
+            body: Body::Same(body.into()),
+        }
+    }
+
+    /// A POST whose body each connection takes from its chain.
+    pub(crate) fn post_chains(path: &str, chains: Chains) -> Self {
+        Self {
+            method: Method::POST,
+            path: path.into(),
+            headers: Vec::new(),
+            body: Body::Chained(Arc::new(chains)),
         }
     }
 
@@ -47,7 +69,8 @@ impl Load {
         self
     }
 
-    fn request(&self, host: &HeaderValue) -> Request<Full<Bytes>> {
+    /// The request connection `n` sends next.
+    fn request(&self, host: &HeaderValue, n: usize) -> Request<Full<Bytes>> {
         let mut request = Request::builder()
             .method(self.method.clone())
             .uri(&self.path)
@@ -55,9 +78,21 @@ impl Load {
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
-        request
-            .body(Full::new(self.body.clone()))
-            .expect("valid request")
+        let body = match &self.body {
+            Body::Same(body) => body.clone(),
+            Body::Chained(chains) => chains.form(n),
+        };
+        request.body(Full::new(body)).expect("valid request")
+    }
+
+    /// Whether connection `n`'s request was answered as it should be: 200,
+    /// and for a chain, with the successor it presents next.
+    fn answered(&self, n: usize, status: StatusCode, body: Collected<Bytes>) -> bool {
+        status == StatusCode::OK
+            && match &self.body {
+                Body::Same(_) => true,
+                Body::Chained(chains) => chains.advance(n, &body.to_bytes()),
+            }
     }
 }
 
@@ -128,9 +163,9 @@ pub(crate) async fn drive(
     let host = HeaderValue::from_str(&addr.to_string()).expect("an address is a valid host");
     let load = Arc::new(load.clone());
     let tasks: Vec<_> = (0..connections)
-        .map(|_| {
+        .map(|n| {
             let (load, host) = (load.clone(), host.clone());
-            tokio::spawn(async move { connection(addr, &load, &host, from, until).await })
+            tokio::spawn(async move { connection(addr, &load, &host, n, from, until).await })
         })
         .collect();
     let (mut latencies, mut not_ok, mut errors) = (Vec::new(), 0, 0);
@@ -153,10 +188,12 @@ struct Connection {
     errors: usize,
 }
 
+/// Connection `n` of a run.
 async fn connection(
     addr: SocketAddr,
     load: &Load,
     host: &HeaderValue,
+    n: usize,
     from: Instant,
     until: Instant,
 ) -> Connection {
@@ -184,25 +221,31 @@ async fn connection(
             if sent >= until {
                 return done;
             }
-            let answered = match sender.send_request(load.request(host)).await {
+            let answered = match sender.send_request(load.request(host, n)).await {
                 Ok(response) => {
                     let status = response.status();
-                    response.into_body().collect().await.map(|_| status)
+                    response
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|body| (status, body))
                 }
                 Err(_) => {
                     done.errors += 1;
                     break; // reconnect
                 }
             };
-            let Ok(status) = answered else {
+            let Ok((status, body)) = answered else {
                 done.errors += 1;
                 break;
             };
+            let elapsed = sent.elapsed();
+            // A chain moves on during the warm-up too.
+            let ok = load.answered(n, status, body);
             if sent >= from {
-                let micros = sent.elapsed().as_micros();
                 done.latencies
-                    .push(u32::try_from(micros).unwrap_or(u32::MAX));
-                if status != StatusCode::OK {
+                    .push(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
+                if !ok {
                     done.not_ok += 1;
                 }
             }
@@ -222,7 +265,7 @@ pub(crate) async fn fetch(addr: SocketAddr, load: &Load) -> Result<(StatusCode, 
     tokio::spawn(driver);
     let host = HeaderValue::from_str(&addr.to_string()).map_err(|e| e.to_string())?;
     let response = sender
-        .send_request(load.request(&host))
+        .send_request(load.request(&host, 0))
         .await
         .map_err(|e| e.to_string())?;
     let (parts, body) = response.into_parts();

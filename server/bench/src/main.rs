@@ -6,6 +6,7 @@
 
 mod load;
 mod measure;
+mod refresh;
 mod report;
 mod scale;
 mod seed;

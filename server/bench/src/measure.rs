@@ -1,8 +1,9 @@
 //! `keyport-bench measure` (`make bench`): Keyport measured against its own
 //! limits on this machine, every figure from one run. It starts servers on
-//! an empty SQLite file and on a fresh PostgreSQL database, seeds them, then
-//! drives each row with the load generator on the same cores, and prints
-//! one table (report.rs), also written to `target/bench/report.md`.
+//! an empty SQLite file and on a fresh PostgreSQL database, and one more on
+//! a SQLite file of its own for the refresh row, seeds them, then drives
+//! each row with the load generator on the same cores, and prints one table
+//! (report.rs), also written to `target/bench/report.md`.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use keyport_scratch::{postgres_admin_url, Scratch};
 
 use crate::load::{drive, Load, Run};
+use crate::refresh;
 use crate::server::{Seeded, Server};
 use crate::{count, Result};
 
@@ -68,17 +70,33 @@ async fn measure_all() -> Result<String> {
     let sqlite = Server::start(&sqlite_database).await?;
     let seeded = sqlite.seed().await?;
     sqlite.fill_domain(&seeded).await?;
+    // The refresh row's application would not fit in that full domain, and
+    // its writes would grow the file the other SQLite rows read.
+    let refresh_database = Scratch::sqlite(SCRATCH).map_err(|e| e.to_string())?;
+    let refresh_server = Server::start(&refresh_database).await?;
+    let refresh_load = refresh::seed(&refresh_server, &refresh_server.seed().await?).await?;
     let postgres_database =
         Scratch::postgres(SCRATCH, &postgres_admin_url("KEYPORT_BENCH_POSTGRES"))
             .await
             .map_err(|e| e.to_string())?;
     let postgres = Server::start(&postgres_database).await?;
     let pg_seeded = postgres.seed().await?;
+    let pg_refresh_load = refresh::seed(&postgres, &pg_seeded).await?;
 
-    let loads = loads((sqlite.addr, &seeded), (postgres.addr, &pg_seeded));
-    let seeded_peaks = (sqlite.peak_rss_mib(), postgres.peak_rss_mib());
+    let loads = loads(
+        (sqlite.addr, &seeded),
+        (postgres.addr, &pg_seeded),
+        (refresh_server.addr, refresh_load),
+        pg_refresh_load,
+    );
+    let seeded_peaks = (
+        sqlite.peak_rss_mib(),
+        postgres.peak_rss_mib(),
+        refresh_server.peak_rss_mib(),
+    );
     sqlite.forget_peak();
     postgres.forget_peak();
+    refresh_server.forget_peak();
     let rows = measure_rows(&loads, rounds, warm_up, measured).await;
     let report = crate::report::report(
         &rows,
@@ -86,6 +104,11 @@ async fn measure_all() -> Result<String> {
         [
             ("SQLite server", sqlite.peak_rss_mib(), seeded_peaks.0),
             ("PostgreSQL server", postgres.peak_rss_mib(), seeded_peaks.1),
+            (
+                "SQLite refresh server",
+                refresh_server.peak_rss_mib(),
+                seeded_peaks.2,
+            ),
         ],
         measured,
         rounds,
@@ -109,17 +132,22 @@ async fn start_up() -> Result<Duration> {
     Ok(startups[startups.len() / 2])
 }
 
-/// Every row's request and the server it goes to: all but `token-pg` to the
-/// SQLite server.
+/// Every row's request and the server it goes to: `token-pg` and
+/// `refresh-pg` to the PostgreSQL server, `refresh` to the SQLite server of
+/// its own, the others to the SQLite server.
 fn loads(
     (sqlite, seeded): (SocketAddr, &Seeded),
     (postgres, pg_seeded): (SocketAddr, &Seeded),
+    (refresh_server, refresh_load): (SocketAddr, Load),
+    pg_refresh_load: Load,
 ) -> Vec<(&'static str, SocketAddr, Load)> {
     let loads = [
         ("ceiling", sqlite, Load::get("/bench/noop")),
         ("sign-only", sqlite, Load::get("/bench/sign")),
         ("token", sqlite, seeded.token_load.clone()),
         ("token-pg", postgres, pg_seeded.token_load.clone()),
+        ("refresh", refresh_server, refresh_load),
+        ("refresh-pg", postgres, pg_refresh_load),
         ("api", sqlite, seeded.api_load()),
         ("page", sqlite, seeded.page_load()),
     ];
