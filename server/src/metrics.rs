@@ -28,20 +28,21 @@ const BUCKETS: [f64; 14] = [
 
 /// Why the token endpoint refused a request: its RFC 6749 error code, with
 /// "temporarily unavailable" told apart as rate limiting or an outage.
-pub const REFUSAL_REASONS: [&str; 10] = [
+pub const REFUSAL_REASONS: [&str; 11] = [
     "invalid_request",
     "invalid_client",
     "invalid_grant",
     "unauthorized_client",
     "unsupported_grant_type",
     "invalid_scope",
+    "invalid_target",
     "rate_limited",
     "unavailable",
     "server_error",
     "body_too_large",
 ];
 
-pub const GRANTS: [&str; 2] = ["client_credentials", "authorization_code"];
+pub const GRANTS: [&str; 3] = ["client_credentials", "authorization_code", "refresh_token"];
 
 #[derive(Default)]
 pub struct Metrics {

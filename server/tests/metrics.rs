@@ -59,14 +59,15 @@ async fn tokens_requests_and_the_pool_are_counted(app: &TestApp) {
         count(r#"keyport_tokens_issued_total{grant_type="client_credentials"}"#),
         2.0
     );
-    assert_eq!(
-        count(r#"keyport_tokens_issued_total{grant_type="authorization_code"}"#),
-        0.0
-    );
+    for grant in ["authorization_code", "refresh_token"] {
+        let series = format!(r#"keyport_tokens_issued_total{{grant_type="{grant}"}}"#);
+        assert_eq!(count(&series), 0.0, "{grant}");
+    }
     for (reason, n) in [
         ("invalid_client", 2.0),
         ("invalid_scope", 1.0),
         ("unsupported_grant_type", 1.0),
+        ("invalid_target", 0.0),
         ("unavailable", 0.0),
     ] {
         assert_eq!(

@@ -207,10 +207,10 @@ fn ConnectionRow(
                     </span>
                 </span>
             </td>
-            <td>{c.domain_name.clone()}</td>
-            <td><ul class="tags">{c.permissions.iter().map(|p| view! { <li>{p.clone()}</li> }).collect_view()}</ul></td>
-            <td class="nowrap">{format_time(c.granted_at)}</td>
-            <td class="kept">
+            <td data-label="Domain">{c.domain_name.clone()}</td>
+            <td data-label="Permissions"><ul class="tags">{c.permissions.iter().map(|p| view! { <li>{p.clone()}</li> }).collect_view()}</ul></td>
+            <td class="nowrap" data-label="Approved">{format_time(c.granted_at)}</td>
+            <td class="kept" data-label="Stays connected">
                 {if c.kept.is_empty() {
                     view! { <span class="muted">"No"</span> }.into_any()
                 } else {
