@@ -65,9 +65,11 @@ attacks: site
 # The browser bundle may not grow unseen: the module every page loads, and
 # all modules together (the pages' chunks), each have a gzip budget, raised
 # only on purpose (all modules: 720 to 760 KiB for the domains page, its
-# search and a user's move, 734 KiB when they came).
+# search and a user's move, 734 KiB when they came; 760 to 800 KiB for the
+# APIs page, public clients' sign-in card, the refresh token settings and
+# what stays connected, 779 KiB when they came).
 WASM_BUDGET_KIB := 400
-WASM_ALL_BUDGET_KIB := 760
+WASM_ALL_BUDGET_KIB := 800
 budget: site
 	@cd target/site/pkg; gz() { gzip -9 -c "$$1" | wc -c; }; main=$$(gz keyport.wasm); all=0; \
 	for f in *.wasm; do all=$$((all + $$(gz $$f))); done; \
