@@ -103,6 +103,16 @@ async fn sign_in(
         .expect("the tool exchanges its code without a secret")
 }
 
+/// `sign_in` asking to stay connected (`offline_access`) with the
+/// permission every test asks for.
+async fn stay_connected(
+    app: &TestApp,
+    browser: &mut Browser<'_>,
+    tool: &Tool,
+) -> BasicTokenResponse {
+    sign_in(app, browser, tool, &["clients:read", "offline_access"]).await
+}
+
 async fn refresh(app: &TestApp, tool: &Tool, token: &str) -> BasicTokenResponse {
     tool.exchange_refresh_token(&RefreshToken::new(token.into()))
         .request_async(&http_client(app))
@@ -301,13 +311,7 @@ async fn a_public_client_has_no_secret_and_no_client_credentials(app: &TestApp) 
 async fn refresh_tokens_rotate_and_a_reused_one_ends_the_grant(app: &TestApp) {
     let (client_id, tool) = native_tool(app, true).await;
     let (mut browser, _) = signed_in_user(app).await;
-    let first = sign_in(
-        app,
-        &mut browser,
-        &tool,
-        &["clients:read", "offline_access"],
-    )
-    .await;
+    let first = stay_connected(app, &mut browser, &tool).await;
     let scopes: Vec<String> = first
         .scopes()
         .unwrap()
@@ -367,13 +371,7 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_grant(app: &TestApp) {
 async fn racing_refreshes_get_one_successor_on_one_node_or_two(app: &TestApp) {
     let (client_id, tool) = native_tool(app, true).await;
     let (mut browser, _) = signed_in_user(app).await;
-    let first = sign_in(
-        app,
-        &mut browser,
-        &tool,
-        &["clients:read", "offline_access"],
-    )
-    .await;
+    let first = stay_connected(app, &mut browser, &tool).await;
     let r1 = first.refresh_token().unwrap().secret().clone();
     let other = keyport::router(app.second_node().await);
     let form = encode(&[
@@ -444,13 +442,7 @@ async fn refresh_tokens_expire_unused_and_in_all(app: &TestApp) {
     let days = 86_400;
 
     // Unused for more than 7 days.
-    let first = sign_in(
-        app,
-        &mut browser,
-        &tool,
-        &["clients:read", "offline_access"],
-    )
-    .await;
+    let first = stay_connected(app, &mut browser, &tool).await;
     app.clock.advance(7 * days + 1);
     let stale = refresh_by_hand(app, &client_id, first.refresh_token().unwrap().secret()).await;
     refused_with(&stale, "invalid_grant");
@@ -458,13 +450,7 @@ async fn refresh_tokens_expire_unused_and_in_all(app: &TestApp) {
 
     // Used every 6 days, it still ends 30 days after the approval.
     let (mut browser, _) = app.signed_in("second@example.com", Role::DomainAdmin).await;
-    let fresh = sign_in(
-        app,
-        &mut browser,
-        &tool,
-        &["clients:read", "offline_access"],
-    )
-    .await;
+    let fresh = stay_connected(app, &mut browser, &tool).await;
     let mut token = fresh.refresh_token().unwrap().secret().clone();
     for _ in 0..4 {
         app.clock.advance(6 * days);
@@ -530,13 +516,7 @@ async fn refresh_follows_consent_and_the_user(app: &TestApp) {
     assert!(!accepted(app, narrowed.access_token().secret()).await);
 
     // Disabling the user ends it too, and enabling them does not bring it back.
-    let again = sign_in(
-        app,
-        &mut browser,
-        &tool,
-        &["clients:read", "offline_access"],
-    )
-    .await;
+    let again = stay_connected(app, &mut browser, &tool).await;
     let token = again.refresh_token().unwrap().secret().clone();
     let admin = app.user("boss@example.com", Role::SuperAdmin).await;
     for disabled in [true, false] {
@@ -553,13 +533,7 @@ async fn refresh_follows_consent_and_the_user(app: &TestApp) {
     // A permission taken from the application ends it: the user approved
     // the application as it was.
     let (mut browser, _) = app.signed_in("second@example.com", Role::DomainAdmin).await;
-    let again = sign_in(
-        app,
-        &mut browser,
-        &tool,
-        &["clients:read", "offline_access"],
-    )
-    .await;
+    let again = stay_connected(app, &mut browser, &tool).await;
     let token = again.refresh_token().unwrap().secret().clone();
     let owner =
         app::domain::accounts::find_user_by_email(&app.keyport.db, "vendor-admin@example.com")
@@ -601,13 +575,7 @@ async fn refresh_follows_consent_and_the_user(app: &TestApp) {
 async fn refresh_tokens_come_only_when_asked_for_and_allowed(app: &TestApp) {
     let (_, tool) = native_tool(app, false).await;
     let (mut browser, _) = signed_in_user(app).await;
-    let not_allowed = sign_in(
-        app,
-        &mut browser,
-        &tool,
-        &["clients:read", "offline_access"],
-    )
-    .await;
+    let not_allowed = stay_connected(app, &mut browser, &tool).await;
     assert!(
         not_allowed.refresh_token().is_none(),
         "the application may not have them"
@@ -636,26 +604,14 @@ async fn refresh_tokens_come_only_when_asked_for_and_allowed(app: &TestApp) {
         not_asked.refresh_token().is_none(),
         "the tool did not ask for offline_access"
     );
-    let asked = sign_in(
-        app,
-        &mut browser,
-        &tool,
-        &["clients:read", "offline_access"],
-    )
-    .await;
+    let asked = stay_connected(app, &mut browser, &tool).await;
     assert!(asked.refresh_token().is_some());
 }
 
 async fn revoking_a_refresh_token_ends_its_grant(app: &TestApp) {
     let (client_id, tool) = native_tool(app, true).await;
     let (mut browser, _) = signed_in_user(app).await;
-    let granted = sign_in(
-        app,
-        &mut browser,
-        &tool,
-        &["clients:read", "offline_access"],
-    )
-    .await;
+    let granted = stay_connected(app, &mut browser, &tool).await;
     let token = granted.refresh_token().unwrap().clone();
     // RFC 7009 §2.1 by hand: the library refuses a revocation URL over
     // plain http, which is what a test server has.

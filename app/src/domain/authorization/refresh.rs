@@ -215,7 +215,7 @@ impl Keyport {
         request: RefreshRequest<'_>,
     ) -> Result<Refreshed, GrantError> {
         let token = request.token;
-        if !token.starts_with(REFRESH_TOKEN_PREFIX) || token.len() > 128 {
+        if !may_be_refresh_token(token) {
             return Err(GrantError::InvalidGrant(INVALID));
         }
         let row = self
@@ -436,7 +436,7 @@ impl Keyport {
     /// `client` (RFC 7009 §2.1: with the access tokens of the same grant).
     /// Whether it was one.
     pub async fn revoke_refresh_token(&self, client: &Client, token: &str) -> Result<bool> {
-        if !token.starts_with(REFRESH_TOKEN_PREFIX) || token.len() > 128 {
+        if !may_be_refresh_token(token) {
             return Ok(false);
         }
         let Some(row) = self
@@ -483,6 +483,12 @@ impl Keyport {
             .await?
             .rows_affected())
     }
+}
+
+/// Whether `token` has the form of a refresh token Keyport issued: anything
+/// else is refused without a lookup.
+fn may_be_refresh_token(token: &str) -> bool {
+    token.starts_with(REFRESH_TOKEN_PREFIX) && token.len() <= 128
 }
 
 async fn insert_token(
