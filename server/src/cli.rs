@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use crate::config::{
     AdminCommand, ApiCommand, Cli, ClientCommand, Command, Config, DomainCommand, KeysCommand,
-    LogFormat,
+    LogFormat, RegistrationTokenCommand,
 };
 use crate::sessions::DbSessionStore;
 use crate::AppState;
@@ -63,6 +63,7 @@ pub async fn run() -> ExitCode {
             name,
             permissions,
         }) => api_create(&cli.config, identifier, name, permissions).await,
+        Command::RegistrationToken(command) => registration_token(&cli.config, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -202,6 +203,9 @@ async fn upkeep(keyport: app::domain::Keyport, sessions: DbSessionStore) {
             if let Err(e) = keyport.purge_refresh_families().await {
                 tracing::warn!(error = %e, "could not purge ended refresh tokens");
             }
+            if let Err(e) = keyport.purge_unused_open_registrations().await {
+                tracing::warn!(error = %e, "could not remove unused open registrations");
+            }
         }
     }
 }
@@ -325,6 +329,79 @@ async fn named_domain(
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no domain named {domain}"))
+}
+
+async fn registration_token(
+    config: &Config,
+    command: RegistrationTokenCommand,
+) -> Result<(), String> {
+    let RegistrationTokenCommand::Create {
+        domain,
+        label,
+        uses,
+        expires_in,
+        permissions,
+        grant_types,
+        public,
+        email,
+    } = command;
+    let state = open(config).await?;
+    let keyport = &state.keyport;
+    let domain = match named_domain(keyport, &domain).await {
+        Ok(domain) => domain,
+        Err(message) => keyport
+            .domain(&domain)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or(message)?,
+    };
+    let creator = match email {
+        Some(email) => app::domain::accounts::find_user_by_email(&keyport.db, &email)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no user {email}"))?,
+        None => keyport
+            .first_admin_of(&domain)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "{} has no enabled admin: name one with --email",
+                    domain.name
+                )
+            })?,
+    };
+    let new = app::domain::registration::NewRegistrationToken {
+        label,
+        uses,
+        expires_in,
+        permissions,
+        grant_types,
+        public_allowed: public,
+    };
+    let (token, plaintext) = keyport
+        .create_registration_token(&Actor::command_line(), &creator, &domain, new)
+        .await
+        .map_err(|e| match e {
+            app::domain::Error::Forbidden => {
+                format!("{} is not an admin of {}", creator.email, domain.name)
+            }
+            e => explain(e),
+        })?;
+    let out = serde_json::json!({
+        "id": token.id,
+        "label": token.label,
+        "domain_id": token.domain_id,
+        "owner": token.creator_email,
+        "expires_at": token.expires_at,
+        "uses": token.max_uses,
+        "permissions": token.permissions.split(' ').collect::<Vec<_>>(),
+        "grant_types": token.grant_types.split(' ').collect::<Vec<_>>(),
+        "public": token.public_allowed != 0,
+        "initial_access_token": plaintext,
+    });
+    println!("{out}");
+    Ok(())
 }
 
 async fn api_create(

@@ -153,6 +153,45 @@ pub enum Command {
     /// Manage the APIs tokens are issued for (RFC 8707 resources).
     #[command(subcommand)]
     Api(ApiCommand),
+    /// Manage initial access tokens, with which clients register
+    /// themselves (RFC 7591).
+    #[command(subcommand, name = "registration-token")]
+    RegistrationToken(RegistrationTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistrationTokenCommand {
+    /// Create an initial access token for a domain; prints
+    /// `{"id", "label", "domain_id", "expires_at", "uses", "initial_access_token"}`
+    /// as JSON. The token is shown only here.
+    Create {
+        /// The domain, by name or ID.
+        #[arg(long)]
+        domain: String,
+        #[arg(long)]
+        label: String,
+        /// How many clients may register with it: 1 to 1,000.
+        #[arg(long, default_value_t = app::domain::registration::DEFAULT_USES)]
+        uses: i64,
+        /// Seconds it lasts: 300 to a year (default: seven days).
+        #[arg(long, default_value_t = app::domain::registration::DEFAULT_EXPIRES_IN)]
+        expires_in: i64,
+        /// Comma-separated permissions its clients may ask for (default:
+        /// every permission of the registered APIs, not Keyport's own).
+        #[arg(long, value_delimiter = ',')]
+        permissions: Option<Vec<String>>,
+        /// Comma-separated grant types its clients may register for
+        /// (default: authorization_code, refresh_token, client_credentials).
+        #[arg(long, value_delimiter = ',')]
+        grant_types: Vec<String>,
+        /// Public clients (no secret) may register with it.
+        #[arg(long)]
+        public: bool,
+        /// The admin who owns what registers with it (default: the
+        /// domain's first admin, or else the first super admin).
+        #[arg(long)]
+        email: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

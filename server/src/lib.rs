@@ -164,6 +164,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v4/oauth2/token", post(oauth::token_v4))
         .route("/oauth2/introspect", post(oauth::introspect))
         .route("/oauth2/revoke", post(oauth::revoke))
+        .route("/oauth2/register", post(oauth::registration::register))
+        .route(
+            "/oauth2/register/{client_id}",
+            get(oauth::registration::read)
+                .put(oauth::registration::update)
+                .delete(oauth::registration::delete),
+        )
         .route("/.well-known/jwks.json", get(oauth::jwks))
         .route(
             "/.well-known/oauth-authorization-server",

@@ -507,6 +507,10 @@ async fn metadata_describes_the_endpoints(app: &TestApp) {
         "http://127.0.0.1:3000/oauth2/authorize"
     );
     assert_eq!(
+        meta["registration_endpoint"],
+        "http://127.0.0.1:3000/oauth2/register"
+    );
+    assert_eq!(
         meta["response_types_supported"],
         serde_json::json!(["code"])
     );

@@ -10,6 +10,7 @@ pub mod domains;
 pub mod error;
 pub mod multipart;
 pub mod permissions;
+pub mod registration;
 #[cfg(feature = "ssr")]
 pub(crate) mod request;
 pub mod tools;

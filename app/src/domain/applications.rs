@@ -17,7 +17,7 @@ use super::secrets::{ClientSecret, Secret};
 use super::store::Write;
 use super::tenancy::Domain;
 use super::usage::DAYS;
-use super::validate::{self, storable, ApplicationInput, Icon};
+use super::validate::{self, storable, ApplicationInput, Icon, ValidApplication};
 use super::{Error, Invalid, Keyport, Result};
 
 /// An application as stored, without its secret material.
@@ -49,12 +49,35 @@ pub struct Application {
     pub refresh_tokens: i64,
     pub refresh_idle_seconds: i64,
     pub refresh_absolute_seconds: i64,
+    /// How it registered itself (RFC 7591): `token` with an initial access
+    /// token, `open` by open registration; `None` when a person did.
+    pub registered_via: Option<String>,
+    /// The label of the initial access token it registered with.
+    pub registered_label: Option<String>,
+    /// The grant types it registered for, space-separated; `None`: every
+    /// grant its type allows.
+    pub grant_types: Option<String>,
+    /// Its `token_endpoint_auth_method`, as it registered.
+    pub auth_method: Option<String>,
 }
 
 impl Application {
     /// A public client: no secret, nothing to reveal or rotate.
     pub fn is_public(&self) -> bool {
         self.client_type == super::clients::PUBLIC
+    }
+
+    /// "registered by API (label)", for a client that registered itself.
+    pub fn registered_by(&self) -> Option<String> {
+        let via = self.registered_via.as_deref()?;
+        let label = match via {
+            "open" => "open registration",
+            _ => self
+                .registered_label
+                .as_deref()
+                .unwrap_or("initial access token"),
+        };
+        Some(format!("registered by API ({label})"))
     }
 
     /// How the audit log names it: "name (client ID)".
@@ -113,8 +136,10 @@ impl Credentials {
 pub(crate) const SELECT: &str = "SELECT a.id, a.domain_id, a.owner_id, u.email AS owner_email, a.name, a.description, \
      a.website_url, a.callback_url, a.icon_type, a.client_id, a.created_at, a.updated_at, a.last_used_at, a.secret_last_used_at, \
      a.previous_secret_expires_at, a.previous_last_used_at, a.rotated_at, a.removed_at, \
-     a.client_type, a.refresh_tokens, a.refresh_idle_seconds, a.refresh_absolute_seconds \
-     FROM applications a JOIN users u ON u.id = a.owner_id";
+     a.client_type, a.refresh_tokens, a.refresh_idle_seconds, a.refresh_absolute_seconds, \
+     a.registered_via, rt.label AS registered_label, a.grant_types, a.auth_method \
+     FROM applications a JOIN users u ON u.id = a.owner_id \
+     LEFT JOIN registration_tokens rt ON rt.id = a.registration_token_id";
 
 /// Which domain a user is looking at: their own, or for a super admin any
 /// domain they pick.
@@ -305,6 +330,30 @@ impl Keyport {
         input: ApplicationInput,
     ) -> Result<(Application, Option<Credentials>)> {
         let input = validate::application(self, input).await?;
+        let mut tx = self.db.write().await?;
+        lock_domain(&mut tx, &domain.id).await?;
+        check_room(&mut tx, domain, "name").await?;
+        let (id, credentials) = self
+            .insert_application(&mut tx, actor, user, domain, &input, None)
+            .await?;
+        tx.commit().await?;
+        let app = self.application_for(user, &id).await?.app;
+        Ok((app, credentials))
+    }
+
+    /// Inserts a validated application with fresh credentials (none for a
+    /// public one) and its permissions, and audits it. The caller holds
+    /// the domain's lock and has checked its room; `origin` says how a
+    /// client that registered itself did so.
+    pub(crate) async fn insert_application(
+        &self,
+        tx: &mut Write,
+        actor: &Actor,
+        owner: &User,
+        domain: &Domain,
+        input: &ValidApplication,
+        origin: Option<&Origin<'_>>,
+    ) -> Result<(ApplicationId, Option<Credentials>)> {
         let client_id = ClientId::new(Uuid::new_v4().simple().to_string());
         let (secret, secret_hash, sealed) = match input.public {
             false => {
@@ -315,20 +364,18 @@ impl Keyport {
         };
         let now = self.now();
         let id = ApplicationId::new(Uuid::new_v4().to_string());
-
-        let mut tx = self.db.write().await?;
-        lock_domain(&mut tx, &domain.id).await?;
-        check_room(&mut tx, domain, "name").await?;
         let (icon, icon_type) = split_icon(input.icon.as_ref());
         let inserted = sqlx::query(
             "INSERT INTO applications (id, domain_id, owner_id, name, description, website_url, callback_url, \
              icon, icon_type, client_id, secret_hash, secret_sealed, created_at, updated_at, client_type, \
-             refresh_tokens, refresh_idle_seconds, refresh_absolute_seconds) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17)",
+             refresh_tokens, refresh_idle_seconds, refresh_absolute_seconds, registered_via, \
+             registration_token_id, registration_access_hash, grant_types, auth_method) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, \
+             $18, $19, $20, $21, $22)",
         )
         .bind(&id)
         .bind(&domain.id)
-        .bind(&user.id)
+        .bind(&owner.id)
         .bind(&input.name)
         .bind(&input.description)
         .bind(&input.website_url)
@@ -343,12 +390,21 @@ impl Keyport {
         .bind(i64::from(input.refresh_tokens))
         .bind(input.refresh.idle)
         .bind(input.refresh.absolute)
-        .execute(&mut *tx)
+        .bind(origin.map(|o| o.via))
+        .bind(origin.and_then(|o| o.token_id))
+        .bind(origin.map(|o| o.access_hash))
+        .bind(origin.map(|o| o.grant_types))
+        .bind(origin.map(|o| o.auth_method))
+        .execute(&mut **tx)
         .await;
         name_taken(inserted)?;
-        grant(&mut tx, &id, &input.permissions).await?;
+        grant(tx, &id, &input.permissions).await?;
+        let detail = match origin {
+            Some(origin) => Some(origin.described()),
+            None => input.public.then(|| "public client".to_owned()),
+        };
         audit::record(
-            &mut tx,
+            tx,
             audit::Entry {
                 at: now,
                 domain_id: Some(&domain.id),
@@ -356,18 +412,15 @@ impl Keyport {
                 action: Action::ApplicationRegistered,
                 target: Some(&format!("{} ({client_id})", input.name)),
                 client_id: Some(&client_id),
-                detail: input.public.then_some("public client"),
+                detail: detail.as_deref(),
             },
         )
         .await?;
-        tx.commit().await?;
-
-        let app = self.application_for(user, &id).await?.app;
         let credentials = secret.map(|client_secret| Credentials {
             client_id,
             client_secret,
         });
-        Ok((app, credentials))
+        Ok((id, credentials))
     }
 
     /// Changes an application's settings; without a new icon the old one stays.
@@ -477,6 +530,28 @@ impl Keyport {
             client_id: app.client_id,
             client_secret: ClientSecret::new(secret),
         })
+    }
+}
+
+/// How a client that registered itself did so (RFC 7591).
+pub(crate) struct Origin<'a> {
+    /// `token` or `open` (`applications.registered_via`).
+    pub via: &'a str,
+    pub token_id: Option<&'a str>,
+    /// The initial access token's label, for the audit log.
+    pub label: Option<&'a str>,
+    /// The SHA-256 of its registration access token (RFC 7592).
+    pub access_hash: &'a str,
+    pub grant_types: &'a str,
+    pub auth_method: &'a str,
+}
+
+impl Origin<'_> {
+    fn described(&self) -> String {
+        format!(
+            "registered by API ({})",
+            self.label.unwrap_or("open registration")
+        )
     }
 }
 

@@ -39,6 +39,9 @@ pub enum Action {
     DomainRenamed,
     DomainLimitChanged,
     DomainDeleted,
+    RegistrationTokenCreated,
+    RegistrationTokenRevoked,
+    OpenRegistrationChanged,
 }
 
 impl Action {
@@ -75,10 +78,13 @@ impl Action {
             Self::DomainRenamed => "domain_renamed",
             Self::DomainLimitChanged => "domain_limit_changed",
             Self::DomainDeleted => "domain_deleted",
+            Self::RegistrationTokenCreated => "registration_token_created",
+            Self::RegistrationTokenRevoked => "registration_token_revoked",
+            Self::OpenRegistrationChanged => "open_registration_changed",
         }
     }
 
-    pub const ALL: [Self; 31] = [
+    pub const ALL: [Self; 34] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignOut,
@@ -105,6 +111,9 @@ impl Action {
         Self::PermissionAdded,
         Self::PermissionDescribed,
         Self::ApiCreated,
+        Self::RegistrationTokenCreated,
+        Self::RegistrationTokenRevoked,
+        Self::OpenRegistrationChanged,
         Self::AuthorizationGranted,
         Self::AuthorizationDenied,
         Self::AuthorizationCodeReplayed,

@@ -29,6 +29,9 @@ pub struct Client {
     pub public: bool,
     /// How long refresh tokens live, if the application may have them.
     pub refresh: Option<RefreshLifetimes>,
+    /// The grant types a client that registered itself asked for,
+    /// space-separated (RFC 7591 §2); `None`: every grant its type allows.
+    pub grant_types: Option<String>,
     /// The stored hash of the secret presented (the current or the
     /// previous one), so that usage is counted per secret; empty for a
     /// public client.
@@ -66,6 +69,7 @@ pub struct Row {
     refresh_tokens: i64,
     refresh_idle_seconds: i64,
     refresh_absolute_seconds: i64,
+    grant_types: Option<String>,
     scope: Option<Scope>,
 }
 
@@ -93,8 +97,19 @@ fn client(rows: &[Row], secret_hash: String) -> Option<Client> {
             idle: row.refresh_idle_seconds,
             absolute: row.refresh_absolute_seconds,
         }),
+        grant_types: row.grant_types.clone(),
         secret_hash,
     })
+}
+
+impl Client {
+    /// Whether it may use `grant_type`: a client that registered itself,
+    /// only the grants it registered for.
+    pub fn allows(&self, grant_type: &str) -> bool {
+        self.grant_types
+            .as_deref()
+            .is_none_or(|types| types.split(' ').any(|t| t == grant_type))
+    }
 }
 
 /// A client's rows as read together (empty: no such client in use).
@@ -191,7 +206,7 @@ impl Keyport {
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT a.id, a.client_id, a.domain_id, a.owner_id, a.secret_hash, \
              a.previous_secret_hash, a.previous_secret_expires_at, a.client_type, \
-             a.refresh_tokens, a.refresh_idle_seconds, a.refresh_absolute_seconds, p.scope \
+             a.refresh_tokens, a.refresh_idle_seconds, a.refresh_absolute_seconds, a.grant_types, p.scope \
              FROM applications a JOIN users u ON u.id = a.owner_id \
              LEFT JOIN application_permissions p ON p.application_id = a.id \
              WHERE a.client_id = $1 AND a.removed_at IS NULL AND u.disabled_at IS NULL \

@@ -202,6 +202,9 @@ pub struct Limits {
     /// Per browser that has signed in to the account before (its device
     /// cookie): 10 in 15 minutes, spent by that browser alone.
     pub sign_in_devices: Limiter,
+    /// Open registrations (RFC 7591 without an initial access token) per
+    /// source address: 10 an hour, taken before the work.
+    pub open_registrations: Limiter,
 }
 
 impl Limits {
@@ -222,6 +225,7 @@ impl Limits {
             sign_in_addresses: limiter(20, 900),
             sign_in_accounts: limiter(5, 900),
             sign_in_devices: limiter(10, 900),
+            open_registrations: limiter(10, 3_600),
         }
     }
 
@@ -231,6 +235,7 @@ impl Limits {
             &self.sign_in_addresses,
             &self.sign_in_accounts,
             &self.sign_in_devices,
+            &self.open_registrations,
         ] {
             limiter.sweep(now);
         }

@@ -17,6 +17,7 @@ pub mod limiter;
 pub mod memory;
 pub mod ownership;
 pub mod permissions;
+pub mod registration;
 pub mod removal;
 pub mod secret_rotation;
 pub mod secrets;

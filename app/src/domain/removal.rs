@@ -170,10 +170,25 @@ impl Keyport {
         .bind(cutoff)
         .fetch_all(&self.db.pool)
         .await?;
+        let delete = "DELETE FROM applications WHERE id = $1 AND removed_at < $2";
+        self.purge(&due, delete, cutoff, "removed more than 30 days ago")
+            .await
+    }
+
+    /// Deletes each of `due` for good with `delete` (its id `$1`, `cutoff`
+    /// `$2`), which names the condition again so that what changed since
+    /// the read stays, and audits each purged once, with `why`.
+    pub(crate) async fn purge(
+        &self,
+        due: &[Application],
+        delete: &str,
+        cutoff: Timestamp,
+        why: &str,
+    ) -> Result<usize> {
         let mut purged = 0;
-        for app in &due {
+        for app in due {
             let mut tx = self.db.write().await?;
-            let deleted = sqlx::query("DELETE FROM applications WHERE id = $1 AND removed_at < $2")
+            let deleted = sqlx::query(delete)
                 .bind(&app.id)
                 .bind(cutoff)
                 .execute(&mut *tx)
@@ -189,7 +204,7 @@ impl Keyport {
                         app,
                         &target,
                         Action::ApplicationPurged,
-                        Some("removed more than 30 days ago"),
+                        Some(why),
                     ),
                 )
                 .await?;

@@ -89,6 +89,16 @@ pub fn refresh_token() -> String {
     format!("{REFRESH_TOKEN_PREFIX}{}", random_token(32))
 }
 
+/// The prefixes of initial access tokens (RFC 7591 §3) and registration
+/// access tokens (RFC 7592), for secret scanners likewise.
+pub const INITIAL_ACCESS_TOKEN_PREFIX: &str = "kpi_";
+pub const REGISTRATION_ACCESS_TOKEN_PREFIX: &str = "kpa_";
+
+/// A new token of 256 bits from the OS CSPRNG, after `prefix`.
+pub fn prefixed_token(prefix: &str) -> String {
+    format!("{prefix}{}", random_token(32))
+}
+
 /// `n` bytes from the OS CSPRNG, URL-safe base64 without padding.
 pub fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];

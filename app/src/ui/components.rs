@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::applications::DomainView;
+use crate::api::applications::{DomainView, PermissionView};
 use crate::api::AppError;
 
 /// A labelled input whose error, if any, is shown right under it and tied to
@@ -183,4 +183,61 @@ pub fn CopyButton(
             {move || if copied.get() { "Copied" } else { "Copy" }}
         </button>
     }
+}
+
+/// A checkbox per permission of the catalog, ticked if `granted`, under
+/// the name of its API when there are several; each named `name`.
+pub fn permission_choices(
+    catalog: Vec<PermissionView>,
+    granted: &[String],
+    name: &'static str,
+) -> impl IntoView {
+    let mut apis: Vec<String> = catalog.iter().map(|p| p.api.clone()).collect();
+    apis.sort();
+    apis.dedup();
+    if apis.len() < 2 {
+        return view! { <div class="checks">{checkboxes(catalog, granted, name)}</div> }.into_any();
+    }
+    apis.into_iter()
+        .map(|api| {
+            let of_api: Vec<PermissionView> =
+                catalog.iter().filter(|p| p.api == api).cloned().collect();
+            view! {
+                <div class="api-group">
+                    <p class="api-name">{api}</p>
+                    <div class="checks">{checkboxes(of_api, granted, name)}</div>
+                </div>
+            }
+        })
+        .collect_view()
+        .into_any()
+}
+
+fn checkboxes(
+    catalog: Vec<PermissionView>,
+    granted: &[String],
+    name: &'static str,
+) -> impl IntoView {
+    catalog
+        .into_iter()
+        .map(|p| {
+            let checked = granted.contains(&p.scope);
+            let id = format!("perm-{}", p.scope.replace(':', "-"));
+            view! {
+                <label class="check-option">
+                    <input type="checkbox" id=id name=name value=p.scope.clone() checked=checked/>
+                    <span><code>{p.scope.clone()}</code><span class="muted">{p.description.clone()}</span></span>
+                </label>
+            }
+        })
+        .collect_view()
+}
+
+/// `text` with its first letter in capitals.
+pub fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }

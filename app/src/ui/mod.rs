@@ -12,6 +12,7 @@ mod domains;
 mod markup;
 mod permissions;
 mod portal;
+mod registration;
 mod tools;
 mod users;
 
@@ -129,6 +130,7 @@ lazy_page! {
     Application => applications::ApplicationPage,
     Permissions => permissions::PermissionsPage,
     Apis => apis::ApisPage,
+    Registration => registration::RegistrationPage,
     Connections => authorize::ConnectionsPage,
     Audit => audit::AuditPage,
     Users => users::UsersPage,
@@ -164,6 +166,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("applications/:id") view={Lazy::<Application>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("permissions") view={Lazy::<Permissions>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("apis") view={Lazy::<Apis>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("registration") view={Lazy::<Registration>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("connected") view={Lazy::<Connections>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("audit") view={Lazy::<Audit>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("users") view={Lazy::<Users>::new()} ssr=SsrMode::Async/>

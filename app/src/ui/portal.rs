@@ -100,7 +100,7 @@ fn Header(viewer: Viewer) -> impl IntoView {
                 </a>
                 <nav aria-label="Main">
                     <A href="/applications">"Applications"</A>
-                    {viewer.is_admin.then(|| view! { <A href="/users">"Users"</A> <A href="/domains">"Domains"</A> <A href="/apis">"APIs"</A> <A href="/audit">"Audit log"</A> })}
+                    {viewer.is_admin.then(|| view! { <A href="/users">"Users"</A> <A href="/domains">"Domains"</A> <A href="/apis">"APIs"</A> <A href="/registration">"Registration"</A> <A href="/audit">"Audit log"</A> })}
                     {viewer.is_super_admin.then(|| view! { <A href="/permissions">"Permissions"</A> })}
                     <A href="/connected">"Connected apps"</A>
                     <A href="/tools/token">"Token inspector"</A>

@@ -1,6 +1,6 @@
 //! The OAuth endpoints integrations call: token (RFC 6749 §4.4, and §4.1.3
 //! for authorization codes), its compatibility alias, introspection (RFC 7662), revocation (RFC 7009), the
-//! JWK Set and the RFC 8414 metadata.
+//! JWK Set, the RFC 8414 metadata, and client registration (RFC 7591/7592).
 //!
 //! These are plain axum handlers rather than server functions: the wire
 //! format (form-encoded in, RFC 6749 §5.2 JSON errors out, `WWW-Authenticate`,
@@ -8,6 +8,7 @@
 //! states it directly.
 
 mod error;
+pub mod registration;
 mod request;
 
 pub use error::OAuthError;
@@ -92,6 +93,11 @@ async fn issue(
     let auth = ClientAuth::from_request(&headers, &params, compat)?;
     let client = auth.authenticate(&keyport, &address).await?;
     let grant_type = grant.grant_type();
+    if !client.allows(grant_type) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "this client did not register for the {grant_type} grant"
+        )));
+    }
     let mut refresh_token = None;
     let (issued, scope) = match grant {
         TokenRequest::ClientCredentials { .. } if client.public => {
@@ -300,6 +306,7 @@ pub async fn metadata(State(keyport): State<Keyport>) -> Response {
         "introspection_endpoint": format!("{base}/oauth2/introspect"),
         "revocation_endpoint": format!("{base}/oauth2/revoke"),
         "authorization_endpoint": format!("{base}/oauth2/authorize"),
+        "registration_endpoint": format!("{base}/oauth2/register"),
         "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

@@ -47,6 +47,8 @@ pub struct AppView {
     /// Refresh token lifetimes, in days.
     pub refresh_idle_days: i64,
     pub refresh_absolute_days: i64,
+    /// "registered by API (label)" for a client that registered itself.
+    pub registered_by: Option<String>,
 }
 
 /// One row of the applications list: what the table shows and no more, since
@@ -65,6 +67,8 @@ pub struct ListedApp {
     pub usage: Vec<i64>,
     /// A public client: no secret to show.
     pub public: bool,
+    /// "registered by API (label)" for a client that registered itself.
+    pub registered_by: Option<String>,
 }
 
 /// An application's secrets, without the secrets: when each was last used,
@@ -183,6 +187,7 @@ mod convert {
         fn from(WithPermissions { app, permissions }: WithPermissions) -> Self {
             let icon_url = icon_url(&app.id, app.icon_type.as_deref(), app.updated_at);
             Self {
+                registered_by: app.registered_by(),
                 public: app.is_public(),
                 refresh_tokens: app.refresh_tokens != 0,
                 refresh_idle_days: app.refresh_idle_seconds / 86_400,
@@ -209,6 +214,7 @@ mod convert {
         ) -> Self {
             let icon_url = icon_url(&app.id, app.icon_type.as_deref(), app.updated_at);
             Self {
+                registered_by: app.registered_by(),
                 public: app.is_public(),
                 id: app.id.into(),
                 name: app.name,

@@ -177,6 +177,10 @@ impl Keyport {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        sqlx::query("DELETE FROM registration_tokens WHERE domain_id = $1")
+            .bind(&domain.id)
+            .execute(&mut *tx)
+            .await?;
         let deleted = sqlx::query("DELETE FROM domains WHERE id = $1")
             .bind(&domain.id)
             .execute(&mut *tx)

@@ -117,6 +117,7 @@ fn Details(
                 {(!app.description.is_empty()).then(|| view! { <p class="description">{app.description.clone()}</p> })}
                 <p class="muted meta">
                     {format!("Owner {} · Created {} · Last used {}", app.owner, format_time(app.created_at), format_optional_time(app.last_used_at))}
+                    {app.registered_by.clone().map(|by| format!(" · {}", crate::ui::components::capitalized(&by)))}
                 </p>
             </div>
             <form method="get" action="/applications/remove" on:submit=move |ev| {

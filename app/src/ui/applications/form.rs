@@ -8,6 +8,7 @@ use leptos_router::hooks::use_query_map;
 use crate::api::applications::{registration_options, AppView, PermissionView};
 use crate::api::auth::take_flash;
 use crate::api::{AppError, Flash};
+use crate::ui::components::permission_choices;
 use crate::ui::components::ErrorBanner;
 
 #[component]
@@ -128,7 +129,7 @@ pub fn SettingsForm(
             </div>
             <fieldset class="field" class:invalid=move || field_error("permissions")().is_some() aria-describedby="permissions-error">
                 <legend>"Permission"</legend>
-                <div class="permission-groups">{permission_choices(catalog, &granted)}</div>
+                <div class="permission-groups">{permission_choices(catalog, &granted, "permissions")}</div>
                 <p class="field-error" id="permissions-error">{field_error("permissions")}</p>
             </fieldset>
             {icon_field(error, preview)}
@@ -205,46 +206,6 @@ fn client_type_field(creating: bool, public: bool) -> impl IntoView {
         </fieldset>
     }
     .into_any()
-}
-
-/// A checkbox per permission of the catalog, ticked if `granted`, under
-/// the name of its API when there are several.
-fn permission_choices(catalog: Vec<PermissionView>, granted: &[String]) -> impl IntoView {
-    let mut apis: Vec<String> = catalog.iter().map(|p| p.api.clone()).collect();
-    apis.sort();
-    apis.dedup();
-    if apis.len() < 2 {
-        return view! { <div class="checks">{checkboxes(catalog, granted)}</div> }.into_any();
-    }
-    apis.into_iter()
-        .map(|api| {
-            let of_api: Vec<PermissionView> =
-                catalog.iter().filter(|p| p.api == api).cloned().collect();
-            view! {
-                <div class="api-group">
-                    <p class="api-name">{api}</p>
-                    <div class="checks">{checkboxes(of_api, granted)}</div>
-                </div>
-            }
-        })
-        .collect_view()
-        .into_any()
-}
-
-fn checkboxes(catalog: Vec<PermissionView>, granted: &[String]) -> impl IntoView {
-    catalog
-        .into_iter()
-        .map(|p| {
-            let checked = granted.contains(&p.scope);
-            let id = format!("perm-{}", p.scope.replace(':', "-"));
-            view! {
-                <label class="check-option">
-                    <input type="checkbox" id=id name="permissions" value=p.scope.clone() checked=checked/>
-                    <span><code>{p.scope.clone()}</code><span class="muted">{p.description.clone()}</span></span>
-                </label>
-            }
-        })
-        .collect_view()
 }
 
 /// Once hydrated, the form submits in place: success redirects (the server

@@ -360,6 +360,11 @@ fn name_cell(app: &ListedApp) -> String {
             .raw("</span>"),
     };
     cell.raw("<span>").text(&app.name).raw("</span></a>");
+    if let Some(by) = &app.registered_by {
+        cell.raw("<span class=\"registered-by\">")
+            .text(by)
+            .raw("</span>");
+    }
     cell.into_string()
 }
 

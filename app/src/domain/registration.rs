@@ -1,0 +1,1025 @@
+//! Clients that register themselves (RFC 7591) and later read, change or
+//! remove their registration (RFC 7592), under a domain's admins' control.
+//!
+//! An admin hands a tool an **initial access token**: a label, an expiry,
+//! a number of uses, the permissions and grant types its clients may ask
+//! for, and whether they may be public. Each registration spends one use
+//! in the same transaction that checks the domain's room, so a burst of
+//! registrations cannot pass either. The application belongs to the
+//! token's creator and answers to a **registration access token** of its
+//! own. Tokens are 256 random bits, kept only as a SHA-256.
+//!
+//! **Open registration** (no token) is off unless an admin of a domain
+//! turns it on: public clients only, each address limited, and clients
+//! that never got a token within a day removed.
+
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::accounts::{Role, User};
+use super::applications::{check_room, lock_domain, Application, Credentials, Origin, SELECT};
+use super::audit::{self, Action, Actor};
+use super::clock::Timestamp;
+use super::ids::{DomainId, UserId};
+use super::limiter::Key;
+use super::secrets::{
+    prefixed_token, token_digest, INITIAL_ACCESS_TOKEN_PREFIX, REGISTRATION_ACCESS_TOKEN_PREFIX,
+};
+use super::store::Write;
+use super::tenancy::Domain;
+use super::validate::{self, ApplicationInput, ValidApplication, NAME_MAX};
+use super::{Error, Invalid, Keyport, Result};
+
+/// The grant types a client may register for, in the order shown.
+pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+
+/// How many times an initial access token may be used, at most.
+pub const USES_MAX: i64 = 1_000;
+/// How long an initial access token may live: five minutes to a year.
+pub const EXPIRES_IN_MIN: i64 = 300;
+pub const EXPIRES_IN_MAX: i64 = 365 * 86_400;
+/// What a new token defaults to: one use, seven days.
+pub const DEFAULT_USES: i64 = 1;
+pub const DEFAULT_EXPIRES_IN: i64 = 7 * 86_400;
+/// An openly registered client that got no token within this long is
+/// removed.
+pub const OPEN_UNUSED_FOR: i64 = 86_400;
+
+/// An initial access token as its domain's admins see it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RegistrationToken {
+    pub id: String,
+    pub domain_id: DomainId,
+    pub creator_id: UserId,
+    pub creator_email: String,
+    pub label: String,
+    /// Space-separated.
+    pub permissions: String,
+    pub grant_types: String,
+    pub public_allowed: i64,
+    pub max_uses: i64,
+    pub uses_left: i64,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// Whether an initial access token still registers clients, and if not,
+/// why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenState {
+    Active,
+    Revoked,
+    UsedUp,
+    Expired,
+}
+
+impl TokenState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Revoked => "revoked",
+            Self::UsedUp => "used up",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+impl RegistrationToken {
+    pub fn state(&self, now: Timestamp) -> TokenState {
+        if self.revoked_at.is_some() {
+            TokenState::Revoked
+        } else if self.uses_left <= 0 {
+            TokenState::UsedUp
+        } else if self.expires_at <= now {
+            TokenState::Expired
+        } else {
+            TokenState::Active
+        }
+    }
+
+    fn policy(&self) -> Policy {
+        Policy {
+            permissions: words(&self.permissions),
+            grant_types: words(&self.grant_types),
+            public_allowed: self.public_allowed != 0,
+            confidential_allowed: true,
+            source: "this initial access token",
+        }
+    }
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
+const SELECT_TOKEN: &str =
+    "SELECT t.id, t.domain_id, t.creator_id, u.email AS creator_email, t.label, \
+     t.permissions, t.grant_types, t.public_allowed, t.max_uses, t.uses_left, t.created_at, \
+     t.expires_at, t.last_used_at, t.revoked_at \
+     FROM registration_tokens t JOIN users u ON u.id = t.creator_id";
+
+/// An initial access token to create.
+#[derive(Debug, Clone)]
+pub struct NewRegistrationToken {
+    pub label: String,
+    pub uses: i64,
+    /// Seconds from now.
+    pub expires_in: i64,
+    /// `None`: every permission of the registered APIs, not Keyport's own
+    /// management API (whose permissions manage clients and must be named).
+    pub permissions: Option<Vec<String>>,
+    /// Empty: every grant type.
+    pub grant_types: Vec<String>,
+    pub public_allowed: bool,
+}
+
+/// What a client registering may ask for.
+struct Policy {
+    permissions: Vec<String>,
+    grant_types: Vec<String>,
+    public_allowed: bool,
+    confidential_allowed: bool,
+    /// Names the policy in refusals.
+    source: &'static str,
+}
+
+/// Client metadata (RFC 7591 §2) as a client sends it. Unknown fields are
+/// ignored (§2); `client_id` and `client_secret` come with an update
+/// (RFC 7592 §2.2).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ClientMetadata {
+    pub redirect_uris: Option<Vec<String>>,
+    pub client_name: Option<String>,
+    pub client_uri: Option<String>,
+    pub logo_uri: Option<String>,
+    pub scope: Option<String>,
+    pub grant_types: Option<Vec<String>>,
+    pub response_types: Option<Vec<String>>,
+    pub token_endpoint_auth_method: Option<String>,
+    pub client_id: Option<String>,
+}
+
+/// A registered client, as the registration endpoints answer with it.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub app: Application,
+    pub permissions: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub auth_method: String,
+    /// Only when it is created.
+    pub credentials: Option<Credentials>,
+    pub registration_access_token: Option<String>,
+}
+
+/// Why a registration, or a read, update or delete of one, was refused.
+#[derive(Debug)]
+pub enum RegistrationError {
+    /// The initial or registration access token is missing, unknown, or
+    /// no longer usable (RFC 6750 `invalid_token`).
+    Token(String),
+    /// RFC 7591 §3.2.2 `invalid_redirect_uri`.
+    RedirectUri(String),
+    /// RFC 7591 §3.2.2 `invalid_client_metadata`.
+    Metadata(String),
+    /// Open registration from this address must wait.
+    RateLimited {
+        retry_after: u64,
+    },
+    Failed(Error),
+}
+
+impl From<Error> for RegistrationError {
+    fn from(e: Error) -> Self {
+        Self::Failed(e)
+    }
+}
+
+impl From<sqlx::Error> for RegistrationError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+type Registered<T> = std::result::Result<T, RegistrationError>;
+
+/// Who registers, and under what policy.
+enum Source {
+    Token(RegistrationToken),
+    Open { domain_id: String, owner_id: String },
+}
+
+impl Keyport {
+    /// Creates an initial access token for `domain`; the plaintext is
+    /// returned once and kept only as a SHA-256.
+    pub async fn create_registration_token(
+        &self,
+        actor: &Actor,
+        user: &User,
+        domain: &Domain,
+        new: NewRegistrationToken,
+    ) -> Result<(RegistrationToken, String)> {
+        require_domain_admin(user, domain)?;
+        let apis = self.apis().await?;
+        let catalog: Vec<String> = apis
+            .0
+            .iter()
+            .flat_map(|api| api.permissions.iter().map(|p| p.scope.clone()))
+            .collect();
+        let label = new.label.trim().to_owned();
+        let mut problems = Vec::new();
+        if label.is_empty() || label.chars().count() > NAME_MAX {
+            problems.push(Invalid::new(
+                "label",
+                "Enter a label of 1 to 64 characters.",
+            ));
+        } else if label.chars().any(validate::is_hidden_control) {
+            problems.push(Invalid::new(
+                "label",
+                "The label cannot contain control characters.",
+            ));
+        }
+        if !(1..=USES_MAX).contains(&new.uses) {
+            problems.push(Invalid::new("uses", "Allow from 1 to 1,000 registrations."));
+        }
+        if !(EXPIRES_IN_MIN..=EXPIRES_IN_MAX).contains(&new.expires_in) {
+            problems.push(Invalid::new(
+                "expires_in",
+                "A token may live from five minutes to 365 days.",
+            ));
+        }
+        let mut permissions = match new.permissions {
+            Some(chosen) => chosen,
+            None => apis
+                .0
+                .iter()
+                .filter(|api| api.id.is_some())
+                .flat_map(|api| api.permissions.iter().map(|p| p.scope.clone()))
+                .collect(),
+        };
+        permissions.sort();
+        permissions.dedup();
+        if permissions.is_empty() {
+            problems.push(Invalid::new(
+                "permissions",
+                "Choose at least one permission its clients may ask for.",
+            ));
+        } else if permissions.iter().any(|p| !catalog.contains(p)) {
+            problems.push(Invalid::new(
+                "permissions",
+                "Choose permissions from the list.",
+            ));
+        }
+        let mut grant_types = match new.grant_types.is_empty() {
+            true => GRANT_TYPES.iter().map(|g| (*g).to_owned()).collect(),
+            false => new.grant_types,
+        };
+        grant_types.sort_by_key(|g| GRANT_TYPES.iter().position(|known| known == g));
+        grant_types.dedup();
+        if grant_types
+            .iter()
+            .any(|g| !GRANT_TYPES.contains(&g.as_str()))
+        {
+            problems.push(Invalid::new(
+                "grant_types",
+                "Choose grant types from the list.",
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(Error::Invalid(problems));
+        }
+        let token = prefixed_token(INITIAL_ACCESS_TOKEN_PREFIX);
+        let now = self.now();
+        let id = Uuid::new_v4().to_string();
+        let mut tx = self.db.write().await?;
+        sqlx::query(
+            "INSERT INTO registration_tokens (id, domain_id, creator_id, label, token_hash, permissions, \
+             grant_types, public_allowed, max_uses, uses_left, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)",
+        )
+        .bind(&id)
+        .bind(&domain.id)
+        .bind(&user.id)
+        .bind(&label)
+        .bind(token_digest(&token))
+        .bind(permissions.join(" "))
+        .bind(grant_types.join(" "))
+        .bind(i64::from(new.public_allowed))
+        .bind(new.uses)
+        .bind(now)
+        .bind(now + new.expires_in)
+        .execute(&mut *tx)
+        .await?;
+        let detail = format!(
+            "{} use(s), until {}",
+            new.uses,
+            crate::time::format_time(now + new.expires_in)
+        );
+        record(
+            &mut tx,
+            now,
+            actor,
+            &domain.id,
+            Action::RegistrationTokenCreated,
+            &label,
+            &detail,
+        )
+        .await?;
+        tx.commit().await?;
+        let created = self.registration_token(&id).await?.ok_or(Error::NotFound)?;
+        Ok((created, token))
+    }
+
+    /// Who owns what registers with a token made at the command line: the
+    /// domain's first enabled admin, or else the first super admin.
+    pub async fn first_admin_of(&self, domain: &Domain) -> Result<Option<User>> {
+        Ok(sqlx::query_as(
+            "SELECT id, domain_id, email, role, disabled_at FROM users WHERE disabled_at IS NULL \
+             AND ((role = 'domain_admin' AND domain_id = $1) OR role = 'super_admin') \
+             ORDER BY CASE WHEN role = 'domain_admin' THEN 0 ELSE 1 END, created_at LIMIT 1",
+        )
+        .bind(&domain.id)
+        .fetch_optional(&self.db.pool)
+        .await?)
+    }
+
+    /// A domain's initial access tokens, newest first.
+    pub async fn registration_tokens(
+        &self,
+        user: &User,
+        domain: &Domain,
+    ) -> Result<Vec<RegistrationToken>> {
+        require_domain_admin(user, domain)?;
+        Ok(sqlx::query_as(&format!(
+            "{SELECT_TOKEN} WHERE t.domain_id = $1 ORDER BY t.created_at DESC, t.label"
+        ))
+        .bind(&domain.id)
+        .fetch_all(&self.db.pool)
+        .await?)
+    }
+
+    async fn registration_token(&self, id: &str) -> Result<Option<RegistrationToken>> {
+        Ok(sqlx::query_as(&format!("{SELECT_TOKEN} WHERE t.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?)
+    }
+
+    /// Revokes an initial access token: it registers nothing more. Clients
+    /// it registered stay.
+    pub async fn revoke_registration_token(
+        &self,
+        actor: &Actor,
+        user: &User,
+        domain: &Domain,
+        id: &str,
+    ) -> Result<()> {
+        require_domain_admin(user, domain)?;
+        let token = match validate::storable(id) {
+            true => self.registration_token(id).await?,
+            false => None,
+        }
+        .filter(|t| t.domain_id == domain.id)
+        .ok_or(Error::NotFound)?;
+        let now = self.now();
+        let mut tx = self.db.write().await?;
+        let revoked = sqlx::query(
+            "UPDATE registration_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(&token.id)
+        .execute(&mut *tx)
+        .await?;
+        if revoked.rows_affected() == 1 {
+            record(
+                &mut tx,
+                now,
+                actor,
+                &domain.id,
+                Action::RegistrationTokenRevoked,
+                &token.label,
+                "",
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Who owns the clients that register openly in `domain`: the admin
+    /// who turned open registration on. `None`: it is off.
+    pub async fn open_registration(&self, domain: &Domain) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT u.email FROM domains d JOIN users u ON u.id = d.open_registration_by WHERE d.id = $1",
+        )
+        .bind(&domain.id)
+        .fetch_optional(&self.db.pool)
+        .await?)
+    }
+
+    /// Turns open registration on for `domain` (and off for every other:
+    /// a client that registers without a token names no domain), or off.
+    pub async fn set_open_registration(
+        &self,
+        actor: &Actor,
+        user: &User,
+        domain: &Domain,
+        on: bool,
+    ) -> Result<()> {
+        require_domain_admin(user, domain)?;
+        let now = self.now();
+        let mut tx = self.db.write().await?;
+        if on {
+            sqlx::query("UPDATE domains SET open_registration_by = NULL WHERE id <> $1")
+                .bind(&domain.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE domains SET open_registration_by = $1 WHERE id = $2")
+            .bind(on.then_some(&user.id))
+            .bind(&domain.id)
+            .execute(&mut *tx)
+            .await?;
+        let (action, detail) = match on {
+            true => (Action::OpenRegistrationChanged, "on, for public clients"),
+            false => (Action::OpenRegistrationChanged, "off"),
+        };
+        record(
+            &mut tx,
+            now,
+            actor,
+            &domain.id,
+            action,
+            &domain.name,
+            detail,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `POST /oauth2/register`: registers a client with an initial access
+    /// token, or by open registration without one.
+    pub async fn register_client(
+        &self,
+        bearer: Option<&str>,
+        metadata: ClientMetadata,
+        address: &str,
+    ) -> Registered<Registration> {
+        let now = self.now();
+        let source = match bearer {
+            Some(token) => Source::Token(self.usable_token(token, now).await?),
+            None => self.open_source(address, now).await?,
+        };
+        let (domain_id, owner_id, policy, via, token_id, label) = match &source {
+            Source::Token(t) => (
+                t.domain_id.as_str(),
+                t.creator_id.as_str(),
+                t.policy(),
+                "token",
+                Some(t.id.as_str()),
+                Some(t.label.as_str()),
+            ),
+            Source::Open {
+                domain_id,
+                owner_id,
+            } => (
+                domain_id.as_str(),
+                owner_id.as_str(),
+                open_policy(self).await?,
+                "open",
+                None,
+                None,
+            ),
+        };
+        let owner = self
+            .user(owner_id)
+            .await?
+            .filter(|u| u.disabled_at.is_none())
+            .ok_or_else(|| {
+                RegistrationError::Token(
+                    "the admin who allowed this registration is disabled".into(),
+                )
+            })?;
+        let domain = self.domain(domain_id).await?.ok_or(Error::NotFound)?;
+        let checked = checked_metadata(self, &policy, &metadata, None).await?;
+        let access_token = prefixed_token(REGISTRATION_ACCESS_TOKEN_PREFIX);
+        let access_hash = token_digest(&access_token);
+        let grant_types = checked.grant_types.join(" ");
+        let origin = Origin {
+            via,
+            token_id,
+            label,
+            access_hash: &access_hash,
+            grant_types: &grant_types,
+            auth_method: &checked.auth_method,
+        };
+        let actor = Actor {
+            user_id: None,
+            label: match label {
+                Some(label) => format!("initial access token {label}"),
+                None => "open registration".into(),
+            },
+            address: address.to_owned(),
+        };
+        let mut tx = self.db.write().await?;
+        lock_domain(&mut tx, &domain.id).await?;
+        if let Some(id) = token_id {
+            let spent = sqlx::query(
+                "UPDATE registration_tokens SET uses_left = uses_left - 1, last_used_at = $1 \
+                 WHERE id = $2 AND uses_left > 0 AND revoked_at IS NULL AND expires_at > $1",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if spent.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Err(RegistrationError::Token(
+                    "the initial access token was used up or revoked meanwhile".into(),
+                ));
+            }
+        }
+        if let Err(e) = check_room(&mut tx, &domain, "domain").await {
+            tx.rollback().await?;
+            return Err(metadata_error(e));
+        }
+        let mut input = checked.input;
+        input.name = free_name(&mut tx, &domain.id, &input.name, None).await?;
+        let (id, credentials) = self
+            .insert_application(&mut tx, &actor, &owner, &domain, &input, Some(&origin))
+            .await
+            .map_err(metadata_error)?;
+        tx.commit().await?;
+        let app = self.application_for(&owner, &id).await?;
+        Ok(Registration {
+            app: app.app,
+            permissions: app.permissions,
+            grant_types: checked.grant_types,
+            auth_method: checked.auth_method,
+            credentials,
+            registration_access_token: Some(access_token),
+        })
+    }
+
+    /// `GET /oauth2/register/{client_id}` (RFC 7592 §2.1).
+    pub async fn read_registration(
+        &self,
+        client_id: &str,
+        access_token: &str,
+    ) -> Registered<Registration> {
+        let (app, owner) = self.registered(client_id, access_token).await?;
+        let app = self.application_for(&owner, &app.id).await?;
+        Ok(registration(app.app, app.permissions))
+    }
+
+    /// `PUT /oauth2/register/{client_id}` (RFC 7592 §2.2): the metadata
+    /// sent replaces what was registered, within what the client was
+    /// allowed when it registered. Whether it is public does not change.
+    pub async fn update_registration(
+        &self,
+        client_id: &str,
+        access_token: &str,
+        metadata: ClientMetadata,
+        address: &str,
+    ) -> Registered<Registration> {
+        let (app, owner) = self.registered(client_id, access_token).await?;
+        if metadata.client_id.as_deref() != Some(app.client_id.as_str()) {
+            return Err(RegistrationError::Metadata(
+                "client_id must be sent, and be this client's".into(),
+            ));
+        }
+        let policy = match app.registered_via.as_deref() {
+            Some("token") => self.token_of(&app).await?.policy(),
+            _ => open_policy(self).await?,
+        };
+        let checked = checked_metadata(self, &policy, &metadata, Some(app.is_public())).await?;
+        let mut tx = self.db.write().await?;
+        let name = free_name(&mut tx, &app.domain_id, &checked.input.name, Some(&app.id)).await?;
+        sqlx::query("UPDATE applications SET grant_types = $1, auth_method = $2 WHERE id = $3")
+            .bind(checked.grant_types.join(" "))
+            .bind(&checked.auth_method)
+            .bind(&app.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let valid = checked.input;
+        let input = ApplicationInput {
+            name,
+            description: app.description.clone(),
+            permissions: valid.permissions,
+            website_url: valid.website_url,
+            callback_url: valid.callback_url,
+            icon: None,
+            public: valid.public,
+            refresh_tokens: valid.refresh_tokens,
+            refresh_idle_seconds: Some(app.refresh_idle_seconds),
+            refresh_absolute_seconds: Some(app.refresh_absolute_seconds),
+        };
+        let actor = registration_actor(&app, address);
+        self.update_application(&actor, &owner, &app.id, input)
+            .await
+            .map_err(metadata_error)?;
+        let app = self.application_for(&owner, &app.id).await?;
+        Ok(registration(app.app, app.permissions))
+    }
+
+    /// `DELETE /oauth2/register/{client_id}` (RFC 7592 §2.3): removes the
+    /// client, as a removal in the portal does.
+    pub async fn delete_registration(
+        &self,
+        client_id: &str,
+        access_token: &str,
+        address: &str,
+    ) -> Registered<()> {
+        let (app, owner) = self.registered(client_id, access_token).await?;
+        let actor = registration_actor(&app, address);
+        self.remove_applications(&actor, &owner, &[app.id.to_string()])
+            .await?;
+        Ok(())
+    }
+
+    /// Removes clients that registered openly and got no token within a
+    /// day. Run on a timer.
+    pub async fn purge_unused_open_registrations(&self) -> Result<usize> {
+        let cutoff = self.now() - OPEN_UNUSED_FOR;
+        let due: Vec<Application> = sqlx::query_as(&format!(
+            "{SELECT} WHERE a.registered_via = 'open' AND a.removed_at IS NULL \
+             AND a.last_used_at IS NULL AND a.created_at < $1"
+        ))
+        .bind(cutoff)
+        .fetch_all(&self.db.pool)
+        .await?;
+        let delete = "DELETE FROM applications WHERE id = $1 AND created_at < $2 \
+             AND last_used_at IS NULL AND removed_at IS NULL";
+        self.purge(
+            &due,
+            delete,
+            cutoff,
+            "registered openly and unused for a day",
+        )
+        .await
+    }
+
+    /// The initial access token `token` names, if it still registers.
+    async fn usable_token(&self, token: &str, now: Timestamp) -> Registered<RegistrationToken> {
+        let found: Option<RegistrationToken> = match token.starts_with(INITIAL_ACCESS_TOKEN_PREFIX)
+        {
+            true => {
+                sqlx::query_as(&format!("{SELECT_TOKEN} WHERE t.token_hash = $1"))
+                    .bind(token_digest(token))
+                    .fetch_optional(&self.db.pool)
+                    .await?
+            }
+            false => None,
+        };
+        let token = found.ok_or_else(|| {
+            RegistrationError::Token("the initial access token is not valid".into())
+        })?;
+        match token.state(now) {
+            TokenState::Active => Ok(token),
+            state => Err(RegistrationError::Token(format!(
+                "the initial access token is {}",
+                state.as_str()
+            ))),
+        }
+    }
+
+    /// The domain open registration is on for, once this address may
+    /// register again.
+    async fn open_source(&self, address: &str, now: Timestamp) -> Registered<Source> {
+        let open: Option<(String, String)> = sqlx::query_as(
+            "SELECT id, open_registration_by FROM domains WHERE open_registration_by IS NOT NULL",
+        )
+        .fetch_optional(&self.db.pool)
+        .await?;
+        let Some((domain_id, owner_id)) = open else {
+            return Err(RegistrationError::Token(
+                "registration needs an initial access token from an admin".into(),
+            ));
+        };
+        self.limits
+            .open_registrations
+            .take(&Key::address_text(address), now)
+            .map_err(|retry_after| RegistrationError::RateLimited { retry_after })?;
+        Ok(Source::Open {
+            domain_id,
+            owner_id,
+        })
+    }
+
+    /// The client `client_id` whose registration access token is
+    /// `access_token`, with its owner, who must be enabled.
+    async fn registered(
+        &self,
+        client_id: &str,
+        access_token: &str,
+    ) -> Registered<(Application, User)> {
+        let refused =
+            || RegistrationError::Token("the registration access token is not valid".into());
+        if !access_token.starts_with(REGISTRATION_ACCESS_TOKEN_PREFIX)
+            || !validate::storable(client_id)
+        {
+            return Err(refused());
+        }
+        let app: Application = sqlx::query_as(&format!(
+            "{SELECT} WHERE a.client_id = $1 AND a.registration_access_hash = $2 AND a.removed_at IS NULL"
+        ))
+        .bind(client_id)
+        .bind(token_digest(access_token))
+        .fetch_optional(&self.db.pool)
+        .await
+        ?
+        .ok_or_else(refused)?;
+        let owner = self
+            .user(&app.owner_id)
+            .await?
+            .filter(|u| u.disabled_at.is_none())
+            .ok_or_else(refused)?;
+        Ok((app, owner))
+    }
+
+    async fn token_of(&self, app: &Application) -> Result<RegistrationToken> {
+        let id: Option<String> =
+            sqlx::query_scalar("SELECT registration_token_id FROM applications WHERE id = $1")
+                .bind(&app.id)
+                .fetch_one(&self.db.pool)
+                .await?;
+        self.registration_token(&id.unwrap_or_default())
+            .await?
+            .ok_or(Error::NotFound)
+    }
+}
+
+/// What open registration allows: public clients, the authorization code
+/// grant with refresh tokens, every permission of the registered APIs
+/// (never Keyport's own management API).
+async fn open_policy(keyport: &Keyport) -> Result<Policy> {
+    let apis = keyport.apis().await?;
+    Ok(Policy {
+        permissions: apis
+            .0
+            .iter()
+            .filter(|api| api.id.is_some())
+            .flat_map(|api| api.permissions.iter().map(|p| p.scope.clone()))
+            .collect(),
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        public_allowed: true,
+        confidential_allowed: false,
+        source: "open registration",
+    })
+}
+
+/// Metadata checked against RFC 7591 §2 and the policy.
+struct Checked {
+    input: ValidApplication,
+    grant_types: Vec<String>,
+    auth_method: String,
+}
+
+/// Checks `metadata` against the policy; `public` is what an update must
+/// keep.
+async fn checked_metadata(
+    keyport: &Keyport,
+    policy: &Policy,
+    metadata: &ClientMetadata,
+    public: Option<bool>,
+) -> Registered<Checked> {
+    let bad = |message: String| Err(RegistrationError::Metadata(message));
+    let auth_method = metadata
+        .token_endpoint_auth_method
+        .clone()
+        .unwrap_or_else(|| "client_secret_basic".into());
+    let is_public = match auth_method.as_str() {
+        "none" => true,
+        "client_secret_basic" | "client_secret_post" => false,
+        other => return bad(format!("token_endpoint_auth_method {other} is not supported: use none, client_secret_basic or client_secret_post")),
+    };
+    if is_public && !policy.public_allowed {
+        return bad(format!(
+            "{} does not allow public clients (token_endpoint_auth_method none)",
+            policy.source
+        ));
+    }
+    if !is_public && !policy.confidential_allowed {
+        return bad(format!(
+            "{} allows only public clients: token_endpoint_auth_method must be none",
+            policy.source
+        ));
+    }
+    if public.is_some_and(|public| public != is_public) {
+        return bad("token_endpoint_auth_method cannot change between none and a secret: register a new client".into());
+    }
+    let grant_types = metadata
+        .grant_types
+        .clone()
+        .unwrap_or_else(|| vec!["authorization_code".into()]);
+    if grant_types.is_empty() {
+        return bad("grant_types cannot be empty".into());
+    }
+    let mut grant_types_sorted = Vec::new();
+    for grant in &grant_types {
+        if !GRANT_TYPES.contains(&grant.as_str()) {
+            return bad(format!("grant type {grant} is not supported"));
+        }
+        if !policy.grant_types.contains(grant) {
+            return bad(format!(
+                "{} does not allow the {grant} grant",
+                policy.source
+            ));
+        }
+        if !grant_types_sorted.contains(grant) {
+            grant_types_sorted.push(grant.clone());
+        }
+    }
+    grant_types_sorted.sort_by_key(|g| GRANT_TYPES.iter().position(|known| known == g));
+    let has = |grant: &str| grant_types_sorted.iter().any(|g| g == grant);
+    if is_public && has("client_credentials") {
+        return bad("a public client cannot use the client_credentials grant".into());
+    }
+    if has("refresh_token") && !has("authorization_code") {
+        return bad("the refresh_token grant comes with the authorization_code grant".into());
+    }
+    for response_type in metadata.response_types.iter().flatten() {
+        if response_type != "code" {
+            return bad(format!(
+                "response type {response_type} is not supported: only code"
+            ));
+        }
+    }
+    let redirect_uris = metadata.redirect_uris.clone().unwrap_or_default();
+    let callback_url = match redirect_uris.as_slice() {
+        [] if has("authorization_code") => {
+            return Err(RegistrationError::RedirectUri(
+                "the authorization_code grant needs a redirect URI".into(),
+            ))
+        }
+        [] => String::new(),
+        [one] => one.clone(),
+        _ => {
+            return Err(RegistrationError::RedirectUri(
+                "Keyport keeps one redirect URI per client: register with one (loopback redirects match on any port)".into(),
+            ))
+        }
+    };
+    if let Some(logo) = metadata.logo_uri.as_deref() {
+        if validate::website(logo).is_err() || logo.is_empty() {
+            return bad("logo_uri must be an absolute http or https URL".into());
+        }
+    }
+    let permissions = match metadata.scope.as_deref() {
+        Some(scope) => words(scope),
+        None => policy.permissions.clone(),
+    };
+    if let Some(refused) = permissions.iter().find(|p| !policy.permissions.contains(p)) {
+        return bad(format!(
+            "{} does not allow the scope {refused}",
+            policy.source
+        ));
+    }
+    let input = ApplicationInput {
+        name: metadata
+            .client_name
+            .clone()
+            .unwrap_or_else(|| "Registered client".into()),
+        description: String::new(),
+        permissions,
+        website_url: metadata.client_uri.clone().unwrap_or_default(),
+        callback_url,
+        icon: None,
+        public: is_public,
+        refresh_tokens: has("refresh_token"),
+        refresh_idle_seconds: None,
+        refresh_absolute_seconds: None,
+    };
+    let input = validate::application(keyport, input)
+        .await
+        .map_err(metadata_error)?;
+    Ok(Checked {
+        input,
+        grant_types: grant_types_sorted,
+        auth_method,
+    })
+}
+
+/// A refusal of the application's rules in RFC 7591's terms: the field as
+/// the client named it.
+fn metadata_error(e: Error) -> RegistrationError {
+    match e {
+        Error::Invalid(problems) => {
+            let redirect = problems.iter().find(|p| p.field == "callback_url");
+            match redirect {
+                Some(p) => RegistrationError::RedirectUri(format!("redirect_uris: {}", p.message)),
+                None => RegistrationError::Metadata(
+                    problems
+                        .iter()
+                        .map(|p| format!("{}: {}", metadata_name(p.field), p.message))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+            }
+        }
+        e => RegistrationError::Failed(e),
+    }
+}
+
+fn metadata_name(field: &str) -> &str {
+    match field {
+        "name" | "client_name" => "client_name",
+        "website_url" => "client_uri",
+        "permissions" => "scope",
+        other => other,
+    }
+}
+
+/// `name`, or when another application of the domain holds it, `name`
+/// followed by a number: many copies of one tool register under one name.
+async fn free_name(
+    tx: &mut Write,
+    domain_id: &str,
+    name: &str,
+    except: Option<&str>,
+) -> Result<String> {
+    let taken: Vec<String> = sqlx::query_scalar(
+        "SELECT lower(name) FROM applications WHERE domain_id = $1 AND removed_at IS NULL AND id <> $2",
+    )
+    .bind(domain_id)
+    .bind(except.unwrap_or(""))
+    .fetch_all(&mut **tx)
+    .await?;
+    let free = |candidate: &str| !taken.contains(&candidate.to_lowercase());
+    if free(name) {
+        return Ok(name.to_owned());
+    }
+    (2..)
+        .map(|n| {
+            let suffix = format!(" {n}");
+            let room = NAME_MAX - suffix.chars().count();
+            let stem: String = name.chars().take(room).collect();
+            format!("{}{suffix}", stem.trim_end())
+        })
+        .find(|candidate| free(candidate))
+        .ok_or(Error::NotFound)
+}
+
+fn registration(app: Application, permissions: Vec<String>) -> Registration {
+    let grant_types = match &app.grant_types {
+        Some(types) => words(types),
+        None => vec!["authorization_code".into()],
+    };
+    let auth_method = app
+        .auth_method
+        .clone()
+        .unwrap_or_else(|| "client_secret_basic".into());
+    Registration {
+        app,
+        permissions,
+        grant_types,
+        auth_method,
+        credentials: None,
+        registration_access_token: None,
+    }
+}
+
+/// Who acts on a registration through RFC 7592: the client itself.
+fn registration_actor(app: &Application, address: &str) -> Actor {
+    Actor {
+        user_id: None,
+        label: format!("registration of {}", app.client_id),
+        address: address.to_owned(),
+    }
+}
+
+/// Domain admins of `domain`, and super admins, manage its registration.
+fn require_domain_admin(user: &User, domain: &Domain) -> Result<()> {
+    match user.role {
+        Role::SuperAdmin => Ok(()),
+        Role::DomainAdmin if user.domain_id == domain.id => Ok(()),
+        _ => Err(Error::Forbidden),
+    }
+}
+
+async fn record(
+    tx: &mut Write,
+    at: Timestamp,
+    actor: &Actor,
+    domain_id: &str,
+    action: Action,
+    target: &str,
+    detail: &str,
+) -> Result<()> {
+    audit::record(
+        tx,
+        audit::Entry {
+            at,
+            domain_id: Some(domain_id),
+            actor,
+            action,
+            target: Some(target),
+            client_id: None,
+            detail: (!detail.is_empty()).then_some(detail),
+        },
+    )
+    .await
+}
