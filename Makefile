@@ -67,9 +67,11 @@ attacks: site
 # only on purpose (all modules: 720 to 760 KiB for the domains page, its
 # search and a user's move, 734 KiB when they came; 760 to 800 KiB for the
 # APIs page, public clients' sign-in card, the refresh token settings and
-# what stays connected, 779 KiB when they came).
+# what stays connected, 779 KiB when they came; 800 to 860 KiB for the
+# Registration page's initial access tokens and open registration, 831 KiB
+# when they came).
 WASM_BUDGET_KIB := 400
-WASM_ALL_BUDGET_KIB := 800
+WASM_ALL_BUDGET_KIB := 860
 budget: site
 	@cd target/site/pkg; gz() { gzip -9 -c "$$1" | wc -c; }; main=$$(gz keyport.wasm); all=0; \
 	for f in *.wasm; do all=$$((all + $$(gz $$f))); done; \

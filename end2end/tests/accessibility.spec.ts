@@ -53,7 +53,7 @@ test("pages a visitor sees before signing in", async ({ page }, testInfo) => {
 });
 
 test("every page of the portal", async ({ page }, testInfo) => {
-  // Eighteen pages, each loaded and analysed.
+  // Nineteen pages, each loaded and analysed.
   test.setTimeout(180_000);
   await signIn(page, testInfo);
   // An application of the second domain, found the way an admin would.
@@ -71,6 +71,7 @@ test("every page of the portal", async ({ page }, testInfo) => {
     "/applications/removed",
     "/permissions",
     "/apis",
+    "/registration",
     "/connected",
     "/audit",
     "/users",

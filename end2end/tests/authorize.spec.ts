@@ -254,3 +254,63 @@ test("an API registered on the APIs page gets tokens of its own", async ({ page 
   const claims = JSON.parse(Buffer.from(access_token.split(".")[1], "base64url").toString());
   expect(claims.aud).toBe("https://reports.keyport.test/api");
 });
+
+test("an initial access token from the registration page registers an agent, until it is revoked", async ({ page }, testInfo) => {
+  await signIn(page, testInfo);
+  await open(page, "/registration", testInfo);
+  await expect(page.getByRole("heading", { name: "Client registration", level: 1 })).toBeVisible();
+  await page.getByLabel("Label").fill("Support agents");
+  await page.getByLabel("Registrations").fill("2");
+  // Every permission of the registered APIs is offered ticked; not Keyport's own.
+  await expect(page.getByRole("checkbox", { name: /reports:read/ })).toBeChecked();
+  await expect(page.getByRole("checkbox", { name: /clients:write/ })).not.toBeChecked();
+  await page.getByRole("checkbox", { name: /reports:write/ }).uncheck();
+  await page.getByRole("button", { name: "Create token" }).click();
+  const shown = page.getByTestId("initial-access-token");
+  await expect(shown).toHaveText(/^kpi_/);
+  expectAddress(page, /^\/registration/);
+  const token = (await shown.textContent())!.trim();
+
+  // The agent registers itself with it, as RFC 7591 says.
+  const register = (metadata: object) =>
+    fetch(`${baseUrl(testInfo)}/oauth2/register`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify(metadata),
+    });
+  const agent = {
+    client_name: "Support agent",
+    redirect_uris: ["http://127.0.0.1/callback"],
+    token_endpoint_auth_method: "none",
+    grant_types: ["authorization_code", "refresh_token"],
+    scope: "reports:read",
+  };
+  const widened = await register({ ...agent, scope: "reports:write" });
+  expect(widened.status).toBe(400);
+  expect((await widened.json()).error).toBe("invalid_client_metadata");
+  const registered = await register(agent);
+  expect(registered.status).toBe(201);
+  const body = await registered.json();
+  expect(body.client_secret).toBeUndefined();
+  expect(body.registration_access_token).toMatch(/^kpa_/);
+
+  // The list marks it; the token shows one use spent.
+  await open(page, "/applications", testInfo);
+  await expect(page.getByRole("row", { name: /Support agent/ })).toContainText("registered by API (Support agents)");
+  await open(page, "/registration", testInfo);
+  const row = page.getByRole("row", { name: /Support agents/ });
+  await expect(row).toContainText("1 of 2");
+  await expect(row).toContainText("Active");
+  await expect(page.getByTestId("initial-access-token")).toHaveCount(0);
+
+  // Revoked, it registers nothing more; what it registered stays.
+  await row.getByRole("button", { name: "Revoke Support agents" }).click();
+  await expect(page.getByRole("row", { name: /Support agents/ })).toContainText("Revoked");
+  await expect(page.getByRole("button", { name: "Revoke Support agents" })).toHaveCount(0);
+  const refused = await register({ ...agent, client_name: "Another agent" });
+  expect(refused.status).toBe(401);
+  expect((await refused.json()).error).toBe("invalid_token");
+  const read = await fetch(body.registration_client_uri, { headers: { authorization: `Bearer ${body.registration_access_token}` } });
+  expect(read.status).toBe(200);
+  expect((await read.json()).client_name).toBe("Support agent");
+});

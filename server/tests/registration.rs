@@ -8,14 +8,13 @@ mod common;
 mod process;
 
 use app::domain::accounts::{Role, User};
-use app::domain::apis::NewApi;
 use app::domain::audit::Actor;
 use app::domain::registration::NewRegistrationToken;
 use app::domain::tenancy::{Domain, Steward};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::authorize::{actor, decide, location, param, path_and_query};
-use common::{encode, http_client, TestApp};
+use common::{encode, http_client, TestApp, REPORTS};
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope,
@@ -32,25 +31,13 @@ on_both_engines!(
     open_registration_takes_public_clients_from_each_address_in_moderation,
 );
 
-const REPORTS: &str = "https://reports.example.com/api";
 /// What a native tool registers, and where it listens this time.
 const REGISTERED: &str = "http://127.0.0.1/callback";
 const LISTENING: &str = "http://127.0.0.1:53124/callback";
 
 /// The reporting API, the admin who hands out tokens, and their domain.
 async fn setup(app: &TestApp) -> (User, Domain) {
-    let new = NewApi {
-        name: "Reporting API".into(),
-        identifier: REPORTS.into(),
-        permissions: vec![
-            ("reports:read".into(), "Read the reports".into()),
-            ("reports:write".into(), "Schedule reports".into()),
-        ],
-    };
-    app.keyport
-        .create_api(&Actor::command_line(), new)
-        .await
-        .unwrap();
+    app.reports_api().await;
     let admin = app.user("registrar@example.com", Role::DomainAdmin).await;
     let domain = app.keyport.domain(&admin.domain_id).await.unwrap().unwrap();
     (admin, domain)
@@ -287,9 +274,22 @@ async fn registration_needs_a_token_that_is_still_good(app: &TestApp) {
     app.clock.advance(86_400);
     token_refused(&register(app, Some(&expiring), &metadata).await, "expired");
 
-    // Its creator disabled: nothing registers in their name.
+    // Its creator no longer an admin, or disabled: nothing registers in
+    // their name.
     let fresh = initial_token(app, &admin, &domain, 5).await;
     let super_admin = app.user("root@example.com", Role::SuperAdmin).await;
+    for (role, refused) in [(Role::Member, true), (Role::DomainAdmin, false)] {
+        app.keyport
+            .change_role(&actor(&super_admin), &super_admin, &admin.id, role)
+            .await
+            .unwrap();
+        if refused {
+            token_refused(
+                &register(app, Some(&fresh), &metadata).await,
+                "no longer manages",
+            );
+        }
+    }
     app.keyport
         .set_disabled(&actor(&super_admin), &super_admin, &admin.id, true)
         .await

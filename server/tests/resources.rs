@@ -12,7 +12,7 @@ use app::domain::audit::Actor;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::authorize::{actor, approve, start, third_party, CALLBACK};
-use common::{encode, http_client, TestApp};
+use common::{encode, http_client, TestApp, REPORTS};
 use oauth2::{AuthorizationCode, TokenResponse};
 
 on_both_engines!(
@@ -21,24 +21,6 @@ on_both_engines!(
     apis_are_registered_with_their_own_permissions,
     the_apis_page_is_for_admins,
 );
-
-const REPORTS: &str = "https://reports.example.com/api";
-
-/// The reporting API with two permissions of its own.
-async fn reports_api(app: &TestApp) {
-    let new = NewApi {
-        name: "Reporting API".into(),
-        identifier: REPORTS.into(),
-        permissions: vec![
-            ("reports:read".into(), "Read the reports".into()),
-            ("reports:write".into(), "Schedule reports".into()),
-        ],
-    };
-    app.keyport
-        .create_api(&Actor::command_line(), new)
-        .await
-        .unwrap();
-}
 
 async fn token(app: &TestApp, id: &str, secret: &str, form: &[(&str, &str)]) -> common::Response {
     let mut form = form.to_vec();
@@ -73,7 +55,7 @@ async fn introspect(app: &TestApp, id: &str, secret: &str, token: &str) -> serde
 }
 
 async fn client_credentials_name_the_api_with_resource(app: &TestApp) {
-    reports_api(app).await;
+    app.reports_api().await;
     let owner = app.user("owner@example.com", Role::DomainAdmin).await;
     let (id, secret) = app
         .client(&owner, "Reporter", &["clients:read", "reports:read"])
@@ -155,7 +137,7 @@ async fn client_credentials_name_the_api_with_resource(app: &TestApp) {
 }
 
 async fn an_authorization_names_its_api_and_refresh_picks_among_the_granted(app: &TestApp) {
-    reports_api(app).await;
+    app.reports_api().await;
     let (id, secret, client) = third_party(app, &["clients:read", "reports:read"]).await;
     let owner =
         app::domain::accounts::find_user_by_email(&app.keyport.db, "vendor-admin@example.com")
@@ -276,7 +258,7 @@ async fn an_authorization_names_its_api_and_refresh_picks_among_the_granted(app:
 }
 
 async fn apis_are_registered_with_their_own_permissions(app: &TestApp) {
-    reports_api(app).await;
+    app.reports_api().await;
     let register = |identifier: &str, scope: &str| NewApi {
         name: "Another".into(),
         identifier: identifier.into(),
@@ -325,7 +307,7 @@ async fn apis_are_registered_with_their_own_permissions(app: &TestApp) {
 }
 
 async fn the_apis_page_is_for_admins(app: &TestApp) {
-    reports_api(app).await;
+    app.reports_api().await;
     let (mut admin, _) = app.signed_in("boss@example.com", Role::SuperAdmin).await;
     let page = admin.get("/apis").await;
     assert_eq!(page.status, StatusCode::OK);

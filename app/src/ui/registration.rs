@@ -224,10 +224,13 @@ fn NewTokenForm(
                     </div>
                     <p class="field-error">{field_error("grant_types")}</p>
                 </fieldset>
-                <label class="check-option">
-                    <input type="checkbox" name="public" value="on" checked=true/>
-                    <span>"Public clients may register"<span class="muted">"Native tools and agents without a secret (token_endpoint_auth_method none)."</span></span>
-                </label>
+                <fieldset class="field">
+                    <legend>"Client types"</legend>
+                    <label class="check-option">
+                        <input type="checkbox" name="public" value="on" checked=true/>
+                        <span>"Public clients may register"<span class="muted">"Native tools and agents without a secret (token_endpoint_auth_method none). Confidential clients always may."</span></span>
+                    </label>
+                </fieldset>
                 <button type="submit" class="button primary" disabled=move || create.pending().get()>"Create token"</button>
             </ActionForm>
         </section>
@@ -247,7 +250,8 @@ fn OpenRegistration(page: Page, open: ServerAction<SetOpenRegistration>) -> impl
                 }.into_any(),
                 None => view! {
                     <p>"Off. When on, public clients register without a token in this domain (one domain at a time), "
-                    "each address at most 10 an hour; clients that get no token within a day are removed."</p>
+                    "each address at most 10 an hour; clients that get no token within a day are removed. "
+                    "Strangers can fill the domain up to its limit: use a domain kept for agents."</p>
                 }.into_any(),
             }}
             <ActionForm action=open>

@@ -22,7 +22,11 @@ pub(crate) struct Load {
     method: Method,
     path: String,
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// A header whose value is connection n's own (`each_connection`).
+    own: Option<(HeaderName, Arc<[HeaderValue]>)>,
     body: Body,
+    /// The status every answer should have.
+    expected: StatusCode,
 }
 
 #[derive(Clone)]
@@ -40,7 +44,9 @@ impl Load {
             method: Method::GET,
             path: path.into(),
             headers: Vec::new(),
+            own: None,
             body: Body::Same(Bytes::new()),
+            expected: StatusCode::OK,
         }
     }
 
@@ -49,7 +55,9 @@ impl Load {
             method: Method::POST,
             path: path.into(),
             headers: Vec::new(),
+            own: None,
             body: Body::Same(body.into()),
+            expected: StatusCode::OK,
         }
     }
 
@@ -59,13 +67,32 @@ impl Load {
             method: Method::POST,
             path: path.into(),
             headers: Vec::new(),
+            own: None,
             body: Body::Chained(Arc::new(chains)),
+            expected: StatusCode::OK,
         }
     }
 
     pub(crate) fn header(mut self, name: HeaderName, value: &str) -> Self {
         self.headers
             .push((name, HeaderValue::from_str(value).expect("valid header")));
+        self
+    }
+
+    /// Sends `name` with `values[n]` on connection `n` (there must be one
+    /// for every connection).
+    pub(crate) fn each_connection(mut self, name: HeaderName, values: &[String]) -> Self {
+        let values = values
+            .iter()
+            .map(|v| HeaderValue::from_str(v).expect("valid header"))
+            .collect();
+        self.own = Some((name, values));
+        self
+    }
+
+    /// Every answer should have `status`, rather than 200.
+    pub(crate) fn expecting(mut self, status: StatusCode) -> Self {
+        self.expected = status;
         self
     }
 
@@ -78,6 +105,9 @@ impl Load {
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
+        if let Some((name, values)) = &self.own {
+            request = request.header(name, &values[n]);
+        }
         let body = match &self.body {
             Body::Same(body) => body.clone(),
             Body::Chained(chains) => chains.form(n),
@@ -85,10 +115,11 @@ impl Load {
         request.body(Full::new(body)).expect("valid request")
     }
 
-    /// Whether connection `n`'s request was answered as it should be: 200,
-    /// and for a chain, with the successor it presents next.
+    /// Whether connection `n`'s request was answered as it should be: with
+    /// the expected status, and for a chain, with the successor it presents
+    /// next.
     fn answered(&self, n: usize, status: StatusCode, body: Collected<Bytes>) -> bool {
-        status == StatusCode::OK
+        status == self.expected
             && match &self.body {
                 Body::Same(_) => true,
                 Body::Chained(chains) => chains.advance(n, &body.to_bytes()),

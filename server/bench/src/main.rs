@@ -7,6 +7,7 @@
 mod load;
 mod measure;
 mod refresh;
+mod registration;
 mod report;
 mod scale;
 mod seed;

@@ -1,7 +1,8 @@
 //! `keyport-bench measure` (`make bench`): Keyport measured against its own
 //! limits on this machine, every figure from one run. It starts servers on
 //! an empty SQLite file and on a fresh PostgreSQL database, and one more on
-//! a SQLite file of its own for the refresh row, seeds them, then drives
+//! a SQLite file of its own for the refresh row and another for the
+//! registration row, seeds them, then drives
 //! each row with the load generator on the same cores, and prints one table
 //! (report.rs), also written to `target/bench/report.md`.
 
@@ -13,9 +14,9 @@ use std::time::Duration;
 use keyport_scratch::{postgres_admin_url, Scratch};
 
 use crate::load::{drive, Load, Run};
-use crate::refresh;
 use crate::server::{Seeded, Server};
 use crate::{count, Result};
+use crate::{refresh, registration};
 
 /// Each row runs at each of these numbers of connections.
 pub(crate) const CONNECTIONS: [usize; 2] = [16, 64];
@@ -75,6 +76,11 @@ async fn measure_all() -> Result<String> {
     let refresh_database = Scratch::sqlite(SCRATCH).map_err(|e| e.to_string())?;
     let refresh_server = Server::start(&refresh_database).await?;
     let refresh_load = refresh::seed(&refresh_server, &refresh_server.seed().await?).await?;
+    // Registrations fill domains of their own, on a file of their own.
+    let registration_database = Scratch::sqlite(SCRATCH).map_err(|e| e.to_string())?;
+    let registration_server = Server::start(&registration_database).await?;
+    registration_server.seed().await?;
+    let registration_load = registration::seed(&registration_server).await?;
     let postgres_database =
         Scratch::postgres(SCRATCH, &postgres_admin_url("KEYPORT_BENCH_POSTGRES"))
             .await
@@ -88,15 +94,18 @@ async fn measure_all() -> Result<String> {
         (postgres.addr, &pg_seeded),
         (refresh_server.addr, refresh_load),
         pg_refresh_load,
+        (registration_server.addr, registration_load),
     );
     let seeded_peaks = (
         sqlite.peak_rss_mib(),
         postgres.peak_rss_mib(),
         refresh_server.peak_rss_mib(),
+        registration_server.peak_rss_mib(),
     );
     sqlite.forget_peak();
     postgres.forget_peak();
     refresh_server.forget_peak();
+    registration_server.forget_peak();
     let rows = measure_rows(&loads, rounds, warm_up, measured).await;
     let report = crate::report::report(
         &rows,
@@ -108,6 +117,11 @@ async fn measure_all() -> Result<String> {
                 "SQLite refresh server",
                 refresh_server.peak_rss_mib(),
                 seeded_peaks.2,
+            ),
+            (
+                "SQLite registration server",
+                registration_server.peak_rss_mib(),
+                seeded_peaks.3,
             ),
         ],
         measured,
@@ -133,13 +147,14 @@ async fn start_up() -> Result<Duration> {
 }
 
 /// Every row's request and the server it goes to: `token-pg` and
-/// `refresh-pg` to the PostgreSQL server, `refresh` to the SQLite server of
-/// its own, the others to the SQLite server.
+/// `refresh-pg` to the PostgreSQL server, `refresh` and `registration` each
+/// to a SQLite server of its own, the others to the SQLite server.
 fn loads(
     (sqlite, seeded): (SocketAddr, &Seeded),
     (postgres, pg_seeded): (SocketAddr, &Seeded),
     (refresh_server, refresh_load): (SocketAddr, Load),
     pg_refresh_load: Load,
+    (registration_server, registration_load): (SocketAddr, Load),
 ) -> Vec<(&'static str, SocketAddr, Load)> {
     let loads = [
         ("ceiling", sqlite, Load::get("/bench/noop")),
@@ -148,6 +163,7 @@ fn loads(
         ("token-pg", postgres, pg_seeded.token_load.clone()),
         ("refresh", refresh_server, refresh_load),
         ("refresh-pg", postgres, pg_refresh_load),
+        ("registration", registration_server, registration_load),
         ("api", sqlite, seeded.api_load()),
         ("page", sqlite, seeded.page_load()),
     ];

@@ -16,7 +16,7 @@ use tokio::process::{Child, Command};
 use crate::load::{fetch, Load};
 use crate::Result;
 
-const EMAIL: &str = "bench@keyport.test";
+pub(crate) const EMAIL: &str = "bench@keyport.test";
 const PASSWORD: &str = "bench password, never used for anything else";
 /// Applications in the domain the page row renders (the per-domain limit).
 pub(crate) const APPLICATIONS: usize = 63;
@@ -88,7 +88,7 @@ impl Server {
     }
 
     /// Runs a `keyport-bench` command against this server's database.
-    async fn cli(&self, args: &[&str], input: Option<&str>) -> Result<String> {
+    pub(crate) async fn cli(&self, args: &[&str], input: Option<&str>) -> Result<String> {
         use tokio::io::AsyncWriteExt;
         let mut child = Command::new(exe()?)
             .args(args)

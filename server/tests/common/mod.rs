@@ -64,6 +64,9 @@ pub struct TestApp {
     scratch: Scratch,
 }
 
+/// The identifier of the reporting API (`TestApp::reports_api`).
+pub const REPORTS: &str = "https://reports.example.com/api";
+
 /// What the names of the tests' scratch databases start with.
 const SCRATCH: &str = "keyport_test";
 
@@ -128,6 +131,22 @@ impl TestApp {
             .finish()
             .await
             .expect("the scratch database is dropped");
+    }
+
+    /// The reporting API (`REPORTS`), with two permissions of its own.
+    pub async fn reports_api(&self) {
+        let new = app::domain::apis::NewApi {
+            name: "Reporting API".into(),
+            identifier: REPORTS.into(),
+            permissions: vec![
+                ("reports:read".into(), "Read the reports".into()),
+                ("reports:write".into(), "Schedule reports".into()),
+            ],
+        };
+        self.keyport
+            .create_api(&app::domain::audit::Actor::command_line(), new)
+            .await
+            .expect("the reporting API registers");
     }
 
     pub async fn user(&self, email: &str, role: Role) -> User {

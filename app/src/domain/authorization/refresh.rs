@@ -148,6 +148,9 @@ struct TokenRow {
     absolute_expires_at: Timestamp,
     revoked_at: Option<Timestamp>,
     user_disabled_at: Option<Timestamp>,
+    /// What the user consents to now, read with the token (`None`: the
+    /// consent has ended).
+    consented: Option<String>,
 }
 
 const INVALID: &str = "the refresh token is not valid";
@@ -383,15 +386,7 @@ impl Keyport {
                 "the user who approved is disabled",
             ));
         }
-        let consented: Option<String> = sqlx::query_scalar(
-            "SELECT scope FROM consents WHERE user_id = $1 AND application_id = $2",
-        )
-        .bind(&row.user_id)
-        .bind(&row.application_id)
-        .fetch_optional(&self.db.pool)
-        .await
-        .map_err(Error::from)?;
-        let consented = consented.ok_or(GrantError::InvalidGrant(
+        let consented = row.consented.as_deref().ok_or(GrantError::InvalidGrant(
             "the user's consent for this application has ended: ask them again",
         ))?;
         let granted: Vec<&str> = row.scope.split(' ').filter(|s| !s.is_empty()).collect();
@@ -423,9 +418,12 @@ impl Keyport {
     async fn refresh_row(&self, token_hash: &str) -> Result<Option<TokenRow>> {
         Ok(sqlx::query_as(
             "SELECT t.family_id, f.application_id, f.user_id, t.scope, f.resource, t.expires_at, t.spent_at, \
-             f.absolute_expires_at, f.revoked_at, u.disabled_at AS user_disabled_at \
+             f.absolute_expires_at, f.revoked_at, u.disabled_at AS user_disabled_at, \
+             c.scope AS consented \
              FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
-             JOIN users u ON u.id = f.user_id WHERE t.token_hash = $1",
+             JOIN users u ON u.id = f.user_id \
+             LEFT JOIN consents c ON c.user_id = f.user_id AND c.application_id = f.application_id \
+             WHERE t.token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(&self.db.pool)
