@@ -88,13 +88,7 @@ pub async fn registration_page(domain: Option<String>) -> Result<RegistrationVie
             last_used_at: t.last_used_at,
         })
         .collect();
-    let apis = keyport.apis().await?;
-    let default_permissions = apis
-        .0
-        .iter()
-        .filter(|api| api.id.is_some())
-        .flat_map(|api| api.permissions.iter().map(|p| p.scope.clone()))
-        .collect();
+    let default_permissions = keyport.apis().await?.registered_permissions();
     let created = take_result::<CreatedToken>("registration-token").await?;
     if created.is_some() {
         no_store();
@@ -160,6 +154,14 @@ pub async fn create_registration_token(
                 "A token may last from 1 to 365 days.",
             ));
         }
+        // The domain reads no grant type as every one; here none is a slip.
+        let grant_types = grant_types.unwrap_or_default();
+        if grant_types.is_empty() {
+            problems.push(Invalid::new(
+                "grant_types",
+                "Choose at least one grant type.",
+            ));
+        }
         if !problems.is_empty() {
             return Err(Error::Invalid(problems).into());
         }
@@ -168,13 +170,9 @@ pub async fn create_registration_token(
             uses,
             expires_in: days * 86_400,
             permissions: Some(permissions.unwrap_or_default()),
-            grant_types: grant_types.unwrap_or_default(),
+            grant_types,
             public_allowed: public.is_some(),
         };
-        let grant_types_chosen = !new.grant_types.is_empty();
-        if !grant_types_chosen {
-            return Err(Error::invalid("grant_types", "Choose at least one grant type.").into());
-        }
         let (token, plaintext) = keyport
             .create_registration_token(&actor(&user), &user, &domain, new)
             .await?;

@@ -51,6 +51,17 @@ pub enum TargetError {
 }
 
 impl Apis {
+    /// Every permission of the APIs registered beside Keyport's own: what
+    /// clients that register themselves may have unless an admin names
+    /// more.
+    pub fn registered_permissions(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|api| api.id.is_some())
+            .flat_map(|api| api.permissions.iter().map(|p| p.scope.clone()))
+            .collect()
+    }
+
     /// The API `resource` names; without one, Keyport's own (RFC 8707 §2).
     pub fn target(&self, resource: Option<&str>) -> std::result::Result<&Api, TargetError> {
         let Some(resource) = resource else {

@@ -157,6 +157,8 @@ pub struct Inner {
     /// What this node remembers of what it read (`memory`).
     pub memory: memory::Memory,
     pub usage: usage::Usage,
+    /// This node's writer of refresh token rotations.
+    pub(crate) rotations: authorization::Rotations,
     keys: std::sync::RwLock<Option<Arc<signing_keys::KeyRing>>>,
     /// When the keys were last reloaded for an unknown key id.
     keys_reloaded_at: std::sync::atomic::AtomicI64,
@@ -188,7 +190,9 @@ impl Keyport {
         };
         let limits = Limits::new(settings.clock.clone(), db.changes.clone());
         let memory = memory::Memory::new(settings.clock.clone(), db.changes.clone());
+        let rotations = authorization::Rotations::start(db.clone());
         let keyport = Self(Arc::new(Inner {
+            rotations,
             db,
             issuer: settings.issuer,
             master_key: settings.master_key,

@@ -192,6 +192,12 @@ impl Write {
         committed
     }
 
+    /// Commits a write of rows no node keeps in memory (refresh token
+    /// rotations): nothing read before it goes stale, so no node is told.
+    pub async fn commit_unremembered(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
     /// Rolls back at once, releasing the write lock (SQLite) or the rows
     /// taken (PostgreSQL) before the caller goes on.
     pub async fn rollback(self) -> Result<(), sqlx::Error> {

@@ -8,11 +8,13 @@
 mod codes;
 mod connections;
 mod refresh;
+mod rotations;
 
 pub use codes::{CodeExchange, GrantError};
 pub use connections::Connection;
 pub(crate) use refresh::revoke_families;
 pub use refresh::{Families, Family, RefreshRequest, Refreshed, OFFLINE_ACCESS, REUSE_GRACE};
+pub(crate) use rotations::Rotations;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

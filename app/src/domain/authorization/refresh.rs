@@ -20,6 +20,7 @@ use super::super::secrets::{refresh_token, token_digest, REFRESH_TOKEN_PREFIX};
 use super::super::store::Write;
 use super::super::tokens::Issued;
 use super::super::{Error, Keyport, Result};
+use super::rotations::Rotation;
 use super::GrantError;
 
 /// The scope a client asks for to be given a refresh token (OpenID Connect
@@ -195,7 +196,7 @@ impl Keyport {
         let token = refresh_token();
         insert_token(
             tx,
-            &token,
+            &token_digest(&token),
             &family_id,
             scope,
             now,
@@ -245,20 +246,20 @@ impl Keyport {
         ))?;
         let issued = self.refreshed_token(client, &row, request).await?;
         let successor = self.master_key.refresh_successor(token);
-        let mut tx = self.db.write().await.map_err(Error::from)?;
-        let claimed = sqlx::query(
-            "UPDATE refresh_tokens SET spent_at = $1 WHERE token_hash = $2 AND spent_at IS NULL",
-        )
-        .bind(now)
-        .bind(token_digest(token))
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::from)?
-        .rows_affected();
-        if claimed == 0 {
+        let rotation = Rotation {
+            spent: token_digest(token),
+            successor: token_digest(&successor),
+            family_id: row.family_id.clone(),
+            scope: row.scope.clone(),
+            now,
+            expires_at: (now + lifetimes.idle).min(row.absolute_expires_at),
+            jti: issued.claims.jti.clone(),
+            access_expires_at: issued.claims.exp,
+            address: address.to_owned(),
+        };
+        if !self.rotations.write(rotation).await? {
             // Another request spent it first, here or on another node: it
             // has committed by now, so its successor can be read.
-            tx.rollback().await.map_err(Error::from)?;
             let row = self
                 .refresh_row(&token_digest(token))
                 .await?
@@ -268,27 +269,6 @@ impl Keyport {
                 .spent_again(client, address, request, &row, spent_at)
                 .await;
         }
-        let expires_at = (now + lifetimes.idle).min(row.absolute_expires_at);
-        insert_token(
-            &mut tx,
-            &successor,
-            &row.family_id,
-            &row.scope,
-            now,
-            expires_at,
-        )
-        .await?;
-        record_access(&mut tx, &row.family_id, &issued).await?;
-        sqlx::query(
-            "UPDATE refresh_families SET last_used_at = $1, last_address = $2 WHERE id = $3",
-        )
-        .bind(now)
-        .bind(address)
-        .bind(&row.family_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::from)?;
-        tx.commit().await.map_err(Error::from)?;
         Ok(Refreshed {
             issued,
             refresh_token: successor,
@@ -489,9 +469,10 @@ fn may_be_refresh_token(token: &str) -> bool {
     token.starts_with(REFRESH_TOKEN_PREFIX) && token.len() <= 128
 }
 
-async fn insert_token(
+/// Stores a refresh token (by its hash) in its family.
+pub(super) async fn insert_token(
     tx: &mut Write,
-    token: &str,
+    token_hash: &str,
     family_id: &str,
     scope: &str,
     now: Timestamp,
@@ -501,7 +482,7 @@ async fn insert_token(
         "INSERT INTO refresh_tokens (token_hash, family_id, scope, issued_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (token_hash) DO NOTHING",
     )
-    .bind(token_digest(token))
+    .bind(token_hash)
     .bind(family_id)
     .bind(scope)
     .bind(now)
@@ -511,13 +492,24 @@ async fn insert_token(
     Ok(())
 }
 
-async fn record_access(tx: &mut Write, family_id: &str, issued: &Issued) -> Result<()> {
+/// Records an access token a family's grant bought, so that revoking the
+/// family revokes it.
+pub(super) async fn record_access(tx: &mut Write, family_id: &str, issued: &Issued) -> Result<()> {
+    record_jti(tx, family_id, &issued.claims.jti, issued.claims.exp).await
+}
+
+pub(super) async fn record_jti(
+    tx: &mut Write,
+    family_id: &str,
+    jti: &str,
+    expires_at: Timestamp,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO refresh_family_access_tokens (family_id, jti, expires_at) VALUES ($1, $2, $3)",
     )
     .bind(family_id)
-    .bind(&issued.claims.jti)
-    .bind(issued.claims.exp)
+    .bind(jti)
+    .bind(expires_at)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -58,8 +58,8 @@ struct Policy {
 }
 
 /// Client metadata (RFC 7591 §2) as a client sends it. Unknown fields are
-/// ignored (§2); `client_id` and `client_secret` come with an update
-/// (RFC 7592 §2.2).
+/// ignored (§2), and so is a `client_secret` sent with an update, which
+/// must carry its `client_id` (RFC 7592 §2.2).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ClientMetadata {
     pub redirect_uris: Option<Vec<String>>,
@@ -267,13 +267,7 @@ impl Keyport {
         let checked = checked_metadata(self, &policy, &metadata, Some(app.is_public())).await?;
         let mut tx = self.db.write().await?;
         let name = free_name(&mut tx, &app.domain_id, &checked.input.name, Some(&app.id)).await?;
-        sqlx::query("UPDATE applications SET grant_types = $1, auth_method = $2 WHERE id = $3")
-            .bind(checked.grant_types.join(" "))
-            .bind(&checked.auth_method)
-            .bind(&app.id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        tx.rollback().await?;
         let valid = checked.input;
         let input = ApplicationInput {
             name,
@@ -291,6 +285,15 @@ impl Keyport {
         self.update_application(&actor, &owner, &app.id, input)
             .await
             .map_err(metadata_error)?;
+        // The settings took: the grants it may use follow.
+        let mut tx = self.db.write().await?;
+        sqlx::query("UPDATE applications SET grant_types = $1, auth_method = $2 WHERE id = $3")
+            .bind(checked.grant_types.join(" "))
+            .bind(&checked.auth_method)
+            .bind(&app.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         let app = self.application_for(&owner, &app.id).await?;
         Ok(registration(app.app, app.permissions))
     }
@@ -399,8 +402,7 @@ impl Keyport {
         .bind(client_id)
         .bind(token_digest(access_token))
         .fetch_optional(&self.db.pool)
-        .await
-        ?
+        .await?
         .ok_or_else(refused)?;
         let owner = self
             .user(&app.owner_id)
@@ -426,14 +428,8 @@ impl Keyport {
 /// grant with refresh tokens, every permission of the registered APIs
 /// (never Keyport's own management API).
 async fn open_policy(keyport: &Keyport) -> Result<Policy> {
-    let apis = keyport.apis().await?;
     Ok(Policy {
-        permissions: apis
-            .0
-            .iter()
-            .filter(|api| api.id.is_some())
-            .flat_map(|api| api.permissions.iter().map(|p| p.scope.clone()))
-            .collect(),
+        permissions: keyport.apis().await?.registered_permissions(),
         grant_types: vec!["authorization_code".into(), "refresh_token".into()],
         public_allowed: true,
         confidential_allowed: false,

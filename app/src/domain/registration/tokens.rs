@@ -22,6 +22,7 @@ pub const EXPIRES_IN_MAX: i64 = 365 * 86_400;
 /// What a new token defaults to: one use, seven days.
 pub const DEFAULT_USES: i64 = 1;
 pub const DEFAULT_EXPIRES_IN: i64 = 7 * 86_400;
+
 /// An initial access token as its domain's admins see it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RegistrationToken {
@@ -149,12 +150,7 @@ impl Keyport {
         }
         let mut permissions = match new.permissions {
             Some(chosen) => chosen,
-            None => apis
-                .0
-                .iter()
-                .filter(|api| api.id.is_some())
-                .flat_map(|api| api.permissions.iter().map(|p| p.scope.clone()))
-                .collect(),
+            None => apis.registered_permissions(),
         };
         permissions.sort();
         permissions.dedup();
