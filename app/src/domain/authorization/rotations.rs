@@ -77,6 +77,13 @@ async fn write_rotations(db: Db, mut waiting: mpsc::Receiver<Job>) {
                     let _ = answer.send(Ok(spent));
                 }
             }
+            // The database out of reach: every rotation waiting is told so
+            // at once, rather than each waiting its own turn to fail.
+            Err(e) if e.is_unavailable() => {
+                for (_, answer) in batch.drain(..) {
+                    let _ = answer.send(Err(Error::Database(sqlx::Error::PoolTimedOut)));
+                }
+            }
             // One rotation's failure (or a deadlock with another node's
             // batch) must not fail the others: each is written alone.
             Err(_) => {
