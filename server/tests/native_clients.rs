@@ -310,7 +310,7 @@ async fn a_public_client_has_no_secret_and_no_client_credentials(app: &TestApp) 
 
 async fn refresh_tokens_rotate_and_a_reused_one_ends_the_grant(app: &TestApp) {
     let (client_id, tool) = native_tool(app, true).await;
-    let (mut browser, _) = signed_in_user(app).await;
+    let (mut browser, user) = signed_in_user(app).await;
     let first = stay_connected(app, &mut browser, &tool).await;
     let scopes: Vec<String> = first
         .scopes()
@@ -339,8 +339,14 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_grant(app: &TestApp) {
         .clone();
     assert_ne!(&r2, r1.secret(), "every use rotates");
     assert!(accepted(app, second.access_token().secret()).await);
+    app.clock.advance(5);
     let third = refresh(app, &tool, &r2).await;
     let r3 = third.refresh_token().unwrap().secret().clone();
+    // Connected apps shows when and from where the grant was last used.
+    let families = app.keyport.refresh_families(&user).await.unwrap();
+    assert_eq!(families.len(), 1);
+    assert_eq!(families[0].last_used_at, app.keyport.now());
+    assert_eq!(families[0].last_address, "10.20.0.1");
 
     // r1 comes back long after it was spent: somebody else holds it.
     app.clock.advance(REUSE_GRACE + 1);

@@ -470,7 +470,7 @@ fn may_be_refresh_token(token: &str) -> bool {
 }
 
 /// Stores a refresh token (by its hash) in its family.
-pub(super) async fn insert_token(
+async fn insert_token(
     tx: &mut Write,
     token_hash: &str,
     family_id: &str,
@@ -494,22 +494,13 @@ pub(super) async fn insert_token(
 
 /// Records an access token a family's grant bought, so that revoking the
 /// family revokes it.
-pub(super) async fn record_access(tx: &mut Write, family_id: &str, issued: &Issued) -> Result<()> {
-    record_jti(tx, family_id, &issued.claims.jti, issued.claims.exp).await
-}
-
-pub(super) async fn record_jti(
-    tx: &mut Write,
-    family_id: &str,
-    jti: &str,
-    expires_at: Timestamp,
-) -> Result<()> {
+async fn record_access(tx: &mut Write, family_id: &str, issued: &Issued) -> Result<()> {
     sqlx::query(
         "INSERT INTO refresh_family_access_tokens (family_id, jti, expires_at) VALUES ($1, $2, $3)",
     )
     .bind(family_id)
-    .bind(jti)
-    .bind(expires_at)
+    .bind(&issued.claims.jti)
+    .bind(issued.claims.exp)
     .execute(&mut **tx)
     .await?;
     Ok(())

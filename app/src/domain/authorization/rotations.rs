@@ -9,12 +9,13 @@
 //! Rows written here are never remembered by any node (`memory`), so a
 //! batch tells no node to forget what it read.
 
+use std::collections::HashSet;
+
 use tokio::sync::{mpsc, oneshot};
 
 use super::super::clock::Timestamp;
 use super::super::store::{Db, Write};
 use super::super::{Error, Result};
-use super::refresh::{insert_token, record_jti};
 
 /// The most rotations one transaction takes.
 const BATCH: usize = 64;
@@ -95,48 +96,119 @@ async fn write_rotations(db: Db, mut waiting: mpsc::Receiver<Job>) {
     }
 }
 
-/// Writes `rotations` in one transaction; for each, whether it spent its
-/// token. Tokens are taken in the order of their hashes, the same on every
-/// node.
+/// Writes `rotations` in one transaction of four statements, however
+/// many there are; for each, whether it spent its token (of several
+/// presenting one token, the first).
 async fn write_batch(db: &Db, rotations: &[&Rotation]) -> Result<Vec<bool>> {
-    let mut order: Vec<usize> = (0..rotations.len()).collect();
-    order.sort_by(|a, b| rotations[*a].spent.cmp(&rotations[*b].spent));
-    let mut spent = vec![false; rotations.len()];
+    let now = rotations.iter().map(|r| r.now).max().unwrap_or_default();
     let mut tx = db.write().await?;
-    for i in order {
-        spent[i] = rotate(&mut tx, rotations[i]).await?;
+    let claimed = spend(&mut tx, rotations, now).await?;
+    let mut taken = HashSet::new();
+    let spent: Vec<bool> = rotations
+        .iter()
+        .map(|r| claimed.contains(&r.spent) && taken.insert(r.spent.as_str()))
+        .collect();
+    let won: Vec<&Rotation> = rotations
+        .iter()
+        .zip(&spent)
+        .filter_map(|(r, spent)| spent.then_some(*r))
+        .collect();
+    if !won.is_empty() {
+        store_successors(&mut tx, &won).await?;
+        record_access_tokens(&mut tx, &won).await?;
+        touch_families(&mut tx, &won, now).await?;
     }
     tx.commit_unremembered().await?;
     Ok(spent)
 }
 
-async fn rotate(tx: &mut Write, r: &Rotation) -> Result<bool> {
-    let claimed = sqlx::query(
-        "UPDATE refresh_tokens SET spent_at = $1 WHERE token_hash = $2 AND spent_at IS NULL",
-    )
-    .bind(r.now)
-    .bind(&r.spent)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if claimed == 0 {
-        return Ok(false);
+/// `$first, $first+1, …`: `count` numbered parameters.
+fn parameters(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Spends the tokens presented that are still unspent; the hashes of those
+/// it spent.
+async fn spend(tx: &mut Write, rotations: &[&Rotation], now: Timestamp) -> Result<HashSet<String>> {
+    let mut hashes: Vec<&str> = rotations.iter().map(|r| r.spent.as_str()).collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    let sql = format!(
+        "UPDATE refresh_tokens SET spent_at = $1 WHERE spent_at IS NULL \
+         AND token_hash IN ({}) RETURNING token_hash",
+        parameters(2, hashes.len())
+    );
+    let mut update = sqlx::query_scalar::<_, String>(&sql).bind(now);
+    for hash in hashes {
+        update = update.bind(hash);
     }
-    insert_token(
-        tx,
-        &r.successor,
-        &r.family_id,
-        &r.scope,
-        r.now,
-        r.expires_at,
-    )
-    .await?;
-    record_jti(tx, &r.family_id, &r.jti, r.access_expires_at).await?;
-    sqlx::query("UPDATE refresh_families SET last_used_at = $1, last_address = $2 WHERE id = $3")
-        .bind(r.now)
-        .bind(&r.address)
-        .bind(&r.family_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(true)
+    Ok(update.fetch_all(&mut **tx).await?.into_iter().collect())
+}
+
+async fn store_successors(tx: &mut Write, won: &[&Rotation]) -> Result<()> {
+    let rows: Vec<String> = (0..won.len())
+        .map(|i| format!("({})", parameters(5 * i + 1, 5)))
+        .collect();
+    let sql = format!(
+        "INSERT INTO refresh_tokens (token_hash, family_id, scope, issued_at, expires_at) \
+         VALUES {} ON CONFLICT (token_hash) DO NOTHING",
+        rows.join(", ")
+    );
+    let mut insert = sqlx::query(&sql);
+    for r in won {
+        insert = insert
+            .bind(&r.successor)
+            .bind(&r.family_id)
+            .bind(&r.scope)
+            .bind(r.now)
+            .bind(r.expires_at);
+    }
+    insert.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Records the access tokens bought, so that revoking a family revokes
+/// them.
+async fn record_access_tokens(tx: &mut Write, won: &[&Rotation]) -> Result<()> {
+    let rows: Vec<String> = (0..won.len())
+        .map(|i| format!("({})", parameters(3 * i + 1, 3)))
+        .collect();
+    let sql = format!(
+        "INSERT INTO refresh_family_access_tokens (family_id, jti, expires_at) VALUES {}",
+        rows.join(", ")
+    );
+    let mut insert = sqlx::query(&sql);
+    for r in won {
+        insert = insert
+            .bind(&r.family_id)
+            .bind(&r.jti)
+            .bind(r.access_expires_at);
+    }
+    insert.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Notes each family's last use and the address it came from.
+async fn touch_families(tx: &mut Write, won: &[&Rotation], now: Timestamp) -> Result<()> {
+    let cases = (0..won.len())
+        .map(|i| format!("WHEN ${} THEN ${}", 2 * i + 2, 2 * i + 3))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let ids = (0..won.len())
+        .map(|i| format!("${}", 2 * i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "UPDATE refresh_families SET last_used_at = $1, \
+         last_address = CASE id {cases} ELSE last_address END WHERE id IN ({ids})"
+    );
+    let mut update = sqlx::query(&sql).bind(now);
+    for r in won {
+        update = update.bind(&r.family_id).bind(&r.address);
+    }
+    update.execute(&mut **tx).await?;
+    Ok(())
 }
