@@ -52,7 +52,8 @@ pub struct Application {
     /// How it registered itself (RFC 7591): `token` with an initial access
     /// token, `open` by open registration; `None` when a person did.
     pub registered_via: Option<String>,
-    /// The label of the initial access token it registered with.
+    /// The initial access token it registered with, and its label.
+    pub registration_token_id: Option<String>,
     pub registered_label: Option<String>,
     /// The grant types it registered for, space-separated; `None`: every
     /// grant its type allows.
@@ -137,7 +138,7 @@ pub(crate) const SELECT: &str = "SELECT a.id, a.domain_id, a.owner_id, u.email A
      a.website_url, a.callback_url, a.icon_type, a.client_id, a.created_at, a.updated_at, a.last_used_at, a.secret_last_used_at, \
      a.previous_secret_expires_at, a.previous_last_used_at, a.rotated_at, a.removed_at, \
      a.client_type, a.refresh_tokens, a.refresh_idle_seconds, a.refresh_absolute_seconds, \
-     a.registered_via, rt.label AS registered_label, a.grant_types, a.auth_method \
+     a.registered_via, a.registration_token_id, rt.label AS registered_label, a.grant_types, a.auth_method \
      FROM applications a JOIN users u ON u.id = a.owner_id \
      LEFT JOIN registration_tokens rt ON rt.id = a.registration_token_id";
 

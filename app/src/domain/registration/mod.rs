@@ -31,7 +31,6 @@ use super::limiter::Key;
 use super::secrets::{
     prefixed_token, token_digest, INITIAL_ACCESS_TOKEN_PREFIX, REGISTRATION_ACCESS_TOKEN_PREFIX,
 };
-use super::store::Write;
 use super::tenancy::Domain;
 use super::validate::{self, ApplicationInput, ValidApplication, NAME_MAX};
 use super::{Error, Keyport, Result};
@@ -216,7 +215,7 @@ impl Keyport {
             return Err(metadata_error(e));
         }
         let mut input = checked.input;
-        input.name = free_name(&mut tx, &domain.id, &input.name, None).await?;
+        input.name = free_name(&mut *tx, &domain.id, &input.name, None).await?;
         let (id, credentials) = self
             .insert_application(&mut tx, &actor, &owner, &domain, &input, Some(&origin))
             .await
@@ -260,14 +259,22 @@ impl Keyport {
                 "client_id must be sent, and be this client's".into(),
             ));
         }
-        let policy = match app.registered_via.as_deref() {
-            Some("token") => self.token_of(&app).await?.policy(),
-            _ => open_policy(self).await?,
+        let policy = match app.registration_token_id.as_deref() {
+            Some(id) => self
+                .registration_token(id)
+                .await?
+                .ok_or(Error::NotFound)?
+                .policy(),
+            None => open_policy(self).await?,
         };
         let checked = checked_metadata(self, &policy, &metadata, Some(app.is_public())).await?;
-        let mut tx = self.db.write().await?;
-        let name = free_name(&mut tx, &app.domain_id, &checked.input.name, Some(&app.id)).await?;
-        tx.rollback().await?;
+        let name = free_name(
+            &self.db.pool,
+            &app.domain_id,
+            &checked.input.name,
+            Some(&app.id),
+        )
+        .await?;
         let valid = checked.input;
         let input = ApplicationInput {
             name,
@@ -410,17 +417,6 @@ impl Keyport {
             .filter(|u| u.disabled_at.is_none())
             .ok_or_else(refused)?;
         Ok((app, owner))
-    }
-
-    async fn token_of(&self, app: &Application) -> Result<RegistrationToken> {
-        let id: Option<String> =
-            sqlx::query_scalar("SELECT registration_token_id FROM applications WHERE id = $1")
-                .bind(&app.id)
-                .fetch_one(&self.db.pool)
-                .await?;
-        self.registration_token(&id.unwrap_or_default())
-            .await?
-            .ok_or(Error::NotFound)
     }
 }
 
@@ -602,8 +598,8 @@ fn metadata_name(field: &str) -> &str {
 /// `name`, or when another application of the domain holds it, `name`
 /// followed by a number: many copies of one tool register under one name.
 /// Only the names that start like it are read.
-async fn free_name(
-    tx: &mut Write,
+async fn free_name<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
     domain_id: &str,
     name: &str,
     except: Option<&str>,
@@ -617,7 +613,7 @@ async fn free_name(
     .bind(except.unwrap_or(""))
     .bind(i64::try_from(stem.chars().count()).unwrap_or(0))
     .bind(&stem)
-    .fetch_all(&mut **tx)
+    .fetch_all(db)
     .await?;
     let taken: std::collections::HashSet<String> = alike.iter().map(|n| n.to_lowercase()).collect();
     let free = |candidate: &str| !taken.contains(&candidate.to_lowercase());
