@@ -69,9 +69,11 @@ attacks: site
 # APIs page, public clients' sign-in card, the refresh token settings and
 # what stays connected, 779 KiB when they came; 800 to 860 KiB for the
 # Registration page's initial access tokens and open registration, 831 KiB
-# when they came).
+# when they came; 860 to 960 KiB for second factors: the Account page, the
+# second step of sign-in, the confirmation page, the step-up dialog and
+# passkeys in the browser, 933 KiB when they came).
 WASM_BUDGET_KIB := 400
-WASM_ALL_BUDGET_KIB := 860
+WASM_ALL_BUDGET_KIB := 960
 budget: site
 	@cd target/site/pkg; gz() { gzip -9 -c "$$1" | wc -c; }; main=$$(gz keyport.wasm); all=0; \
 	for f in *.wasm; do all=$$((all + $$(gz $$f))); done; \

@@ -2,6 +2,12 @@
 // reads the one-time setup link from its output as an admin would, and
 // stops them all when the run ends. Each server's output is kept in
 // `.run/<mode>.log`.
+//
+// A third server, "factors", serves the second-factor tests under
+// http://localhost:3103: browsers refuse passkeys (WebAuthn) at an IP
+// address. It asks for step-up after 15 s instead of 5 minutes, so that a
+// test can see it asked. Its run file is written under the name of each
+// project that uses it (`factors-hydrated`, `factors-nojs`).
 import { spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync, mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,7 +31,11 @@ async function waitFor(url: string, timeoutMs: number): Promise<void> {
   throw new Error(`${url} did not become healthy within ${timeoutMs} ms`);
 }
 
-function start(name: string, port: number): Promise<{ child: ChildProcess; dir: string }> {
+function start(
+  name: string,
+  port: number,
+  options: { env?: Record<string, string>; runFiles?: string[] } = {},
+): Promise<{ child: ChildProcess; dir: string }> {
   const dir = mkdtempSync(path.join(tmpdir(), `keyport-e2e-${name}-`));
   const child = spawn(binary, ["serve"], {
     cwd: dir,
@@ -38,6 +48,7 @@ function start(name: string, port: number): Promise<{ child: ChildProcess; dir: 
       KEYPORT_TOKEN_TTL: "60",
       LEPTOS_SITE_ROOT: path.join(root, "target/site"),
       LEPTOS_OUTPUT_NAME: "keyport",
+      ...options.env,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -51,7 +62,10 @@ function start(name: string, port: number): Promise<{ child: ChildProcess; dir: 
       const match = output.match(/create the first administrator at (\S+)/);
       if (match) {
         clearTimeout(timer);
-        writeFileSync(path.join(runDir, `${name}.json`), JSON.stringify({ setupUrl: match[1], dir }));
+        for (const file of options.runFiles ?? [name]) {
+          writeFileSync(path.join(runDir, `${file}.json`), JSON.stringify({ setupUrl: match[1], dir }));
+        }
+        // The address it listens on, whatever host name its pages use.
         waitFor(`http://127.0.0.1:${port}/healthz`, 10_000).then(() => resolve({ child, dir }), reject);
       }
     });
@@ -66,7 +80,14 @@ function start(name: string, port: number): Promise<{ child: ChildProcess; dir: 
 export default async function globalSetup() {
   rmSync(runDir, { recursive: true, force: true });
   mkdirSync(runDir, { recursive: true });
-  const servers = await Promise.all([start("hydrated", 3101), start("nojs", 3102)]);
+  const servers = await Promise.all([
+    start("hydrated", 3101),
+    start("nojs", 3102),
+    start("factors", 3103, {
+      env: { KEYPORT_PUBLIC_URL: "http://localhost:3103", KEYPORT_STEP_UP_TTL: "15" },
+      runFiles: ["factors-hydrated", "factors-nojs"],
+    }),
+  ]);
   return async () => {
     for (const { child, dir } of servers) {
       child.kill("SIGTERM");

@@ -1,14 +1,20 @@
-import { test, expect, type TestInfo } from "@playwright/test";
+import { test, expect, type Locator, type Page, type TestInfo } from "@playwright/test";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { createHash, randomBytes } from "node:crypto";
-import { ADMIN, createClient, createUser, expectAddress, open, signIn } from "./helpers";
+import { ADMIN, createClient, ensureUser, expectAddress, literally, open, rerun, signIn, uniqueEmail, uniqueName } from "./helpers";
 
 // The authorization code flow as a third-party product plays it: it sends
 // the browser to Keyport, catches the redirect on its loopback callback,
 // exchanges the code over plain HTTP and calls the management API.
 
 test.describe.configure({ mode: "serial" });
+
+// A retry reruns every test of this file against the same server and
+// database: what a try registers carries a name of its own (`uniqueName`,
+// `uniqueEmail`: unchanged on the first try), and locators match it exactly,
+// so that what an earlier try left behind is neither refused as taken nor
+// found instead.
 
 /** A loopback HTTP server standing in for the product's callback endpoint. */
 async function callbackServer() {
@@ -26,6 +32,27 @@ async function callbackServer() {
 function pkce() {
   const verifier = randomBytes(32).toString("base64url");
   return { verifier, challenge: createHash("sha256").update(verifier).digest("base64url") };
+}
+
+/**
+ * The API that one test registers and the next issues tokens for. Its
+ * identifier and permission names are unique across APIs: a rerun
+ * registers one of its own, on another host with the same path.
+ */
+function reportingApi(testInfo: TestInfo) {
+  const tag = rerun(testInfo);
+  const prefix = tag ? `reports-${tag}` : "reports";
+  return {
+    name: uniqueName(testInfo, "Reporting API"),
+    identifier: `https://${prefix}.keyport.test/api`,
+    read: `${prefix}:read`,
+    write: `${prefix}:write`,
+  };
+}
+
+/** A permission's checkbox, found by its scope: the label starts with it. */
+function permission(within: Page | Locator, scope: string) {
+  return within.getByRole("checkbox", { name: new RegExp(`^${literally(scope)}`) });
 }
 
 function baseUrl(testInfo: TestInfo): string {
@@ -54,26 +81,29 @@ async function exchange(testInfo: TestInfo, client: { client_id: string; client_
   });
 }
 
-async function signInAs(page: import("@playwright/test").Page, email: string) {
+async function signInAs(page: Page, email: string) {
   await expect(page).toHaveURL(/\/login\?next=\/oauth2\/authorize/);
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(ADMIN.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
 }
 
 test("a third-party application gets a token for the user who approves", async ({ page }, testInfo) => {
   const callback = await callbackServer();
   try {
-    createUser(testInfo, "operator@keyport.test", "domain_admin");
-    const client = createClient(testInfo, ADMIN.email, "Posture Gateway", ["clients:read", "audit:read"], callback.url);
+    // A user of its own: an earlier try's may still be connected.
+    const operator = uniqueEmail(testInfo, "operator@keyport.test");
+    ensureUser(testInfo, operator, "domain_admin");
+    const name = uniqueName(testInfo, "Posture Gateway");
+    const client = createClient(testInfo, ADMIN.email, name, ["clients:read", "audit:read"], callback.url);
     const { verifier, challenge } = pkce();
     const state = randomBytes(8).toString("hex");
 
     await page.goto(authorizeUrl(client.client_id, callback.url, challenge, state));
-    await signInAs(page, "operator@keyport.test");
+    await signInAs(page, operator);
 
-    await expect(page.getByRole("heading", { name: "Authorize Posture Gateway" })).toBeVisible();
-    await expect(page.getByText("operator@keyport.test")).toBeVisible();
+    await expect(page.getByRole("heading", { name: `Authorize ${name}`, exact: true })).toBeVisible();
+    await expect(page.getByText(operator)).toBeVisible();
     await expect(page.locator(".consent-permissions li")).toHaveCount(1);
     await expect(page.locator(".consent-permissions")).toContainText("clients:read");
     // The host the browser returns to is named on its own.
@@ -94,7 +124,7 @@ test("a third-party application gets a token for the user who approves", async (
     expect(scope).toBe("clients:read");
     const api = await fetch(`${baseUrl(testInfo)}/api/v1/clients`, { headers: { authorization: `Bearer ${access_token}` } });
     expect(api.status).toBe(200);
-    expect((await api.json()).map((c: { name: string }) => c.name)).toContain("Posture Gateway");
+    expect((await api.json()).map((c: { name: string }) => c.name)).toContain(name);
 
     const replay = await exchange(testInfo, client, code, callback.url, verifier);
     expect(replay.status).toBe(400);
@@ -102,8 +132,8 @@ test("a third-party application gets a token for the user who approves", async (
 
     // The user sees the connection and takes it back.
     await page.goto("/connected");
-    await expect(page.getByRole("cell", { name: /^Posture Gateway/ })).toBeVisible();
-    await page.getByRole("button", { name: "Disconnect Posture Gateway" }).click();
+    await expect(page.getByRole("cell", { name: new RegExp(`^${literally(name)}`) })).toBeVisible();
+    await page.getByRole("button", { name: `Disconnect ${name}`, exact: true }).click();
     await expect(page.getByText("No application can act for you.")).toBeVisible();
   } finally {
     callback.close();
@@ -113,14 +143,16 @@ test("a third-party application gets a token for the user who approves", async (
 test("a user who denies is sent back with access_denied", async ({ page }, testInfo) => {
   const callback = await callbackServer();
   try {
-    createUser(testInfo, "member@keyport.test", "member");
-    const client = createClient(testInfo, ADMIN.email, "Branch VPN", ["clients:read"], callback.url);
+    // Denying leaves nothing behind: an earlier try's member will do.
+    ensureUser(testInfo, "member@keyport.test", "member");
+    const name = uniqueName(testInfo, "Branch VPN");
+    const client = createClient(testInfo, ADMIN.email, name, ["clients:read"], callback.url);
     const { challenge } = pkce();
     const state = randomBytes(8).toString("hex");
 
     await page.goto(authorizeUrl(client.client_id, callback.url, challenge, state));
     await signInAs(page, "member@keyport.test");
-    await expect(page.getByRole("heading", { name: "Authorize Branch VPN" })).toBeVisible();
+    await expect(page.getByRole("heading", { name: `Authorize ${name}`, exact: true })).toBeVisible();
     await page.getByRole("button", { name: "Deny" }).click();
 
     const back = await callback.received;
@@ -133,30 +165,32 @@ test("a user who denies is sent back with access_denied", async ({ page }, testI
 });
 
 test("a request for an unregistered redirect is shown, never followed", async ({ page }, testInfo) => {
-  const client = createClient(testInfo, ADMIN.email, "Listed Gateway", ["clients:read"], "http://127.0.0.1:9/callback");
+  const name = uniqueName(testInfo, "Listed Gateway");
+  const client = createClient(testInfo, ADMIN.email, name, ["clients:read"], "http://127.0.0.1:9/callback");
   await page.goto("/login");
   await page.getByLabel("Email").fill(ADMIN.email);
   await page.getByLabel("Password").fill(ADMIN.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page).toHaveURL(/\/applications$/);
 
   const response = await page.goto(authorizeUrl(client.client_id, "https://evil.example/callback", pkce().challenge, "s"));
   expect(response!.status()).toBe(400);
   await expect(page.getByRole("heading", { name: "This request cannot be completed" })).toBeVisible();
-  await expect(page.getByRole("alert")).toContainText("not the callback URL registered for Listed Gateway");
+  await expect(page.getByRole("alert")).toContainText(`not the callback URL registered for ${name}`);
   expect(page.url()).toContain("/oauth2/authorize");
 });
 
 test("a public application registered in the portal signs its user in on any loopback port and stays connected", async ({ page }, testInfo) => {
+  const name = uniqueName(testInfo, "Agent CLI");
   await signIn(page, testInfo);
   await open(page, "/applications/new", testInfo);
-  await page.getByLabel("Application Name").fill("Agent CLI");
+  await page.getByLabel("Application Name").fill(name);
   await page.getByRole("checkbox", { name: /clients:read/ }).check();
   await page.getByLabel("Callback URL").fill("http://127.0.0.1/callback");
   await page.getByRole("radio", { name: /^Public/ }).check();
   await page.getByRole("checkbox", { name: /Issue a refresh token/ }).check();
   await page.getByRole("button", { name: "Create" }).click();
-  await expect(page.getByRole("heading", { name: "Agent CLI", level: 1 })).toBeVisible();
+  await expect(page.getByRole("heading", { name, exact: true, level: 1 })).toBeVisible();
   expectAddress(page, /^\/applications\/[0-9a-f-]+$/);
   // No secret to show, rotate or copy; the sign-in it does instead.
   await expect(page.getByText("None: public client")).toBeVisible();
@@ -180,7 +214,7 @@ test("a public application registered in the portal signs its user in on any loo
       code_challenge_method: "S256",
     });
     await page.goto(`/oauth2/authorize?${query}`);
-    await expect(page.getByRole("heading", { name: "Authorize Agent CLI" })).toBeVisible();
+    await expect(page.getByRole("heading", { name: `Authorize ${name}`, exact: true })).toBeVisible();
     await expect(page.locator(".consent-permissions")).toContainText("Stay connected");
     await page.getByRole("button", { name: "Approve" }).click();
     const back = await callback.received;
@@ -209,11 +243,12 @@ test("a public application registered in the portal signs its user in on any loo
 
     // Connected apps shows the grant that stays connected; Disconnect ends it.
     await open(page, "/connected", testInfo);
-    const row = page.getByRole("row", { name: /Agent CLI/ });
+    const named = new RegExp(literally(name));
+    const row = page.getByRole("row", { name: named });
     await expect(row.getByText(/^Since /)).toBeVisible();
     await expect(row).toContainText("last used");
-    await page.getByRole("button", { name: "Disconnect Agent CLI" }).click();
-    await expect(page.getByRole("row", { name: /Agent CLI/ })).toHaveCount(0);
+    await page.getByRole("button", { name: `Disconnect ${name}`, exact: true }).click();
+    await expect(page.getByRole("row", { name: named })).toHaveCount(0);
     const after = await token({ grant_type: "refresh_token", refresh_token: second.refresh_token });
     expect(after.status).toBe(400);
     expect((await after.json()).error).toBe("invalid_grant");
@@ -223,48 +258,54 @@ test("a public application registered in the portal signs its user in on any loo
 });
 
 test("an API registered on the APIs page gets tokens of its own", async ({ page }, testInfo) => {
+  const api = reportingApi(testInfo);
   await signIn(page, testInfo);
   await open(page, "/apis", testInfo);
   await expect(page.getByRole("heading", { name: /Keyport management API/ })).toBeVisible();
-  await page.getByLabel("Name").fill("Reporting API");
-  await page.getByLabel("Identifier").fill("https://reports.keyport.test/api");
-  await page.getByLabel("Permissions").fill("reports:read Read the reports\nreports:write Schedule reports");
+  await page.getByLabel("Name").fill(api.name);
+  await page.getByLabel("Identifier").fill(api.identifier);
+  await page.getByLabel("Permissions").fill(`${api.read} Read the reports\n${api.write} Schedule reports`);
   await page.getByRole("button", { name: "Register API" }).click();
-  await expect(page.getByRole("heading", { name: "Reporting API" })).toBeVisible();
-  const card = page.locator("section.card.api", { has: page.getByRole("heading", { name: "Reporting API" }) });
+  await expect(page.getByRole("heading", { name: api.name, exact: true })).toBeVisible();
+  const card = page.locator("section.card.api", { has: page.getByRole("heading", { name: api.name, exact: true }) });
   await card.getByText("What its owner publishes and checks").click();
-  await expect(card.locator("pre").first()).toContainText('"resource": "https://reports.keyport.test/api"');
+  await expect(card.locator("pre").first()).toContainText(`"resource": "${api.identifier}"`);
   await expect(card).toContainText("/.well-known/oauth-protected-resource/api");
-  await expect(card).toContainText('audience: "https://reports.keyport.test/api"');
+  await expect(card).toContainText(`audience: "${api.identifier}"`);
 
   // The application form shows the new API's permissions under its name.
   await open(page, "/applications/new", testInfo);
-  await expect(page.locator(".api-group", { hasText: "Reporting API" }).getByRole("checkbox", { name: /reports:read/ })).toBeVisible();
+  const group = page.locator(".api-group", { has: page.locator(".api-name", { hasText: new RegExp(`^${literally(api.name)}$`) }) });
+  await expect(permission(group, api.read)).toBeVisible();
 
-  const client = createClient(testInfo, ADMIN.email, "Report Fetcher", ["clients:read", "reports:read"]);
+  const client = createClient(testInfo, ADMIN.email, uniqueName(testInfo, "Report Fetcher"), ["clients:read", api.read]);
   const basic = Buffer.from(`${client.client_id}:${client.client_secret}`).toString("base64");
   const response = await fetch(`${baseUrl(testInfo)}/oauth2/token`, {
     method: "POST",
     headers: { authorization: `Basic ${basic}`, "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ grant_type: "client_credentials", resource: "https://reports.keyport.test/api" }),
+    body: new URLSearchParams({ grant_type: "client_credentials", resource: api.identifier }),
   });
   expect(response.status).toBe(200);
   const { access_token, scope } = await response.json();
-  expect(scope).toBe("reports:read");
+  expect(scope).toBe(api.read);
   const claims = JSON.parse(Buffer.from(access_token.split(".")[1], "base64url").toString());
-  expect(claims.aud).toBe("https://reports.keyport.test/api");
+  expect(claims.aud).toBe(api.identifier);
 });
 
 test("an initial access token from the registration page registers an agent, until it is revoked", async ({ page }, testInfo) => {
+  const api = reportingApi(testInfo);
+  const label = uniqueName(testInfo, "Support agents");
+  const labelled = new RegExp(literally(label));
+  const agentName = uniqueName(testInfo, "Support agent");
   await signIn(page, testInfo);
   await open(page, "/registration", testInfo);
   await expect(page.getByRole("heading", { name: "Client registration", level: 1 })).toBeVisible();
-  await page.getByLabel("Label").fill("Support agents");
+  await page.getByLabel("Label").fill(label);
   await page.getByLabel("Registrations").fill("2");
   // Every permission of the registered APIs is offered ticked; not Keyport's own.
-  await expect(page.getByRole("checkbox", { name: /reports:read/ })).toBeChecked();
+  await expect(permission(page, api.read)).toBeChecked();
   await expect(page.getByRole("checkbox", { name: /clients:write/ })).not.toBeChecked();
-  await page.getByRole("checkbox", { name: /reports:write/ }).uncheck();
+  await permission(page, api.write).uncheck();
   await page.getByRole("button", { name: "Create token" }).click();
   const shown = page.getByTestId("initial-access-token");
   await expect(shown).toHaveText(/^kpi_/);
@@ -279,13 +320,13 @@ test("an initial access token from the registration page registers an agent, unt
       body: JSON.stringify(metadata),
     });
   const agent = {
-    client_name: "Support agent",
+    client_name: agentName,
     redirect_uris: ["http://127.0.0.1/callback"],
     token_endpoint_auth_method: "none",
     grant_types: ["authorization_code", "refresh_token"],
-    scope: "reports:read",
+    scope: api.read,
   };
-  const widened = await register({ ...agent, scope: "reports:write" });
+  const widened = await register({ ...agent, scope: api.write });
   expect(widened.status).toBe(400);
   expect((await widened.json()).error).toBe("invalid_client_metadata");
   const registered = await register(agent);
@@ -296,21 +337,21 @@ test("an initial access token from the registration page registers an agent, unt
 
   // The list marks it; the token shows one use spent.
   await open(page, "/applications", testInfo);
-  await expect(page.getByRole("row", { name: /Support agent/ })).toContainText("registered by API (Support agents)");
+  await expect(page.getByRole("row", { name: new RegExp(literally(agentName)) })).toContainText(`registered by API (${label})`);
   await open(page, "/registration", testInfo);
-  const row = page.getByRole("row", { name: /Support agents/ });
+  const row = page.getByRole("row", { name: labelled });
   await expect(row).toContainText("1 of 2");
   await expect(row).toContainText("Active");
   await expect(page.getByTestId("initial-access-token")).toHaveCount(0);
 
   // Revoked, it registers nothing more; what it registered stays.
-  await row.getByRole("button", { name: "Revoke Support agents" }).click();
-  await expect(page.getByRole("row", { name: /Support agents/ })).toContainText("Revoked");
-  await expect(page.getByRole("button", { name: "Revoke Support agents" })).toHaveCount(0);
-  const refused = await register({ ...agent, client_name: "Another agent" });
+  await row.getByRole("button", { name: `Revoke ${label}`, exact: true }).click();
+  await expect(page.getByRole("row", { name: labelled })).toContainText("Revoked");
+  await expect(page.getByRole("button", { name: `Revoke ${label}`, exact: true })).toHaveCount(0);
+  const refused = await register({ ...agent, client_name: uniqueName(testInfo, "Another agent") });
   expect(refused.status).toBe(401);
   expect((await refused.json()).error).toBe("invalid_token");
   const read = await fetch(body.registration_client_uri, { headers: { authorization: `Bearer ${body.registration_access_token}` } });
   expect(read.status).toBe(200);
-  expect((await read.json()).client_name).toBe("Support agent");
+  expect((await read.json()).client_name).toBe(agentName);
 });

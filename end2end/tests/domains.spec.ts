@@ -1,5 +1,5 @@
-import { test, expect, type Page, type TestInfo } from "@playwright/test";
-import { expectAddress, hydrated, open, signIn } from "./helpers";
+import { test, expect, type Locator, type Page, type TestInfo } from "@playwright/test";
+import { expectAddress, hydrated, literally, open, signIn, uniqueName } from "./helpers";
 
 // A super admin runs a second domain: creates it, switches to it, registers
 // an application there, fills it to its limit and finds the application
@@ -8,11 +8,21 @@ import { expectAddress, hydrated, open, signIn } from "./helpers";
 
 test.describe.configure({ mode: "serial" });
 
-const BRANCH = "Branch office";
+// A retry reruns every test of this file against the same server and
+// database, where the first try's domain and application stay: each try
+// creates its own (unchanged names on the first try, "Branch office r1" on
+// a rerun), and finds them by their exact names.
+const branch = (testInfo: TestInfo) => uniqueName(testInfo, "Branch office");
+const gateway = (testInfo: TestInfo) => uniqueName(testInfo, "Branch gateway");
+
+/** The row that names `name`. */
+function rowOf(within: Page | Locator, name: string): Locator {
+  return within.getByRole("row", { name: new RegExp(literally(name)) });
+}
 
 async function domainId(page: Page, testInfo: TestInfo, name: string): Promise<string> {
   await open(page, "/domains", testInfo);
-  const row = page.getByRole("row", { name: new RegExp(name) });
+  const row = rowOf(page, name);
   return (await row.locator("code").first().textContent())!.trim();
 }
 
@@ -22,6 +32,8 @@ async function openSettings(page: Page, testInfo: TestInfo, name: string) {
 }
 
 test("create a second domain, switch to it and register an application there", async ({ page }, testInfo) => {
+  const BRANCH = branch(testInfo);
+  const GATEWAY = gateway(testInfo);
   await signIn(page, testInfo);
   await page.getByRole("link", { name: "Domains" }).click();
   await expect(page.getByRole("heading", { name: "Domains", level: 1 })).toBeVisible();
@@ -39,7 +51,7 @@ test("create a second domain, switch to it and register an application there", a
 
   await form.getByLabel("Application limit").fill("2");
   await form.getByRole("button", { name: "Create domain" }).click();
-  const row = page.getByRole("row", { name: new RegExp(BRANCH) });
+  const row = rowOf(page, BRANCH);
   await expect(row).toContainText("0 / 2");
   expectAddress(page, /^\/domains$/);
   const id = (await row.locator("code").first().textContent())!.trim();
@@ -63,12 +75,12 @@ test("create a second domain, switch to it and register an application there", a
   expectAddress(page, new RegExp(`^/applications/new\\?domain=${id}$`));
   await expect(page.getByTestId("domain-id")).toHaveText(id);
   if (hydrated(testInfo)) await expect(page.locator("body[data-hydrated]")).toHaveCount(1);
-  await page.getByLabel("Application Name").fill("Branch gateway");
+  await page.getByLabel("Application Name").fill(GATEWAY);
   await page.getByLabel(/clients:read/).check();
   await page.getByLabel("Website URL").fill("https://gateway.example.com");
   await page.getByLabel("Callback URL").fill("https://gateway.example.com/callback");
   await page.getByRole("button", { name: "Create" }).click();
-  await expect(page.getByRole("heading", { name: "Branch gateway", level: 1 })).toBeVisible();
+  await expect(page.getByRole("heading", { name: GATEWAY, exact: true, level: 1 })).toBeVisible();
   expectAddress(page, /^\/applications\/[0-9a-f-]{36}$/);
 
   await open(page, `/applications?domain=${id}`, testInfo);
@@ -78,16 +90,17 @@ test("create a second domain, switch to it and register an application there", a
 });
 
 test("a limit set to the current count makes Register refuse", async ({ page }, testInfo) => {
+  const BRANCH = branch(testInfo);
   await signIn(page, testInfo);
   const id = await domainId(page, testInfo, BRANCH);
   await openSettings(page, testInfo, BRANCH);
-  const row = page.getByRole("row", { name: new RegExp(BRANCH) });
+  const row = rowOf(page, BRANCH);
   await expect(row.getByText("at least 1: it holds 1 now.")).toBeVisible();
   await row.getByLabel("Application limit").fill("1");
   await row.getByRole("button", { name: "Set limit" }).click();
-  await expect(page.getByRole("row", { name: new RegExp(BRANCH) })).toContainText("1 / 1");
+  await expect(rowOf(page, BRANCH)).toContainText("1 / 1");
   expectAddress(page, /^\/domains$/);
-  const entry = page.getByRole("row", { name: new RegExp(BRANCH) });
+  const entry = rowOf(page, BRANCH);
   await expect(entry.locator(".count")).toHaveClass(/full/);
 
   await open(page, `/applications/new?domain=${id}`, testInfo);
@@ -102,14 +115,16 @@ test("a limit set to the current count makes Register refuse", async ({ page }, 
 });
 
 test("a super admin finds an application in any domain and opens it", async ({ page }, testInfo) => {
+  const BRANCH = branch(testInfo);
+  const GATEWAY = gateway(testInfo);
   await signIn(page, testInfo);
   await open(page, "/domains", testInfo);
   await page.getByLabel("Find an application").fill("branch gateway");
   await page.getByRole("button", { name: "Search" }).click();
   const found = page.getByRole("region", { name: "Applications found" });
-  await expect(found.getByRole("row", { name: /Branch gateway/ })).toContainText(BRANCH);
+  await expect(rowOf(found, GATEWAY)).toContainText(BRANCH);
   expectAddress(page, /^\/domains\?q=branch\+gateway$/);
-  await found.getByRole("link", { name: "Branch gateway" }).click();
-  await expect(page.getByRole("heading", { name: "Branch gateway", level: 1 })).toBeVisible();
+  await found.getByRole("link", { name: GATEWAY, exact: true }).click();
+  await expect(page.getByRole("heading", { name: GATEWAY, exact: true, level: 1 })).toBeVisible();
   expectAddress(page, /^\/applications\/[0-9a-f-]{36}$/);
 });

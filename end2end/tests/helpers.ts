@@ -22,13 +22,65 @@ function keyport(testInfo: TestInfo, args: string[], input?: string): string {
     env: { ...process.env, KEYPORT_DATABASE_URL: `sqlite://${dir}/keyport.db`, KEYPORT_MASTER_KEY_FILE: `${dir}/master.key` },
     encoding: "utf8",
   });
-  if (result.status !== 0) throw new Error(`keyport ${args[0]} ${args[1]} failed: ${result.stderr}`);
+  if (result.status !== 0) throw new CommandFailed(`keyport ${args[0]} ${args[1]}`, result.stderr);
   return result.stdout;
+}
+
+/** A `keyport` command that exited with an error, with what it printed on stderr. */
+class CommandFailed extends Error {
+  constructor(command: string, readonly stderr: string) {
+    super(`${command} failed: ${stderr}`);
+  }
 }
 
 /** Creates a console user with `keyport admin create`. */
 export function createUser(testInfo: TestInfo, email: string, role: string, password = ADMIN.password) {
   keyport(testInfo, ["admin", "create", "--email", email, "--role", role, "--password-stdin"], password + "\n");
+}
+
+/**
+ * Creates a console user unless one with this email exists already, as it
+ * does when a retry reruns a serial file against the same database. Only
+ * that refusal (`keyport: email: A user with this email already exists`)
+ * is passed over; for a user whose state a rerun must not inherit, name a
+ * new one with `uniqueEmail` instead.
+ */
+export function ensureUser(testInfo: TestInfo, email: string, role: string, password = ADMIN.password) {
+  try {
+    createUser(testInfo, email, role, password);
+  } catch (e) {
+    if (!(e instanceof CommandFailed && /^keyport: email: A user with this email already exists$/m.test(e.stderr))) throw e;
+  }
+}
+
+/**
+ * "" on a test's first run; "r1", "r2"… when it runs again against the same
+ * server and database: a retry (Playwright reruns a serial file whole, the
+ * tests that passed with it) or a --repeat-each repetition. For the names a
+ * rerun must not reuse: the server refuses a second application, API,
+ * permission or user of the same name, and a locator must not find what the
+ * first try left behind.
+ */
+export function rerun(testInfo: TestInfo): string {
+  const n = testInfo.repeatEachIndex * (testInfo.project.retries + 1) + testInfo.retry;
+  return n === 0 ? "" : `r${n}`;
+}
+
+/** `name` as this run uses it: unchanged the first time, "<name> r1" on a rerun. */
+export function uniqueName(testInfo: TestInfo, name: string): string {
+  const tag = rerun(testInfo);
+  return tag ? `${name} ${tag}` : name;
+}
+
+/** `email` as this run uses it: unchanged the first time, "<local>-r1@<domain>" on a rerun. */
+export function uniqueEmail(testInfo: TestInfo, email: string): string {
+  const tag = rerun(testInfo);
+  return tag ? email.replace("@", `-${tag}@`) : email;
+}
+
+/** `text` as a regular expression that matches it literally. */
+export function literally(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 /** Registers a client application with `keyport client create`. */
@@ -99,7 +151,7 @@ export async function signIn(page: Page, testInfo: TestInfo, email = ADMIN.email
   await open(page, "/login", testInfo);
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByRole("heading", { name: "Applications", level: 1 })).toBeVisible();
   expectAddress(page, /^\/applications$/);
 }

@@ -1,10 +1,14 @@
 import { test, expect, type Page, type TestInfo } from "@playwright/test";
-import { ADMIN, createClient, createUser, hydrated, open, signIn } from "./helpers";
+import { ADMIN, createClient, createUser, hydrated, open, signIn, uniqueEmail, uniqueName } from "./helpers";
 
 // What an admin does over the years: rotate without downtime, read usage,
 // find unused clients, undo a removal, manage users, inspect tokens.
 
 test.describe.configure({ mode: "serial" });
+
+// A retry reruns every test of this file against the same server and
+// database, where the first try's applications and users stay: each try
+// names its own (`uniqueName`, `uniqueEmail`: unchanged on the first try).
 
 type Client = { client_id: string; client_secret: string };
 
@@ -53,7 +57,7 @@ async function revealSecret(page: Page): Promise<string> {
 let early: string;
 
 test("rotate with a 1 h grace: both secrets work, then the old one is retired", async ({ page }, testInfo) => {
-  const name = `Gateway ${testInfo.project.name}`;
+  const name = uniqueName(testInfo, `Gateway ${testInfo.project.name}`);
   const client = createClient(testInfo, ADMIN.email, name, ["clients:read"]);
   early = await accessToken(testInfo, client);
   await signIn(page, testInfo);
@@ -79,8 +83,8 @@ test("rotate with a 1 h grace: both secrets work, then the old one is retired", 
 });
 
 test("usage shows as a chart and a sparkline, and unused clients can be listed", async ({ page }, testInfo) => {
-  const used = `Scanner ${testInfo.project.name}`;
-  const idle = `Forgotten ${testInfo.project.name}`;
+  const used = uniqueName(testInfo, `Scanner ${testInfo.project.name}`);
+  const idle = uniqueName(testInfo, `Forgotten ${testInfo.project.name}`);
   const client = createClient(testInfo, ADMIN.email, used, ["clients:read"]);
   createClient(testInfo, ADMIN.email, idle, ["clients:read"]);
   for (let i = 0; i < 3; i++) expect(await tokenStatus(testInfo, client.client_id, client.client_secret)).toBe(200);
@@ -103,11 +107,11 @@ test("usage shows as a chart and a sparkline, and unused clients can be listed",
 });
 
 test("remove an application and restore it with the same client ID", async ({ page }, testInfo) => {
-  const name = `Legacy VPN ${testInfo.project.name}`;
+  const name = uniqueName(testInfo, `Legacy VPN ${testInfo.project.name}`);
   const client = createClient(testInfo, ADMIN.email, name, ["clients:read"]);
   await signIn(page, testInfo);
   await open(page, "/applications", testInfo);
-  await page.getByRole("checkbox", { name: `Select ${name}` }).check();
+  await page.getByRole("checkbox", { name: `Select ${name}`, exact: true }).check();
   await page.getByRole("button", { name: "Remove", exact: true }).click();
   await page.getByRole("button", { name: "Remove 1 application" }).click();
   await expect(page.getByText("Removed 1 application.")).toBeVisible();
@@ -117,7 +121,7 @@ test("remove an application and restore it with the same client ID", async ({ pa
   await expect(page.getByRole("heading", { name: "Recently removed" })).toBeVisible();
   const row = page.locator("tr", { hasText: name });
   await expect(row).toContainText(client.client_id);
-  await row.getByRole("button", { name: `Restore ${name}` }).click();
+  await row.getByRole("button", { name: `Restore ${name}`, exact: true }).click();
   await expect(page).toHaveURL(/\/applications\/[^/?]+\?restored=1$/);
   await expect(page.getByRole("status")).toContainText("restored with its client ID and a new secret");
   const fresh = await revealSecret(page);
@@ -128,7 +132,7 @@ test("remove an application and restore it with the same client ID", async ({ pa
 });
 
 test("create a member who sets a password, signs in, and is signed out when disabled", async ({ page, browser }, testInfo) => {
-  const email = `new-member-${testInfo.project.name}@keyport.test`;
+  const email = uniqueEmail(testInfo, `new-member-${testInfo.project.name}@keyport.test`);
   await signIn(page, testInfo);
   await open(page, "/users", testInfo);
   await page.getByLabel("Email").fill(email);
@@ -150,7 +154,7 @@ test("create a member who sets a password, signs in, and is signed out when disa
   await expect(member.locator(".who .email")).toHaveText(email);
 
   await open(page, "/users", testInfo);
-  await page.getByRole("button", { name: `Disable ${email}` }).click();
+  await page.getByRole("button", { name: `Disable ${email}`, exact: true }).click();
   await expect(page.locator("tr", { hasText: email })).toContainText("Disabled");
   await member.goto("/applications");
   await expect(member).toHaveURL(/\/login\?next=/);
@@ -176,7 +180,7 @@ test("hand an application to another user; its client ID and secret keep working
 
 test("inspect a valid token and, once it has expired, the same token", async ({ page }, testInfo) => {
   test.setTimeout(120_000);
-  const client = createClient(testInfo, ADMIN.email, `Inspected ${testInfo.project.name}`, ["clients:read"]);
+  const client = createClient(testInfo, ADMIN.email, uniqueName(testInfo, `Inspected ${testInfo.project.name}`), ["clients:read"]);
   const valid = await accessToken(testInfo, client);
   await signIn(page, testInfo);
 

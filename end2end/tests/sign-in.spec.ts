@@ -6,7 +6,7 @@ test("a signed-out visit to /applications lands on the sign-in page and returns 
   await expect(page).toHaveURL(/\/login\?next=%2Fapplications|\/login\?next=\/applications/);
   await page.getByLabel("Email").fill(ADMIN.email);
   await page.getByLabel("Password").fill(ADMIN.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByText("Customer ID")).toBeVisible();
   await expect(page.getByRole("heading", { name: "Applications", level: 1 })).toBeVisible();
   expectAddress(page, /^\/applications$/);
@@ -17,13 +17,13 @@ test("a wrong password is refused without saying whether the account exists", as
   await open(page, "/login", testInfo);
   await page.getByLabel("Email").fill(ADMIN.email);
   await page.getByLabel("Password").fill("not the password at all");
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByRole("alert")).toHaveText("Email or password is incorrect.");
   await expect(page.getByLabel("Email")).toHaveValue(ADMIN.email);
 
   await page.getByLabel("Email").fill("nobody@keyport.test");
   await page.getByLabel("Password").fill("not the password at all");
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByRole("alert")).toHaveText("Email or password is incorrect.");
 });
 

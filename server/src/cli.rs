@@ -33,6 +33,7 @@ pub async fn run() -> ExitCode {
             password_stdin: _,
             domain,
         }) => admin_create(&cli.config, &email, role, domain.as_deref()).await,
+        Command::Admin(AdminCommand::ResetMfa { email }) => reset_mfa(&cli.config, &email).await,
         Command::Client(ClientCommand::Create {
             email,
             name,
@@ -262,6 +263,25 @@ async fn admin_create(
         }
         Err(e) => Err(explain(e)),
     }
+}
+
+async fn reset_mfa(config: &Config, email: &str) -> Result<(), String> {
+    let state = open(config).await?;
+    let keyport = &state.keyport;
+    let user = app::domain::accounts::find_user_by_email(&keyport.db, email)
+        .await
+        .map_err(explain)?
+        .ok_or_else(|| format!("no user has the email {email}"))?;
+    let actor = app::domain::audit::Actor::command_line();
+    let user = keyport
+        .reset_factors(&actor, None, &user.id)
+        .await
+        .map_err(explain)?;
+    println!(
+        "reset the second factors of {}: they sign in with their password and set one up again",
+        user.email
+    );
+    Ok(())
 }
 
 async fn client_create(

@@ -65,6 +65,18 @@ pub struct Config {
     #[arg(long, env = "KEYPORT_UNUSED_DAYS", default_value_t = 90, global = true)]
     pub unused_days: u32,
 
+    /// Seconds a console user's last check (second factor, or password
+    /// without one) lets sensitive actions go ahead before they are asked
+    /// again (step-up): revealing secrets, rotating, removing, user and
+    /// domain administration.
+    #[arg(
+        long,
+        env = "KEYPORT_STEP_UP_TTL",
+        default_value_t = 300,
+        global = true
+    )]
+    pub step_up_ttl: u32,
+
     /// Longest a request may take, in seconds, before it is answered 503
     /// "temporarily unavailable": the bound on any wait for a database that
     /// stopped answering.
@@ -298,6 +310,13 @@ pub enum AdminCommand {
         /// The user's domain, by name or id (default: the default domain).
         #[arg(long)]
         domain: Option<String>,
+    },
+    /// Remove every second factor and recovery code of a console user who
+    /// lost them, and end their sessions; audited. They sign in with their
+    /// password and set up a factor again.
+    ResetMfa {
+        #[arg(long)]
+        email: String,
     },
 }
 

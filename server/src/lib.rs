@@ -84,6 +84,13 @@ impl AppState {
                 .ok_or_else(|| {
                     app::domain::Error::Config("KEYPORT_UNUSED_DAYS must be 1 to 3650".into())
                 })?,
+            step_up_ttl: Some(i64::from(config.step_up_ttl))
+                .filter(|secs| (1..=3_600).contains(secs))
+                .ok_or_else(|| {
+                    app::domain::Error::Config(
+                        "KEYPORT_STEP_UP_TTL must be 1 to 3600 seconds".into(),
+                    )
+                })?,
         })
         .await?;
         Ok(Self {

@@ -18,6 +18,11 @@ pub struct Viewer {
     /// the one chosen with `?domain=`.
     pub domain_id: String,
     pub domain_name: String,
+    /// Their role needs a second factor they have not set up: until when
+    /// they may go on without.
+    pub enrol_by: Option<i64>,
+    /// That time has passed: only the Account page works until they do.
+    pub must_enrol: bool,
 }
 
 /// Where to go after signing in: only a path on this site, never another
@@ -48,6 +53,7 @@ pub async fn current_viewer(domain: Option<String>) -> Result<Option<Viewer>, Ap
         return Ok(None);
     };
     let keyport = keyport()?;
+    let enrol_by = super::request::enrol_by().await?;
     let domain = match visible_domain(&keyport, &user, domain.as_deref()).await {
         Err(crate::domain::Error::NotFound) => visible_domain(&keyport, &user, None).await?,
         shown => shown?,
@@ -61,6 +67,8 @@ pub async fn current_viewer(domain: Option<String>) -> Result<Option<Viewer>, Ap
         customer_id: keyport.tenancy.customer_id.clone(),
         domain_id: domain.id.into(),
         domain_name: domain.name,
+        enrol_by,
+        must_enrol: enrol_by.is_some_and(|by| keyport.now() >= by),
     }))
 }
 
@@ -131,9 +139,11 @@ pub async fn sign_in(
     };
     use crate::domain::secrets::Password;
 
-    form("sign_in", &[("email", &email)], async {
+    let next = safe_next(next.as_deref()).to_owned();
+    let second_factor = form("sign_in", &[("email", &email)], async {
+        let keyport = keyport()?;
         let device = request_cookie(DEVICE_COOKIE);
-        let signed_in = keyport()?
+        let signed_in = keyport
             .sign_in(
                 &email,
                 Password::new(password),
@@ -142,10 +152,21 @@ pub async fn sign_in(
             )
             .await?;
         set_cookie(DEVICE_COOKIE, &signed_in.device, DEVICE_COOKIE_MAX_AGE);
-        start_session(&signed_in.user).await
+        if keyport.has_second_factor(&signed_in.user.id).await? {
+            super::factors::await_second_factor(&signed_in.user).await?;
+            Ok(true)
+        } else {
+            start_session(&signed_in.user).await?;
+            Ok(false)
+        }
     })
     .await?;
-    leptos_axum::redirect(safe_next(next.as_deref()));
+    if second_factor {
+        let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+        leptos_axum::redirect(&format!("/login/verify?next={next}"));
+    } else {
+        leptos_axum::redirect(&next);
+    }
     Ok(())
 }
 

@@ -156,6 +156,7 @@ pub async fn create_domain(name: String, app_limit: String) -> Result<(), AppErr
         &[("name", &name), ("app_limit", &app_limit)],
         async {
             let admin = require_admin().await?;
+            crate::api::request::require_step_up().await?;
             let limit = match app_limit.trim() {
                 "" => Ok(None),
                 typed => parse_app_limit(typed).map(Some),
@@ -178,6 +179,7 @@ pub async fn rename_domain(id: String, name: String) -> Result<(), AppError> {
 
     form("domains", &[("id", &id), ("name", &name)], async {
         let admin = require_admin().await?;
+        crate::api::request::require_step_up().await?;
         keyport()?
             .rename_domain(Steward::Admin(&admin), &actor(&admin), &id, &name)
             .await?;
@@ -196,6 +198,7 @@ pub async fn set_domain_limit(id: String, app_limit: String) -> Result<(), AppEr
         &[("id", &id), ("app_limit", &app_limit)],
         async {
             let admin = require_admin().await?;
+            crate::api::request::require_step_up().await?;
             let limit = parse_app_limit(&app_limit)?;
             keyport()?
                 .set_app_limit(Steward::Admin(&admin), &actor(&admin), &id, limit)
@@ -213,6 +216,7 @@ pub async fn delete_domain(id: String) -> Result<(), AppError> {
 
     form("domains", &[("id", &id)], async {
         let admin = require_admin().await?;
+        crate::api::request::require_step_up().await?;
         keyport()?
             .delete_domain(Steward::Admin(&admin), &actor(&admin), &id)
             .await?;
@@ -228,6 +232,7 @@ pub async fn move_user(id: String, domain: String) -> Result<(), AppError> {
 
     form("users", &[("id", &id)], async {
         let admin = require_admin().await?;
+        crate::api::request::require_step_up().await?;
         keyport()?
             .move_user(&actor(&admin), &admin, &id, &domain)
             .await?;

@@ -29,6 +29,13 @@ pub enum AppError {
     Unauthenticated,
     #[error("You do not have permission to do that.")]
     Forbidden,
+    /// A sensitive action, and the user last proved who they are too long
+    /// ago: they confirm it, and the action goes ahead.
+    #[error("Confirm it is you to continue.")]
+    StepUpRequired,
+    /// Their role needs a second factor, and their grace period is over.
+    #[error("Set up a passkey or an authenticator app to continue.")]
+    EnrolmentRequired,
     #[error("Not found.")]
     NotFound,
     #[error("The request was malformed: {0}")]
@@ -61,7 +68,7 @@ impl AppError {
             | Self::Authorization(_)
             | Self::BadSetupToken => 400,
             Self::BadCredentials | Self::Unauthenticated => 401,
-            Self::Forbidden => 403,
+            Self::Forbidden | Self::StepUpRequired | Self::EnrolmentRequired => 403,
             Self::NotFound => 404,
             Self::SetupClosed => 409,
             Self::RateLimited { .. } => 429,

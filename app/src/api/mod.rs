@@ -1,6 +1,7 @@
 //! Server functions: thin steps from a request to the domain and back to a
 //! view type. Each one authorises the caller itself.
 
+pub mod account;
 pub mod apis;
 pub mod applications;
 pub mod audit;
@@ -8,6 +9,7 @@ pub mod auth;
 pub mod authorize;
 pub mod domains;
 pub mod error;
+pub mod factors;
 pub mod multipart;
 pub mod permissions;
 pub mod registration;

@@ -131,6 +131,7 @@ pub async fn create_registration_token(
     let created = form("registration-token", &kept, async {
         let label = label.clone();
         let user = require_admin().await?;
+        crate::api::request::require_step_up().await?;
         let keyport = keyport()?;
         let domain = visible_domain(&keyport, &user, domain.as_deref()).await?;
         let mut problems = Vec::new();

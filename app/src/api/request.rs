@@ -103,7 +103,18 @@ pub async fn current_user() -> Result<Option<User>, AppError> {
     Ok(user.filter(|u| u.disabled_at.is_none()))
 }
 
+/// The signed-in user, unless the grace period to set up the second
+/// factor their role needs has ended: then only their Account page works.
 pub async fn require_user() -> Result<User, AppError> {
+    let user = require_signed_in().await?;
+    match enrol_by().await? {
+        Some(by) if keyport()?.now() >= by => Err(AppError::EnrolmentRequired),
+        _ => Ok(user),
+    }
+}
+
+/// The signed-in user, whether or not they still owe a second factor.
+pub async fn require_signed_in() -> Result<User, AppError> {
     current_user().await?.ok_or(AppError::Unauthenticated)
 }
 
@@ -158,14 +169,140 @@ pub fn actor(user: &User) -> Actor {
     }
 }
 
-/// Starts a signed-in session under a fresh id (no fixation).
+/// Session keys of the second factor: a password sign-in waiting for it
+/// (`PENDING`), when the user last proved who they are (`VERIFIED_AT`,
+/// for step-up), the end of their grace period to set one up (`ENROL_BY`),
+/// and a passkey ceremony's state between its two halves (`CEREMONY`).
+pub const PENDING: &str = "pending_sign_in";
+const VERIFIED_AT: &str = "verified_at";
+const ENROL_BY: &str = "enrol_by";
+const CEREMONY: &str = "webauthn";
+
+/// Starts a signed-in session under a fresh id (no fixation), with the
+/// user's check just made counting for step-up, and, when their role needs
+/// a second factor they lack, the end of their grace period.
 pub async fn start_session(user: &User) -> Result<(), AppError> {
+    use crate::domain::factors::Requirement;
+    let keyport = keyport()?;
+    let enrol_by = match keyport.requirement(user).await? {
+        Requirement::Enrol { by } => Some(by),
+        Requirement::SecondFactor | Requirement::Nothing => None,
+    };
     let session = session().await?;
     session.cycle_id().await.map_err(session_error)?;
+    session
+        .remove::<serde_json::Value>(PENDING)
+        .await
+        .map_err(session_error)?;
+    session
+        .insert(VERIFIED_AT, keyport.now())
+        .await
+        .map_err(session_error)?;
+    if let Some(by) = enrol_by {
+        session.insert(ENROL_BY, by).await.map_err(session_error)?;
+    }
     session
         .insert(USER_ID, &user.id)
         .await
         .map_err(session_error)
+}
+
+/// The end of the signed-in user's grace period to set up a second
+/// factor, while they have none and their role needs one.
+pub async fn enrol_by() -> Result<Option<i64>, AppError> {
+    session().await?.get(ENROL_BY).await.map_err(session_error)
+}
+
+/// Their second factor is set up: nothing more to ask.
+pub async fn enrolled() -> Result<(), AppError> {
+    session()
+        .await?
+        .remove::<i64>(ENROL_BY)
+        .await
+        .map_err(session_error)
+        .map(|_| ())
+}
+
+/// Notes that the user proved who they are just now: sensitive actions go
+/// ahead for `KEYPORT_STEP_UP_TTL`.
+pub async fn mark_verified() -> Result<(), AppError> {
+    let now = keyport()?.now();
+    session()
+        .await?
+        .insert(VERIFIED_AT, now)
+        .await
+        .map_err(session_error)
+}
+
+/// Seconds that sensitive actions still go ahead without asking again.
+pub async fn verified_for() -> Result<i64, AppError> {
+    let at: Option<i64> = session()
+        .await?
+        .get(VERIFIED_AT)
+        .await
+        .map_err(session_error)?;
+    let keyport = keyport()?;
+    Ok(crate::domain::factors::fresh_for(
+        at,
+        keyport.now(),
+        keyport.step_up_ttl,
+    ))
+}
+
+/// Refuses a sensitive action unless the user proved who they are within
+/// `KEYPORT_STEP_UP_TTL`. A plain form post is sent to the confirmation
+/// page, which returns to the page it came from.
+pub async fn require_step_up() -> Result<(), AppError> {
+    if verified_for().await? > 0 {
+        return Ok(());
+    }
+    if is_plain_form_post() {
+        let back = use_context::<Parts>()
+            .and_then(|p| {
+                p.headers
+                    .get(http::header::REFERER)?
+                    .to_str()
+                    .ok()
+                    .map(str::to_owned)
+            })
+            .and_then(|r| url::Url::parse(&r).ok())
+            .map(|u| {
+                let mut path = u.path().to_owned();
+                if let Some(q) = u.query() {
+                    path = format!("{path}?{q}");
+                }
+                path
+            });
+        let next = super::auth::safe_next(back.as_deref());
+        let encoded: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+        leptos_axum::redirect(&format!("/confirm?next={encoded}"));
+    }
+    Err(AppError::StepUpRequired)
+}
+
+/// Keeps a passkey ceremony's state for its second half, for `purpose`.
+pub async fn keep_ceremony(purpose: &str, state: String) -> Result<(), AppError> {
+    session()
+        .await?
+        .insert(CEREMONY, (purpose, state))
+        .await
+        .map_err(session_error)
+}
+
+/// Takes the state `keep_ceremony` kept for `purpose`: each is answered
+/// once.
+pub async fn take_ceremony(purpose: &str) -> Result<String, AppError> {
+    let kept: Option<(String, String)> = session()
+        .await?
+        .remove(CEREMONY)
+        .await
+        .map_err(session_error)?;
+    match kept {
+        Some((p, state)) if p == purpose => Ok(state),
+        _ => Err(AppError::BadRequest(
+            "start the passkey request again".into(),
+        )),
+    }
 }
 
 /// The body of a server function a form posts. Refused, a plain form post
@@ -187,7 +324,8 @@ pub async fn form<T>(
 /// Keeps a refused plain form post's values and error for the page it
 /// returns to; with JavaScript the page already has them.
 async fn keep_for_redirect(form: &str, values: &[(&str, &str)], error: &AppError) {
-    if !is_plain_form_post() {
+    // Step-up goes to its own page, which returns here with nothing to say.
+    if !is_plain_form_post() || *error == AppError::StepUpRequired {
         return;
     }
     let flash = Flash {

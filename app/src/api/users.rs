@@ -18,6 +18,20 @@ pub struct UserView {
     /// Whether the viewer may change this user.
     pub manageable: bool,
     pub is_self: bool,
+    /// Their second factors, in words ("passkey, authenticator app");
+    /// empty: none.
+    pub factors: String,
+    /// Their role needs a second factor in this domain.
+    pub factor_required: bool,
+}
+
+/// Which roles of the domain must have a second factor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyView {
+    pub roles: Vec<String>,
+    pub grace_days: i64,
+    /// The viewer (a super admin) may change it.
+    pub editable: bool,
 }
 
 /// A one-time link to hand to a user: shown to the admin once.
@@ -38,6 +52,7 @@ pub struct UserListing {
     pub roles: Vec<String>,
     /// A link made by a plain form post just before this page.
     pub link: Option<LinkView>,
+    pub policy: PolicyView,
 }
 
 #[cfg(feature = "ssr")]
@@ -81,6 +96,8 @@ pub async fn users_page(domain: Option<String>) -> Result<UserListing, AppError>
     let admin = require_admin().await?;
     let keyport = keyport()?;
     let domain = applications::visible_domain(&keyport, &admin, domain.as_deref()).await?;
+    let policy = keyport.mfa_policy(&domain.id).await?;
+    let factors = keyport.factor_kinds(&domain.id).await?;
     let users = keyport
         .list_users(&admin, &domain)
         .await?
@@ -88,6 +105,8 @@ pub async fn users_page(domain: Option<String>) -> Result<UserListing, AppError>
         .map(|l| UserView {
             manageable: may_manage(&admin, &l.user) && l.user.id != admin.id,
             is_self: l.user.id == admin.id,
+            factors: factors.get(l.user.id.as_str()).cloned().unwrap_or_default(),
+            factor_required: policy.requires(l.user.role),
             id: l.user.id.into(),
             email: l.user.email,
             role: l.user.role.as_str().to_owned(),
@@ -111,6 +130,11 @@ pub async fn users_page(domain: Option<String>) -> Result<UserListing, AppError>
             .map(|r| r.as_str().to_owned())
             .collect(),
         link,
+        policy: PolicyView {
+            roles: policy.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            grace_days: policy.grace_days,
+            editable: admin.role == Role::SuperAdmin,
+        },
     })
 }
 
@@ -125,6 +149,7 @@ pub async fn create_user(
 
     let link = form("user", &[("email", &email), ("role", &role)], async {
         let admin = require_admin().await?;
+        crate::api::request::require_step_up().await?;
         let keyport = keyport()?;
         let domain = applications::visible_domain(&keyport, &admin, domain.as_deref()).await?;
         let role = role.parse().map_err(AppError::from)?;
@@ -144,6 +169,7 @@ pub async fn password_link(id: String) -> Result<LinkView, AppError> {
 
     let link = form("users", &[], async {
         let admin = require_admin().await?;
+        crate::api::request::require_step_up().await?;
         let keyport = keyport()?;
         let (user, link) = keyport
             .issue_password_link(&actor(&admin), &admin, &id)
@@ -160,6 +186,7 @@ pub async fn change_role(id: String, role: String) -> Result<(), AppError> {
 
     form("users", &[], async {
         let admin = require_admin().await?;
+        crate::api::request::require_step_up().await?;
         let role = role.parse().map_err(AppError::from)?;
         Ok(keyport()?
             .change_role(&actor(&admin), &admin, &id, role)
@@ -175,6 +202,7 @@ pub async fn set_user_disabled(id: String, disabled: bool) -> Result<(), AppErro
 
     form("users", &[], async {
         let admin = require_admin().await?;
+        crate::api::request::require_step_up().await?;
         Ok(keyport()?
             .set_disabled(&actor(&admin), &admin, &id, disabled)
             .await?)
@@ -218,4 +246,58 @@ pub async fn set_password(
     .await?;
     leptos_axum::redirect("/applications");
     Ok(())
+}
+
+/// Removes every second factor of another user and ends their sessions:
+/// they are asked to set one up again. Audited.
+#[server(prefix = "/rpc", endpoint = "users/reset_factors")]
+pub async fn reset_user_factors(id: String) -> Result<(), AppError> {
+    use super::request::{actor, form, keyport, require_step_up};
+
+    form("users", &[], async {
+        let admin = require_admin().await?;
+        require_step_up().await?;
+        keyport()?
+            .reset_factors(&actor(&admin), Some(&admin), &id)
+            .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Sets which roles of `domain` must have a second factor, and the grace
+/// period (super admins).
+#[server(prefix = "/rpc", endpoint = "users/mfa_policy")]
+pub async fn set_mfa_policy(
+    domain: String,
+    #[server(default)] roles: Vec<String>,
+    grace_days: String,
+) -> Result<(), AppError> {
+    use super::request::{actor, form, keyport, require_step_up};
+    use crate::domain::factors::MfaPolicy;
+
+    form("mfa_policy", &[("grace_days", &grace_days)], async {
+        let admin = require_admin().await?;
+        require_step_up().await?;
+        let grace_days = grace_days.trim().parse().map_err(|_| {
+            AppError::from(crate::domain::Error::invalid(
+                "grace_days",
+                "Give the grace period as a number of days",
+            ))
+        })?;
+        let roles = roles
+            .iter()
+            .map(|r| r.parse())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(AppError::from)?;
+        Ok(keyport()?
+            .set_mfa_policy(
+                &actor(&admin),
+                &admin,
+                &domain,
+                MfaPolicy { roles, grace_days },
+            )
+            .await?)
+    })
+    .await
 }

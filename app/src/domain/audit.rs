@@ -42,6 +42,14 @@ pub enum Action {
     RegistrationTokenCreated,
     RegistrationTokenRevoked,
     OpenRegistrationChanged,
+    FactorEnrolled,
+    FactorRemoved,
+    FactorsReset,
+    RecoveryCodesGenerated,
+    RecoveryCodeUsed,
+    SecondFactorFailed,
+    StepUp,
+    MfaPolicyChanged,
 }
 
 impl Action {
@@ -81,13 +89,29 @@ impl Action {
             Self::RegistrationTokenCreated => "registration_token_created",
             Self::RegistrationTokenRevoked => "registration_token_revoked",
             Self::OpenRegistrationChanged => "open_registration_changed",
+            Self::FactorEnrolled => "factor_enrolled",
+            Self::FactorRemoved => "factor_removed",
+            Self::FactorsReset => "factors_reset",
+            Self::RecoveryCodesGenerated => "recovery_codes_generated",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::SecondFactorFailed => "second_factor_failed",
+            Self::StepUp => "step_up",
+            Self::MfaPolicyChanged => "mfa_policy_changed",
         }
     }
 
-    pub const ALL: [Self; 34] = [
+    pub const ALL: [Self; 42] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignOut,
+        Self::StepUp,
+        Self::SecondFactorFailed,
+        Self::FactorEnrolled,
+        Self::FactorRemoved,
+        Self::RecoveryCodesGenerated,
+        Self::RecoveryCodeUsed,
+        Self::FactorsReset,
+        Self::MfaPolicyChanged,
         Self::UserCreated,
         Self::UserRoleChanged,
         Self::UserDisabled,

@@ -205,6 +205,10 @@ pub struct Limits {
     /// Open registrations (RFC 7591 without an initial access token) per
     /// source address: 10 an hour, taken before the work.
     pub open_registrations: Limiter,
+    /// Failed second factors (codes, passkeys, a step-up's password) per
+    /// account: 5 in 15 minutes. Only a holder of the password or of a
+    /// session reaches them, so strangers cannot spend it.
+    pub second_factors: Limiter,
 }
 
 impl Limits {
@@ -226,6 +230,7 @@ impl Limits {
             sign_in_accounts: limiter(5, 900),
             sign_in_devices: limiter(10, 900),
             open_registrations: limiter(10, 3_600),
+            second_factors: limiter(5, 900),
         }
     }
 
@@ -236,6 +241,7 @@ impl Limits {
             &self.sign_in_accounts,
             &self.sign_in_devices,
             &self.open_registrations,
+            &self.second_factors,
         ] {
             limiter.sweep(now);
         }

@@ -9,6 +9,7 @@ pub mod authorization;
 pub mod cache;
 pub mod clients;
 pub mod clock;
+pub mod factors;
 pub mod form;
 pub mod hashing;
 pub mod ids;
@@ -134,6 +135,8 @@ pub struct Settings {
     pub signing_alg: signing_keys::SigningAlg,
     /// Days without a token after which an application counts as unused.
     pub unused_days: i64,
+    /// Seconds a console user's last check lets sensitive actions go ahead.
+    pub step_up_ttl: i64,
 }
 
 /// The handles every page, server function and handler works with: cheap to
@@ -150,6 +153,9 @@ pub struct Inner {
     pub token_ttl: i64,
     pub signing_alg: signing_keys::SigningAlg,
     pub unused_days: i64,
+    /// Seconds a console user's last check lets sensitive actions go ahead
+    /// (`factors`).
+    pub step_up_ttl: i64,
     /// Budgets of failed sign-ins and client authentications.
     pub limits: Limits,
     /// Console password hashing, bounded per core.
@@ -201,6 +207,7 @@ impl Keyport {
             token_ttl: settings.token_ttl,
             signing_alg: settings.signing_alg,
             unused_days: settings.unused_days,
+            step_up_ttl: settings.step_up_ttl,
             limits,
             hasher: Hasher::per_core(),
             memory,

@@ -120,7 +120,7 @@ impl Keyport {
     }
 
     /// A user `admin` may manage, or `NotFound`.
-    async fn managed_user(&self, admin: &User, id: &str) -> Result<User> {
+    pub(super) async fn managed_user(&self, admin: &User, id: &str) -> Result<User> {
         super::accounts::find_user(&self.db, id)
             .await?
             .filter(|target| may_manage(admin, target))
@@ -341,7 +341,7 @@ async fn insert_link(
     Ok(())
 }
 
-fn user_entry<'a>(
+pub(super) fn user_entry<'a>(
     at: Timestamp,
     actor: &'a Actor,
     user: &'a User,

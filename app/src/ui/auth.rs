@@ -53,11 +53,12 @@ pub fn LoginPage() -> impl IntoView {
                         };
                         // An authorization request must load as a page of its own,
                         // with its own security policy: sign in by a plain post.
-                        if next().starts_with("/oauth2/") {
+                        let form = if next().starts_with("/oauth2/") {
                             view! { <form method="post" action={<SignIn as ServerFn>::PATH}>{fields()}</form> }.into_any()
                         } else {
                             view! { <ActionForm action=action>{fields()}</ActionForm> }.into_any()
-                        }
+                        };
+                        view! { {form} <super::factors::PasskeySignIn next=Signal::derive(next)/> }
                     })}
                 </Suspense>
             </div>

@@ -47,14 +47,37 @@ pub fn Field(
     }
 }
 
-/// The message of a refused request, above the form.
+/// The message of a refused request, above the form (`plainly`: every
+/// field's message, for forms without fields of their own). A sensitive
+/// action refused for want of a fresh check opens the step-up dialog,
+/// which then submits the form again.
 #[component]
-pub fn ErrorBanner(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView {
+pub fn ErrorBanner(
+    #[prop(into)] error: Signal<Option<AppError>>,
+    #[prop(optional)] plainly: bool,
+) -> impl IntoView {
+    crate::ui::step_up::ask_on_step_up(error);
     move || {
-        error.get().map(|e| {
-            view! { <p class="banner error" role="alert">{e.to_string()}</p> }
+        error.get().map(|e| match e {
+            AppError::StepUpRequired => view! {
+                <p class="banner info" role="status">
+                    {e.to_string()} " " <a href=confirm_path()>"Confirm"</a>
+                </p>
+            }
+            .into_any(),
+            e => {
+                let text = if plainly { e.plainly() } else { e.to_string() };
+                view! { <p class="banner error" role="alert">{text}</p> }.into_any()
+            }
         })
     }
+}
+
+/// The confirmation page, returning to this one.
+fn confirm_path() -> String {
+    let location = leptos_router::hooks::use_location();
+    let here = crate::ui::portal::here(&location);
+    format!("/confirm?next={}", crate::ui::portal::urlencode(&here))
 }
 
 /// A super admin's choice of domain for `page`, shown only when there is
@@ -151,8 +174,16 @@ pub fn provide_hydrated() {
 
 /// False during server rendering and until the WASM has taken over the page;
 /// true after. Controls that only work with JavaScript show from then on.
+///
+/// A page in a chunk of its own (`lazy_page!`) is hydrated after the shared
+/// signal turned true: hydration takes the server's markup as it is, so a
+/// control drawn for "not yet" would stay so. Such a page gets a signal of
+/// its own, which turns true once the page is live.
 pub fn use_hydrated() -> ReadSignal<bool> {
-    use_context::<Hydrated>().map_or_else(hydration_signal, |h| h.0)
+    match use_context::<Hydrated>() {
+        Some(Hydrated(shared)) if !shared.get_untracked() => shared,
+        _ => hydration_signal(),
+    }
 }
 
 /// Copies `value()` to the clipboard; shown once hydrated and while there is
@@ -239,5 +270,16 @@ pub fn capitalized(text: &str) -> String {
     chars
         .next()
         .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// The value of the field `name` in the form `ev` submits, as the browser
+/// holds it: what was typed before the page came alive counts too.
+pub fn form_value(ev: &leptos::ev::SubmitEvent, name: &str) -> String {
+    use leptos::wasm_bindgen::JsCast as _;
+    ev.target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok())
+        .and_then(|form| web_sys::FormData::new_with_form(&form).ok())
+        .and_then(|data| data.get(name).as_string())
         .unwrap_or_default()
 }

@@ -71,7 +71,7 @@ pub fn DomainsPage() -> impl IntoView {
                             <Head manage=listing.manage/>
                             <SearchForm search=listing.search.clone() everywhere=listing.manage/>
                             {listing.search.clone().map(|search| view! { <Found search/> })}
-                            {move || row_error.get().map(|e| view! { <p class="banner error" role="alert">{e.plainly()}</p> })}
+                            <ErrorBanner error=row_error plainly=true/>
                             <DomainTable listing=listing.clone() rows/>
                             {listing.manage.then(|| view! {
                                 <NewDomainForm listing=listing.clone() create error=create_error name limit/>

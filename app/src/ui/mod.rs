@@ -1,6 +1,7 @@
 //! The portal's pages and components, rendered on the server and hydrated in
 //! the browser.
 
+mod account;
 mod apis;
 mod applications;
 mod audit;
@@ -9,12 +10,15 @@ mod authorize;
 mod charts;
 pub(crate) mod components;
 mod domains;
+mod factors;
 mod markup;
 mod permissions;
 mod portal;
 mod registration;
+pub(crate) mod step_up;
 mod tools;
 mod users;
+pub(crate) mod webauthn;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -136,6 +140,9 @@ lazy_page! {
     Users => users::UsersPage,
     Domains => domains::DomainsPage,
     TokenInspector => tools::TokenInspectorPage,
+    Account => account::AccountPage,
+    Verify => factors::VerifyPage,
+    Confirm => factors::ConfirmPage,
 }
 
 #[component]
@@ -154,6 +161,8 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=components::NotFound>
                 <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/login/verify") view={Lazy::<Verify>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/confirm") view={Lazy::<Confirm>::new()} ssr=SsrMode::Async/>
                 <Route path=path!("/setup") view={Lazy::<Setup>::new()} ssr=SsrMode::Async/>
                 <Route path=path!("/oauth2/authorize") view={Lazy::<Authorize>::new()} ssr=SsrMode::Async/>
                 <Route path=path!("/welcome") view={Lazy::<Welcome>::new()} ssr=SsrMode::Async/>
@@ -172,6 +181,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("users") view={Lazy::<Users>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("domains") view={Lazy::<Domains>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("tools/token") view={Lazy::<TokenInspector>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("account") view={Lazy::<Account>::new()} ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -18,8 +18,14 @@ use crate::ui::components::set_page_status;
 pub fn Portal() -> impl IntoView {
     // Read again when `?domain=` changes: the header names that domain.
     let query = use_query_map();
-    let viewer = Resource::new(move || query.with(|q| q.get("domain")), current_viewer);
+    let refreshed = RwSignal::new(0u32);
+    provide_context(ViewerChanged(refreshed));
+    let viewer = Resource::new(
+        move || (query.with(|q| q.get("domain")), refreshed.get()),
+        |(domain, _)| current_viewer(domain),
+    );
     let location = use_location();
+    let step_up = crate::ui::step_up::provide_step_up();
     view! {
         <Suspense>
             {move || {
@@ -27,6 +33,11 @@ pub fn Portal() -> impl IntoView {
                 let back = sign_in_path(&again);
                 Suspend::new(async move {
                 match viewer.await {
+                    // Past the grace period for the second factor their role
+                    // needs, only the Account page works.
+                    Ok(Some(v)) if v.must_enrol && location.pathname.get_untracked() != "/account" => {
+                        view! { <Redirect path="/account"/> }.into_any()
+                    }
                     Ok(Some(v)) => view! { <Header viewer=v/> }.into_any(),
                     Ok(None) => view! { <Redirect path=back/> }.into_any(),
                     Err(AppError::Unavailable) => {
@@ -41,6 +52,20 @@ pub fn Portal() -> impl IntoView {
             })}}
         </Suspense>
         <main class="page"><Outlet/></main>
+        <crate::ui::step_up::StepUpDialog step_up/>
+    }
+}
+
+/// Tells the header to read the signed-in user again: their second factor
+/// changed what it shows.
+#[derive(Clone, Copy)]
+pub struct ViewerChanged(RwSignal<u32>);
+
+impl ViewerChanged {
+    pub fn notify() {
+        if let Some(ViewerChanged(signal)) = use_context() {
+            signal.update(|n| *n += 1);
+        }
     }
 }
 
@@ -104,6 +129,7 @@ fn Header(viewer: Viewer) -> impl IntoView {
                     {viewer.is_super_admin.then(|| view! { <A href="/permissions">"Permissions"</A> })}
                     <A href="/connected">"Connected apps"</A>
                     <A href="/tools/token">"Token inspector"</A>
+                    <A href="/account">"Account"</A>
                 </nav>
                 <div class="who">
                     <span class="email">{viewer.email.clone()}</span>
@@ -117,6 +143,16 @@ fn Header(viewer: Viewer) -> impl IntoView {
                 <span>"Customer ID " <code>{viewer.customer_id.clone()}</code></span>
                 <span>"Domain ID " <code data-testid="domain-id">{viewer.domain_id.clone()}</code> " (" {viewer.domain_name.clone()} ")"</span>
             </div>
+            {viewer.enrol_by.map(|by| view! {
+                <p class="banner warn">
+                    {if viewer.must_enrol {
+                        "Your role needs a passkey or an authenticator app. Set one up to go on.".to_string()
+                    } else {
+                        format!("Your role needs a passkey or an authenticator app: set one up by {}.", crate::time::format_time(by))
+                    }}
+                    " " <a href="/account">"Set it up"</a>
+                </p>
+            })}
         </header>
     }
 }

@@ -78,7 +78,7 @@ pub fn RegistrationPage() -> impl IntoView {
                         let typed = (value("label").unwrap_or_default(), value("uses"), value("expires_days"));
                         view! {
                             <CreatedNotice created endpoint=page.endpoint.clone()/>
-                            {move || row_error.get().map(|e| view! { <p class="banner error" role="alert">{e.plainly()}</p> })}
+                            <ErrorBanner error=row_error plainly=true/>
                             <DomainSwitcher domains=page.domains.clone() current=page.domain.id.clone() page="/registration"/>
                             <p class="muted">"Registration endpoint " <code>{page.endpoint.clone()}</code></p>
                             <TokenTable page=page.clone() revoke/>

@@ -12,8 +12,8 @@ use crate::api::applications::DomainView;
 use crate::api::auth::take_flash;
 use crate::api::domains::MoveUser;
 use crate::api::users::{
-    users_page, welcome_user, ChangeRole, CreateUser, LinkView, PasswordLink, SetPassword,
-    SetUserDisabled, UserListing, UserView,
+    users_page, welcome_user, ChangeRole, CreateUser, LinkView, PasswordLink, PolicyView,
+    ResetUserFactors, SetMfaPolicy, SetPassword, SetUserDisabled, UserListing, UserView,
 };
 use crate::api::AppError;
 use crate::time::format_time;
@@ -27,11 +27,14 @@ pub fn UsersPage() -> impl IntoView {
     let role = ServerAction::<ChangeRole>::new();
     let disable = ServerAction::<SetUserDisabled>::new();
     let moved = ServerAction::<MoveUser>::new();
+    let reset = ServerAction::<ResetUserFactors>::new();
+    let policy = ServerAction::<SetMfaPolicy>::new();
     let actions = RowActions {
         role,
         disable,
         link,
         moved,
+        reset,
     };
     let listing = Resource::new(
         move || {
@@ -41,7 +44,9 @@ pub fn UsersPage() -> impl IntoView {
                     + link.version().get()
                     + role.version().get()
                     + disable.version().get()
-                    + moved.version().get(),
+                    + moved.version().get()
+                    + reset.version().get()
+                    + policy.version().get(),
             )
         },
         |(domain, _)| async move {
@@ -80,15 +85,17 @@ pub fn UsersPage() -> impl IntoView {
                                 .or_else(|| disable.value().get().and_then(Result::err))
                                 .or_else(|| link.value().get().and_then(Result::err))
                                 .or_else(|| moved.value().get().and_then(Result::err))
+                                .or_else(|| reset.value().get().and_then(Result::err))
                                 .or_else(|| refused.clone())
                         });
                         let email = kept.as_ref().and_then(|f| f.value("email")).unwrap_or_default();
                         let typed_role = kept.as_ref().and_then(|f| f.value("role"));
                         view! {
                             <LinkNotice link=shown_link/>
-                            {move || row_error.get().map(|e| view! { <p class="banner error" role="alert">{e.plainly()}</p> })}
+                            <ErrorBanner error=row_error plainly=true/>
                             <UserTable listing=listing.clone() actions/>
-                            <NewUserForm listing create error=create_error email typed_role/>
+                            <NewUserForm listing=listing.clone() create error=create_error email typed_role/>
+                            <PolicyForm policy_view=listing.policy.clone() domain=listing.domain.id.clone() action=policy/>
                         }.into_any()
                     }
                     Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
@@ -161,6 +168,7 @@ struct RowActions {
     disable: ServerAction<SetUserDisabled>,
     link: ServerAction<PasswordLink>,
     moved: ServerAction<MoveUser>,
+    reset: ServerAction<ResetUserFactors>,
 }
 
 /// The one-time link just made, to copy and send.
@@ -199,7 +207,7 @@ fn UserTable(listing: UserListing, actions: RowActions) -> impl IntoView {
         <DomainSwitcher domains current page="/users"/>
         <div class="table-wrap">
             <table class="users">
-                <thead><tr><th>"Email"</th><th>"Role"</th><th>"Status"</th><th>"Created"</th><th>"Actions"</th></tr></thead>
+                <thead><tr><th>"Email"</th><th>"Role"</th><th>"Status"</th><th>"Second factor"</th><th>"Created"</th><th>"Actions"</th></tr></thead>
                 <tbody>
                     {listing.users.into_iter().map(|u| view! { <UserRow u roles=roles.clone() elsewhere=elsewhere.clone() actions/> }).collect_view()}
                 </tbody>
@@ -220,6 +228,7 @@ fn UserRow(
         disable,
         link,
         moved,
+        reset,
     } = actions;
     let status = if u.disabled {
         "Disabled"
@@ -240,6 +249,8 @@ fn UserRow(
     let current_role = u.role.clone();
     let (disable_id, link_id, move_id) = (u.id.clone(), u.id.clone(), u.id.clone());
     let move_email = u.email.clone();
+    let reset_id = u.id.clone();
+    let reset_label = format!("Reset the second factor of {}", u.email);
     let manageable = u.manageable && roles.contains(&u.role);
     view! {
         <tr class:disabled=u.disabled>
@@ -263,6 +274,7 @@ fn UserRow(
                 }}
             </td>
             <td><span class="status" class:off=u.disabled class:pending=!u.has_password>{status}</span></td>
+            <td>{factor_cell(&u)}</td>
             <td class="nowrap">{format_time(u.created_at)}</td>
             <td>
                 {u.manageable.then(|| view! {
@@ -279,11 +291,88 @@ fn UserRow(
                             <button type="submit" class="button small" aria-label=link_label.clone()>"New password link"</button>
                         </ActionForm>
                         <MoveForm id=move_id.clone() email=move_email.clone() elsewhere=elsewhere.clone() moved/>
+                        {(!u.factors.is_empty()).then(|| view! {
+                            <ActionForm action=reset>
+                                <input type="hidden" name="id" value=reset_id.clone()/>
+                                <button type="submit" class="button small danger-outline" aria-label=reset_label.clone()>"Reset second factor"</button>
+                            </ActionForm>
+                        })}
                     </div>
                 })}
             </td>
         </tr>
     }
+}
+
+/// A user's second factors, or whether their role needs one.
+fn factor_cell(u: &UserView) -> impl IntoView {
+    if !u.factors.is_empty() {
+        view! { <span>{super::components::capitalized(&u.factors)}</span> }.into_any()
+    } else if u.factor_required {
+        view! { <span class="status pending">"None: required"</span> }.into_any()
+    } else {
+        view! { <span class="muted">"None"</span> }.into_any()
+    }
+}
+
+/// Which roles of the domain must have a second factor: a super admin
+/// changes it, a domain admin reads it.
+#[component]
+fn PolicyForm(
+    policy_view: PolicyView,
+    domain: String,
+    action: ServerAction<SetMfaPolicy>,
+) -> impl IntoView {
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let saved = move || matches!(action.value().get(), Some(Ok(())));
+    let names = ["super_admin", "domain_admin", "member"];
+    if !policy_view.editable {
+        let required: Vec<&str> = names
+            .iter()
+            .filter(|r| policy_view.roles.iter().any(|p| p == *r))
+            .map(|r| role_label(r))
+            .collect();
+        return view! {
+            <section class="card form-card">
+                <h2>"Second factor"</h2>
+                <p>{if required.is_empty() {
+                    "No role of this domain must have a second factor.".to_string()
+                } else {
+                    format!("Required of: {}. Users without one may sign in for {} days, then only set one up.", required.join(", "), policy_view.grace_days)
+                }}</p>
+            </section>
+        }
+        .into_any();
+    }
+    view! {
+        <section class="card form-card">
+            <h2>"Second factor"</h2>
+            <p class="muted">"Roles ticked here must sign in with a passkey or an authenticator app. Someone without one may sign in with their password for the grace period, reminded on every page; after it, only their Account page opens until they set one up."</p>
+            <ActionForm action>
+                <ErrorBanner error plainly=true/>
+                {move || saved().then(|| view! { <p class="banner ok" role="status">"Saved."</p> })}
+                <input type="hidden" name="domain" value=domain.clone()/>
+                <fieldset>
+                    <legend>"Required of"</legend>
+                    {names.into_iter().map(|r| {
+                        let id = format!("mfa-{r}");
+                        let label_for = id.clone();
+                        let checked = policy_view.roles.iter().any(|p| p == r);
+                        view! {
+                            <label class="check" for=label_for>
+                                <input type="checkbox" id=id name="roles[]" value=r checked=checked/>
+                                {role_label(r)}
+                            </label>
+                        }
+                    }).collect_view()}
+                </fieldset>
+                <Field label="Grace period (days)" name="grace_days" kind="number" value=policy_view.grace_days.to_string()
+                    hint="0 to 90. Counts from the user's first sign-in without a second factor." error/>
+                <button type="submit" class="button">"Save"</button>
+            </ActionForm>
+        </section>
+    }
+    .into_any()
 }
 
 /// Moves a user, with the applications they own, to another domain (super

@@ -94,6 +94,7 @@ impl TestApp {
             signing_alg: app::domain::signing_keys::SigningAlg::Es256,
             log_format: keyport::config::LogFormat::Text,
             unused_days: 90,
+            step_up_ttl: 300,
             // The deadline has its own test (faults.rs); a debug build under a
             // parallel suite must not meet it here.
             request_timeout: 300,
@@ -160,6 +161,17 @@ impl TestApp {
             .insert_user(new, None, "test", None)
             .await
             .unwrap()
+    }
+
+    /// No role of the default domain must have a second factor: for tests
+    /// whose admin signs in with a password alone for weeks of clock time
+    /// (the rule itself is tested in factors.rs).
+    pub async fn factors_not_required(&self) {
+        sqlx::query("UPDATE domains SET mfa_roles = '' WHERE id = $1")
+            .bind(&self.keyport.tenancy.default_domain_id)
+            .execute(&self.keyport.db.pool)
+            .await
+            .unwrap();
     }
 
     /// A browser with no cookies yet, from the given address.

@@ -47,6 +47,7 @@ pub(crate) async fn removed_applications_are_refused_restored_and_purged_after_3
 
     // Restored (without JavaScript) with the same client ID and a new
     // secret, ten days (and a new sign-in) later.
+    app.factors_not_required().await;
     app.clock.advance(10 * DAY);
     browser.sign_in("admin@example.com", PASSWORD).await;
     let response = browser

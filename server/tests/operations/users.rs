@@ -138,6 +138,7 @@ pub(crate) async fn admins_create_users_who_set_a_password_through_a_link(app: &
             .json(),
         Value::Null
     );
+    app.factors_not_required().await;
     app.clock.advance(7 * DAY);
     admin.sign_in("admin@example.com", PASSWORD).await;
     assert_eq!(

@@ -98,6 +98,18 @@ impl Scratch {
         })
     }
 
+    /// Runs one SQL statement on the database, as an operator might.
+    pub fn execute(&self, sql: &str) {
+        let url = self.url().to_owned();
+        let sql = sql.to_owned();
+        keyport_scratch::block_on(async move {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+            sqlx::query(&sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        })
+    }
+
     /// `keyport` as this test run built it, or the binary `KEYPORT_BIN`
     /// names (a release build, for the tests that measure).
     pub fn command(&self, args: &[&str]) -> Command {

@@ -122,6 +122,7 @@ pub async fn remove_applications(ids: Vec<String>) -> Result<usize, AppError> {
     use crate::api::request::{actor, keyport, require_user};
 
     let user = require_user().await?;
+    crate::api::request::require_step_up().await?;
     if ids.len() > REMOVE_MAX {
         return Err(AppError::BadRequest(format!(
             "at most {REMOVE_MAX} applications at once"

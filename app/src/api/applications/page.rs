@@ -84,6 +84,7 @@ pub async fn reveal_credentials(
     use crate::api::request::{actor, keep_result, keyport, no_store, require_user};
 
     let user = require_user().await?;
+    crate::api::request::require_step_up().await?;
     no_store();
     let credentials: CredentialsView = keyport()?
         .reveal_credentials(&actor(&user), &user, &id)

@@ -12,6 +12,7 @@ pub async fn rotate_secret(id: String, grace_seconds: i64) -> Result<(), AppErro
 
     let at = form("rotate", &[], async {
         let user = require_user().await?;
+        crate::api::request::require_step_up().await?;
         let rotated = keyport()?
             .rotate_secret(&actor(&user), &user, &id, grace_seconds)
             .await?;
@@ -30,6 +31,7 @@ pub async fn retire_secret(id: String) -> Result<(), AppError> {
 
     form("rotate", &[], async {
         let user = require_user().await?;
+        crate::api::request::require_step_up().await?;
         Ok(keyport()?
             .retire_previous_secret(&actor(&user), &user, &id)
             .await?)

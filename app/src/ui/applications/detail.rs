@@ -317,6 +317,7 @@ fn CredentialRow(
     let value = Signal::derive(move || credentials.with(|c| c.as_ref().map(|c| which.pick(c))));
     let base = format!("/applications/{id}");
     let reveal_id = id.clone();
+    let step_up = crate::ui::step_up::use_step_up();
     let show = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         if credentials.with_untracked(Option::is_some) {
@@ -325,9 +326,18 @@ fn CredentialRow(
         }
         let id = id.clone();
         leptos::task::spawn_local(async move {
-            if let Ok(c) = reveal_credentials(id, None).await {
-                credentials.set(Some(c));
-                shown.update(|s| s.push(which));
+            match reveal_credentials(id, None).await {
+                Ok(c) => {
+                    credentials.set(Some(c));
+                    shown.update(|s| s.push(which));
+                }
+                // The dialog asks, then submits this form again.
+                Err(crate::api::AppError::StepUpRequired) => {
+                    if let Some(step_up) = step_up {
+                        step_up.then_resubmit();
+                    }
+                }
+                Err(_) => {}
             }
         });
     };

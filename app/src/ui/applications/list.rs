@@ -262,16 +262,12 @@ fn Row(
             });
         }
     };
+    let step_up = crate::ui::step_up::use_step_up();
     let show = {
         let id = id.clone();
         move |ev: leptos::ev::MouseEvent| {
             ev.prevent_default();
-            let id = id.clone();
-            leptos::task::spawn_local(async move {
-                if let Ok(credentials) = reveal_credentials(id, None).await {
-                    secret.set(Some(credentials.client_secret));
-                }
-            });
+            reveal_secret(id.clone(), secret, step_up);
         }
     };
     let hide = move |ev: leptos::ev::MouseEvent| {
@@ -314,6 +310,26 @@ fn Row(
             <td inner_html=sparkline(&app.usage)></td>
         </tr>
     }
+}
+
+/// Fetches a row's secret into `secret`; asked for a fresh check first,
+/// fetches it once the user has confirmed.
+fn reveal_secret(
+    id: String,
+    secret: RwSignal<Option<String>>,
+    step_up: Option<crate::ui::step_up::StepUp>,
+) {
+    leptos::task::spawn_local(async move {
+        match reveal_credentials(id.clone(), None).await {
+            Ok(credentials) => secret.set(Some(credentials.client_secret)),
+            Err(crate::api::AppError::StepUpRequired) => {
+                if let Some(step_up) = step_up {
+                    step_up.then(move || reveal_secret(id.clone(), secret, Some(step_up)));
+                }
+            }
+            Err(_) => {}
+        }
+    });
 }
 
 /// Copies the `data-copy` value of the Copy button clicked in the table.

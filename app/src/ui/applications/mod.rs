@@ -31,10 +31,19 @@ fn RemoveDialog(ids: Signal<Vec<String>>, open: RwSignal<bool>) -> impl IntoView
             ids: ids.get_untracked(),
         });
     };
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = remove.value().get() {
-            open.set(false);
+    let step_up = crate::ui::step_up::use_step_up();
+    Effect::new(move |_| match remove.value().get() {
+        Some(Ok(_)) => open.set(false),
+        Some(Err(crate::api::AppError::StepUpRequired)) => {
+            if let Some(step_up) = step_up {
+                step_up.then(move || {
+                    remove.dispatch(RemoveApplications {
+                        ids: ids.get_untracked(),
+                    });
+                });
+            }
         }
+        _ => {}
     });
     view! {
         <Show when=move || open.get()>
@@ -42,9 +51,9 @@ fn RemoveDialog(ids: Signal<Vec<String>>, open: RwSignal<bool>) -> impl IntoView
                 <div class="dialog" role="alertdialog" aria-modal="true" aria-labelledby="remove-title">
                     <h2 id="remove-title">{move || format!("Remove {}?", plural(count(), "application"))}</h2>
                     <p>"Their client credentials stop working at once. For 30 days they can be restored from Recently removed."</p>
-                    {move || remove.value().get().and_then(Result::err).map(|e| view! {
-                        <p class="banner error" role="alert">{e.to_string()}</p>
-                    })}
+                    {move || remove.value().get().and_then(Result::err)
+                        .filter(|e| *e != crate::api::AppError::StepUpRequired)
+                        .map(|e| view! { <p class="banner error" role="alert">{e.to_string()}</p> })}
                     <div class="actions">
                         <button type="button" class="button" on:click=move |_| open.set(false)>"Cancel"</button>
                         <button type="button" class="button danger" on:click=confirm disabled=move || remove.pending().get()>

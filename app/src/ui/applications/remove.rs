@@ -7,6 +7,7 @@ use leptos_router::hooks::use_query_map;
 
 use super::plural;
 use crate::api::applications::{applications_named, RemoveApplications};
+use crate::ui::components::ErrorBanner;
 
 #[component]
 pub fn RemovePage() -> impl IntoView {
@@ -37,9 +38,7 @@ pub fn RemovePage() -> impl IntoView {
                                 <ul class="remove-list">
                                     {apps.iter().map(|(_, name)| view! { <li>{name.clone()}</li> }).collect_view()}
                                 </ul>
-                                {move || remove.value().get().and_then(Result::err).map(|e| view! {
-                                    <p class="banner error" role="alert">{e.to_string()}</p>
-                                })}
+                                <ErrorBanner error=Signal::derive(move || remove.value().get().and_then(Result::err))/>
                                 <ActionForm action=remove>
                                     {apps.iter().enumerate().map(|(i, (id, _))| view! {
                                         <input type="hidden" name=format!("ids[{i}]") value=id.clone()/>
