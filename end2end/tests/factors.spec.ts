@@ -210,6 +210,9 @@ test("a passkey: added on the Account page, then a second factor and a sign-in o
   await expectApplications(page, email);
   await open(page, "/account", testInfo);
   await expect(page.getByRole("heading", { name: "Passkeys" })).toBeVisible();
+  // Typed as soon as the field shows, maybe before the page (a chunk of its
+  // own) is live: the click waits for the button to be enabled, and the
+  // name typed meanwhile must count.
   await page.getByLabel("Name", { exact: true }).fill("Test laptop");
   await page.getByRole("button", { name: "Add a passkey" }).click();
   await expect(page.getByRole("button", { name: "Remove Test laptop" })).toBeVisible();
