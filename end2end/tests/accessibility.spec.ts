@@ -46,15 +46,15 @@ async function checked(page: Page, testInfo: TestInfo, url: string, { app = true
 }
 
 test("pages a visitor sees before signing in", async ({ page }, testInfo) => {
-  for (const url of ["/login", "/login?next=%2Fapplications", "/setup", "/welcome?token=not-a-link"]) {
+  for (const url of ["/login", "/login?next=%2Fapplications", "/login/verify", "/setup", "/welcome?token=not-a-link"]) {
     await checked(page, testInfo, url);
   }
   await checked(page, testInfo, "/no-such-page", { app: false });
 });
 
 test("every page of the portal", async ({ page }, testInfo) => {
-  // Nineteen pages, each loaded and analysed.
-  test.setTimeout(180_000);
+  // Twenty-one pages, each loaded and analysed.
+  test.setTimeout(240_000);
   await signIn(page, testInfo);
   // An application of the second domain, found the way an admin would (the
   // first of them: a retry of domains.spec registers one of its own).
@@ -81,6 +81,8 @@ test("every page of the portal", async ({ page }, testInfo) => {
     "/domains?q=gateway",
     "/domains?q=nothing+at+all",
     "/tools/token",
+    "/account",
+    "/confirm?next=%2Fusers",
     "/oauth2/authorize?client_id=nobody&response_type=code",
   ]) {
     await checked(page, testInfo, url);

@@ -94,7 +94,12 @@ configured!(
     rs256_tokens_verify_with_the_published_key => |c| c.signing_alg = app::domain::signing_keys::SigningAlg::Rs256,
     https_deployments_keep_cookies_to_their_host_and_ask_for_tls =>
         |c| c.public_url = Some("https://keyport.example".parse().unwrap()),
+    passkey_sign_ins_begun_by_strangers_open_bounded_sessions =>
+        |c| c.public_url = Some(crate::HOSTED.parse().unwrap()),
 );
+
+/// A deployment under a host name, where passkeys work.
+const HOSTED: &str = "http://localhost:3000";
 
 fn address(ip: &str) -> SocketAddr {
     format!("{ip}:40000").parse().unwrap()

@@ -135,8 +135,9 @@ pub async fn sign_in(
     next: Option<String>,
 ) -> Result<(), AppError> {
     use super::request::{
-        client_address, form, keyport, request_cookie, set_cookie, start_session,
+        begin_session, client_address, form, keyport, request_cookie, set_cookie,
     };
+    use crate::domain::factors::Requirement;
     use crate::domain::secrets::Password;
 
     let next = safe_next(next.as_deref()).to_owned();
@@ -152,12 +153,15 @@ pub async fn sign_in(
             )
             .await?;
         set_cookie(DEVICE_COOKIE, &signed_in.device, DEVICE_COOKIE_MAX_AGE);
-        if keyport.has_second_factor(&signed_in.user.id).await? {
-            super::factors::await_second_factor(&signed_in.user).await?;
-            Ok(true)
-        } else {
-            start_session(&signed_in.user).await?;
-            Ok(false)
+        match keyport.requirement(&signed_in.user).await? {
+            Requirement::SecondFactor => {
+                super::factors::await_second_factor(&signed_in.user).await?;
+                Ok(true)
+            }
+            requirement => {
+                begin_session(&signed_in.user, requirement).await?;
+                Ok(false)
+            }
         }
     })
     .await?;

@@ -151,9 +151,11 @@ pub async fn verify_passkey(credential: String, next: Option<String>) -> Result<
 /// site.
 #[server(prefix = "/rpc", endpoint = "factors/sign_in_options")]
 pub async fn passkey_sign_in_options() -> Result<String, AppError> {
-    use super::request::{keep_ceremony, keyport};
+    use super::request::{client_address, holds_session, keep_ceremony, keyport};
 
-    let ceremony = keyport()?.begin_passkey_sign_in()?;
+    let address = client_address();
+    let opens_session = (!holds_session().await?).then_some(address.as_str());
+    let ceremony = keyport()?.begin_passkey_sign_in(opens_session)?;
     keep_ceremony("sign in", ceremony.state).await?;
     Ok(ceremony.options)
 }
@@ -200,13 +202,7 @@ pub async fn confirm_identity(secret: String, next: Option<String>) -> Result<()
         } else {
             keyport
                 .check_password(&actor, &user, Password::new(secret))
-                .await
-                .map_err(|e| match e {
-                    crate::domain::Error::Invalid(_) => {
-                        crate::domain::Error::invalid("secret", "That password is not right")
-                    }
-                    other => other,
-                })?;
+                .await?;
             "password"
         };
         keyport.record_step_up(&actor, &user, method).await?;

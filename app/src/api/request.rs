@@ -182,9 +182,18 @@ const CEREMONY: &str = "webauthn";
 /// user's check just made counting for step-up, and, when their role needs
 /// a second factor they lack, the end of their grace period.
 pub async fn start_session(user: &User) -> Result<(), AppError> {
+    let requirement = keyport()?.requirement(user).await?;
+    begin_session(user, requirement).await
+}
+
+/// `start_session` for a caller that has read the user's `requirement`.
+pub async fn begin_session(
+    user: &User,
+    requirement: crate::domain::factors::Requirement,
+) -> Result<(), AppError> {
     use crate::domain::factors::Requirement;
     let keyport = keyport()?;
-    let enrol_by = match keyport.requirement(user).await? {
+    let enrol_by = match requirement {
         Requirement::Enrol { by } => Some(by),
         Requirement::SecondFactor | Requirement::Nothing => None,
     };
@@ -278,6 +287,18 @@ pub async fn require_step_up() -> Result<(), AppError> {
         leptos_axum::redirect(&format!("/confirm?next={encoded}"));
     }
     Err(AppError::StepUpRequired)
+}
+
+/// Whether the request came with a session the store holds; if not,
+/// keeping anything in it stores a new one.
+pub async fn holds_session() -> Result<bool, AppError> {
+    let session = session().await?;
+    // Reading loads the record, and forgets an id the store does not know.
+    session
+        .get::<(String, String)>(CEREMONY)
+        .await
+        .map_err(session_error)?;
+    Ok(session.id().is_some())
 }
 
 /// Keeps a passkey ceremony's state for its second half, for `purpose`.

@@ -184,14 +184,17 @@ fn typed_label(email: &str) -> String {
 
 /// The budgets one sign-in attempt spends, taken before its password is
 /// hashed.
-struct Attempt<'a> {
+pub(super) struct Attempt<'a> {
     taken: Vec<(&'a Limiter, Key)>,
 }
 
 impl<'a> Attempt<'a> {
     /// Takes one attempt from each budget, or from none and says how long
     /// to wait.
-    fn take(budgets: Vec<(&'a Limiter, Key)>, now: super::clock::Timestamp) -> Result<Self> {
+    pub(super) fn take(
+        budgets: Vec<(&'a Limiter, Key)>,
+        now: super::clock::Timestamp,
+    ) -> Result<Self> {
         let mut attempt = Self { taken: Vec::new() };
         for (limiter, key) in budgets {
             if let Err(retry_after) = limiter.take(&key, now) {
@@ -204,7 +207,7 @@ impl<'a> Attempt<'a> {
     }
 
     /// Gives every attempt back: the password was right, or never checked.
-    fn give_back(self) {
+    pub(super) fn give_back(self) {
         for (limiter, key) in self.taken {
             limiter.refund(&key);
         }

@@ -209,6 +209,10 @@ pub struct Limits {
     /// account: 5 in 15 minutes. Only a holder of the password or of a
     /// session reaches them, so strangers cannot spend it.
     pub second_factors: Limiter,
+    /// Passkey sign-ins begun by a browser without a session, per source
+    /// address: 30 in 15 minutes. Each opens a session, a row kept for
+    /// hours; a browser that keeps its cookie spends this once.
+    pub passkey_sessions: Limiter,
 }
 
 impl Limits {
@@ -231,6 +235,7 @@ impl Limits {
             sign_in_devices: limiter(10, 900),
             open_registrations: limiter(10, 3_600),
             second_factors: limiter(5, 900),
+            passkey_sessions: limiter(30, 900),
         }
     }
 
@@ -242,6 +247,7 @@ impl Limits {
             &self.sign_in_devices,
             &self.open_registrations,
             &self.second_factors,
+            &self.passkey_sessions,
         ] {
             limiter.sweep(now);
         }

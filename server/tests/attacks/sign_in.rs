@@ -106,3 +106,47 @@ pub(crate) async fn password_hashing_is_bounded_and_says_when_to_retry(app: &Tes
         }
     }
 }
+
+/// Each passkey sign-in begun without a session stores one. A stranger who
+/// drops the cookie every time opens at most 30 from an address in 15
+/// minutes, even in one burst; a browser that keeps its cookie is not
+/// counted again, and other addresses are not held back.
+pub(crate) async fn passkey_sign_ins_begun_by_strangers_open_bounded_sessions(app: &TestApp) {
+    async fn begin(browser: &mut common::Browser<'_>) -> Response {
+        browser
+            .rpc_from("factors/sign_in_options", &[], Some(HOSTED))
+            .await
+    }
+    let sessions = || async {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions")
+            .fetch_one(&app.keyport.db.pool)
+            .await
+            .unwrap();
+        n
+    };
+    let burst = join_all((0..40).map(|_| async {
+        // A new browser each time: no cookie, one address.
+        begin(&mut app.browser()).await.status
+    }))
+    .await;
+    let opened = burst.iter().filter(|s| **s == StatusCode::OK).count();
+    let limited = burst
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((opened, limited), (30, 10), "{burst:?}");
+    assert_eq!(sessions().await, 30);
+
+    // A browser of another address begins, then asks again with its cookie
+    // as often as it likes: one session more.
+    let mut browser = app.browser();
+    browser.address = address("198.51.100.7");
+    let first = begin(&mut browser).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    assert!(first.text.contains("challenge"), "{}", first.text);
+    for _ in 0..40 {
+        let again = begin(&mut browser).await;
+        assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    }
+    assert_eq!(sessions().await, 31);
+}

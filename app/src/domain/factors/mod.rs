@@ -17,6 +17,7 @@ pub use totp::TotpSetup;
 
 use uuid::Uuid;
 
+use super::accounts::Attempt;
 use super::accounts::{Role, User};
 use super::audit::{self, Action, Actor};
 use super::clock::Timestamp;
@@ -68,6 +69,17 @@ pub struct MfaPolicy {
 }
 
 impl MfaPolicy {
+    /// The rule as a domain's row keeps it.
+    fn read(roles: &str, grace_days: i64) -> Self {
+        Self {
+            roles: roles
+                .split_whitespace()
+                .filter_map(|r| r.parse().ok())
+                .collect(),
+            grace_days,
+        }
+    }
+
     pub fn requires(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
@@ -227,14 +239,33 @@ impl Keyport {
         if self.has_second_factor(&user.id).await? {
             return Ok(Requirement::SecondFactor);
         }
-        let policy = self.mfa_policy(&user.domain_id).await?;
+        let (asked_at, roles, grace_days): (Option<i64>, String, i64) = sqlx::query_as(
+            "SELECT u.mfa_asked_at, d.mfa_roles, d.mfa_grace_days \
+             FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.id = $1",
+        )
+        .bind(&user.id)
+        .fetch_optional(&self.db.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+        let policy = MfaPolicy::read(&roles, grace_days);
         if !policy.requires(user.role) {
             return Ok(Requirement::Nothing);
         }
-        let now = self.now();
+        let asked_at = match asked_at {
+            Some(at) => at,
+            None => self.first_asked(user).await?,
+        };
+        Ok(Requirement::Enrol {
+            by: asked_at + policy.grace_days * 86_400,
+        })
+    }
+
+    /// Notes when the user was first asked for a second factor: once, the
+    /// earliest of racing sign-ins winning.
+    async fn first_asked(&self, user: &User) -> Result<Timestamp> {
         let mut tx = self.db.write().await?;
         sqlx::query("UPDATE users SET mfa_asked_at = $1 WHERE id = $2 AND mfa_asked_at IS NULL")
-            .bind(now)
+            .bind(self.now())
             .bind(&user.id)
             .execute(&mut *tx)
             .await?;
@@ -243,9 +274,7 @@ impl Keyport {
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Requirement::Enrol {
-            by: asked_at + policy.grace_days * 86_400,
-        })
+        Ok(asked_at)
     }
 
     /// Removes one of the user's own factors; audited. Their last factor
@@ -343,11 +372,7 @@ impl Keyport {
     /// account's budget and is audited; a recovery code works once.
     /// Answers how the user was checked.
     pub async fn check_code(&self, actor: &Actor, user: &User, code: &str) -> Result<&'static str> {
-        let key = Key::of("second factor", user.id.as_bytes());
-        let limiter = &self.limits.second_factors;
-        limiter
-            .take(&key, self.now())
-            .map_err(|retry_after| Error::RateLimited { retry_after })?;
+        let attempt = self.second_factor_attempt(user)?;
         let code = code.trim();
         let method = if totp::looks_like_totp(code) {
             self.check_totp(user, code)
@@ -360,7 +385,7 @@ impl Keyport {
         };
         match method {
             Some(method) => {
-                limiter.refund(&key);
+                attempt.give_back();
                 Ok(method)
             }
             None => {
@@ -382,11 +407,7 @@ impl Keyport {
         user: &User,
         password: super::secrets::Password,
     ) -> Result<()> {
-        let key = Key::of("second factor", user.id.as_bytes());
-        let limiter = &self.limits.second_factors;
-        limiter
-            .take(&key, self.now())
-            .map_err(|retry_after| Error::RateLimited { retry_after })?;
+        let attempt = self.second_factor_attempt(user)?;
         let (hash,): (Option<String>,) =
             sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
                 .bind(&user.id)
@@ -394,7 +415,7 @@ impl Keyport {
                 .await?;
         match self.hasher.verify(hash, password).await {
             Ok(true) => {
-                limiter.refund(&key);
+                attempt.give_back();
                 Ok(())
             }
             Ok(false) => {
@@ -403,10 +424,19 @@ impl Keyport {
                 Err(Error::invalid("password", "That password is not right"))
             }
             Err(e) => {
-                limiter.refund(&key);
+                // Nothing was checked: the attempt does not count.
+                attempt.give_back();
                 Err(e)
             }
         }
+    }
+
+    /// One attempt at a second factor, taken from the account's budget
+    /// before the check, so that parallel guesses cannot outrun it; a
+    /// success gives it back.
+    fn second_factor_attempt(&self, user: &User) -> Result<Attempt<'_>> {
+        let key = Key::of("second factor", user.id.as_bytes());
+        Attempt::take(vec![(&self.limits.second_factors, key)], self.now())
     }
 
     /// Records a confirmed step-up: who, and how.

@@ -18,7 +18,7 @@ use webauthn_rs::prelude::{
     WebauthnBuilder,
 };
 
-use super::super::accounts::User;
+use super::super::accounts::{Attempt, User};
 use super::super::audit::{self, Action, Actor};
 use super::super::limiter::Key;
 use super::super::users::user_entry;
@@ -136,8 +136,8 @@ impl Keyport {
             .map_err(|_| refused())?;
         let credential_id = URL_SAFE_NO_PAD.encode(passkey.cred_id().as_slice());
         let now = self.now();
-        let first = !self.has_second_factor(&user.id).await?;
         let mut tx = self.db.write().await?;
+        super::recovery::lock_user(&mut tx, user).await?;
         let inserted = sqlx::query(
             "INSERT INTO user_factors \
              (id, user_id, kind, name, credential_id, passkey, created_at, confirmed_at) \
@@ -159,16 +159,7 @@ impl Keyport {
             )],
         )?;
         let detail = format!("passkey: {name}");
-        audit::record(
-            &mut tx,
-            user_entry(now, actor, user, Action::FactorEnrolled, Some(&detail)),
-        )
-        .await?;
-        let codes = if first {
-            Some(super::recovery::replace_codes(&mut tx, user, now).await?)
-        } else {
-            None
-        };
+        let codes = super::recovery::enrolled(&mut tx, actor, user, now, &detail).await?;
         tx.commit().await?;
         Ok(codes)
     }
@@ -204,11 +195,7 @@ impl Keyport {
         state: &str,
         credential: &str,
     ) -> Result<()> {
-        let key = Key::of("second factor", user.id.as_bytes());
-        let limiter = &self.limits.second_factors;
-        limiter
-            .take(&key, self.now())
-            .map_err(|retry_after| Error::RateLimited { retry_after })?;
+        let attempt = self.second_factor_attempt(user)?;
         let checked = async {
             let rp = self.relying_party()?;
             let state: PasskeyAuthentication = parse(state)?;
@@ -221,7 +208,7 @@ impl Keyport {
         .await;
         match checked {
             Ok(()) => {
-                limiter.refund(&key);
+                attempt.give_back();
                 Ok(())
             }
             Err(e) => {
@@ -234,8 +221,16 @@ impl Keyport {
 
     /// Starts a sign-in with a passkey alone: the browser offers the
     /// passkeys it holds for this site, and the one chosen names its user.
-    pub fn begin_passkey_sign_in(&self) -> Result<Ceremony> {
+    /// `opens_session`: the caller's address, when keeping the ceremony
+    /// opens a new session, which spends that address's budget.
+    pub fn begin_passkey_sign_in(&self, opens_session: Option<&str>) -> Result<Ceremony> {
         let rp = self.relying_party()?;
+        if let Some(address) = opens_session {
+            self.limits
+                .passkey_sessions
+                .take(&Key::address_text(address), self.now())
+                .map_err(|retry_after| Error::RateLimited { retry_after })?;
+        }
         let (options, state) = rp
             .start_discoverable_authentication()
             .map_err(|e| Error::Config(format!("WebAuthn authentication: {e}")))?;
@@ -253,11 +248,10 @@ impl Keyport {
         state: &str,
         credential: &str,
     ) -> Result<User> {
-        let key = Key::address_text(address);
-        let limiter = &self.limits.sign_in_addresses;
-        limiter
-            .take(&key, self.now())
-            .map_err(|retry_after| Error::RateLimited { retry_after })?;
+        let attempt = Attempt::take(
+            vec![(&self.limits.sign_in_addresses, Key::address_text(address))],
+            self.now(),
+        )?;
         let signed_in = async {
             let rp = self.relying_party()?;
             let state: DiscoverableAuthentication = parse(state)?;
@@ -292,7 +286,7 @@ impl Keyport {
         };
         match signed_in {
             Ok(user) => {
-                limiter.refund(&key);
+                attempt.give_back();
                 let mut tx = self.db.write().await?;
                 audit::record(
                     &mut tx,

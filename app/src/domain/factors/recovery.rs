@@ -70,6 +70,44 @@ pub(super) async fn replace_codes(
     Ok(codes)
 }
 
+/// Takes the user's row lock for the rest of the transaction (PostgreSQL;
+/// SQLite's write lock is held already), so that two factors added at once
+/// count one after the other.
+pub(super) async fn lock_user(tx: &mut Write, user: &User) -> Result<()> {
+    sqlx::query("UPDATE users SET mfa_asked_at = mfa_asked_at WHERE id = $1")
+        .bind(&user.id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Audits a factor just added in `tx` (after `lock_user`) and, when it is
+/// the user's only one, answers their first recovery codes.
+pub(super) async fn enrolled(
+    tx: &mut Write,
+    actor: &Actor,
+    user: &User,
+    now: Timestamp,
+    detail: &str,
+) -> Result<Option<Vec<String>>> {
+    audit::record(
+        tx,
+        user_entry(now, actor, user, Action::FactorEnrolled, Some(detail)),
+    )
+    .await?;
+    let (factors,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM user_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL",
+    )
+    .bind(&user.id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if factors == 1 {
+        Ok(Some(replace_codes(tx, user, now).await?))
+    } else {
+        Ok(None)
+    }
+}
+
 impl Keyport {
     /// New recovery codes for a user with a second factor, in place of
     /// any left; audited.

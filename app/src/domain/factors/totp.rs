@@ -10,9 +10,8 @@ use rand::RngCore as _;
 use totp_rs::{Algorithm, TOTP};
 
 use super::super::accounts::User;
-use super::super::audit::{self, Action, Actor};
+use super::super::audit::Actor;
 use super::super::clock::Timestamp;
-use super::super::users::user_entry;
 use super::super::{Error, Keyport, Result};
 use super::new_id;
 
@@ -154,8 +153,8 @@ impl Keyport {
                 )
             })?;
         let now = self.now();
-        let first = !self.has_second_factor(&user.id).await?;
         let mut tx = self.db.write().await?;
+        super::recovery::lock_user(&mut tx, user).await?;
         let confirmed = sqlx::query(
             "UPDATE user_factors SET confirmed_at = $1, last_step = $2, last_used_at = $1 \
              WHERE id = $3 AND confirmed_at IS NULL",
@@ -172,22 +171,8 @@ impl Keyport {
                 "Start again: scan a new QR code first",
             ));
         }
-        audit::record(
-            &mut tx,
-            user_entry(
-                now,
-                actor,
-                user,
-                Action::FactorEnrolled,
-                Some("authenticator app"),
-            ),
-        )
-        .await?;
-        let codes = if first {
-            Some(super::recovery::replace_codes(&mut tx, user, now).await?)
-        } else {
-            None
-        };
+        let codes =
+            super::recovery::enrolled(&mut tx, actor, user, now, "authenticator app").await?;
         tx.commit().await?;
         Ok(codes)
     }
