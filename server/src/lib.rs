@@ -203,9 +203,16 @@ pub fn router(state: AppState) -> Router {
     routes
         .merge(portal)
         .route_layer(middleware::from_fn(metrics::note_route))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            app::ui::shell,
-        ))
+        // The site's files, and a 404 page for anything else. Not
+        // `file_and_error_handler`: it serves a file inside a reactive owner
+        // made a child of whichever page last rendered on the thread, and so
+        // takes that page's response headers (its Content-Security-Policy,
+        // its no-store) for the file, leaving the page without them.
+        .fallback_service(
+            leptos_axum::site_pkg_dir_service(&state.leptos_options).fallback(
+                leptos_axum::ErrorHandler::new(app::ui::shell, state.leptos_options.clone()),
+            ),
+        )
         .layer(middleware::from_fn(headers::server_fn_statuses))
         .layer(middleware::from_fn(headers::plain_form_returns))
         .layer(sessions)

@@ -59,6 +59,7 @@ on_both_engines!(
     signed_out_page_requests_are_redirected_whoever_asks,
     sessions_end_at_their_absolute_lifetime,
     the_session_table_holds_nothing_that_works_as_a_credential,
+    pages_keep_their_headers_while_files_are_served,
 );
 
 /// Tests of a deployment configured otherwise, on both engines.

@@ -209,3 +209,56 @@ pub(crate) async fn the_session_table_holds_nothing_that_works_as_a_credential(a
         .iter()
         .all(|d| !String::from_utf8_lossy(d).contains("a-guessed-setup-token")));
 }
+
+/// A page and the site's files served at the same moment each keep their
+/// own headers: the page its Content-Security-Policy with the nonce its
+/// scripts carry (without it the portal never comes alive), a file none of
+/// the page's.
+pub(crate) async fn pages_keep_their_headers_while_files_are_served(app: &TestApp) {
+    let (mut admin, _) = app.signed_in("admin@example.com", Role::SuperAdmin).await;
+    let id = admin.register("Gateway").await;
+    let site = app.config.master_key_file.parent().unwrap().join("site");
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    std::fs::write(site.join("pkg/keyport.css"), "body { margin: 0 }").unwrap();
+    let mut state = app.state.clone();
+    state.leptos_options = leptos::config::LeptosOptions::builder()
+        .output_name("keyport")
+        .site_root(site.to_str().unwrap())
+        .site_pkg_dir("pkg")
+        .build();
+    let router = keyport::router(state);
+    let get = |path: String| {
+        let router = router.clone();
+        let request = Request::builder()
+            .uri(path)
+            .header(header::ACCEPT, "text/html")
+            .header(header::COOKIE, admin.cookie.clone().unwrap())
+            .body(Body::empty())
+            .unwrap();
+        async move { tower::ServiceExt::oneshot(router, request).await.unwrap() }
+    };
+    // Polled together on one thread, as a busy node serves them.
+    let answers = join_all((0..40).map(|i| {
+        if i % 2 == 0 {
+            get(format!("/applications/{id}"))
+        } else {
+            get("/pkg/keyport.css".to_owned())
+        }
+    }))
+    .await;
+    for (i, answer) in answers.iter().enumerate() {
+        let csp = answer
+            .headers()
+            .get(header::CONTENT_SECURITY_POLICY)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if i % 2 == 0 {
+            assert_eq!(answer.status(), StatusCode::OK);
+            assert!(csp.contains("'nonce-"), "page {i}: {csp}");
+        } else {
+            assert_eq!(answer.status(), StatusCode::OK);
+            assert!(!csp.contains("'nonce-"), "file {i}: {csp}");
+            assert!(answer.headers().get(header::SET_COOKIE).is_none());
+        }
+    }
+}
