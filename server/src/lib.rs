@@ -203,16 +203,7 @@ pub fn router(state: AppState) -> Router {
     routes
         .merge(portal)
         .route_layer(middleware::from_fn(metrics::note_route))
-        // The site's files, and a 404 page for anything else. Not
-        // `file_and_error_handler`: it serves a file inside a reactive owner
-        // made a child of whichever page last rendered on the thread, and so
-        // takes that page's response headers (its Content-Security-Policy,
-        // its no-store) for the file, leaving the page without them.
-        .fallback_service(
-            leptos_axum::site_pkg_dir_service(&state.leptos_options).fallback(
-                leptos_axum::ErrorHandler::new(app::ui::shell, state.leptos_options.clone()),
-            ),
-        )
+        .fallback(site_file)
         .layer(middleware::from_fn(headers::server_fn_statuses))
         .layer(middleware::from_fn(headers::plain_form_returns))
         .layer(sessions)
@@ -238,6 +229,41 @@ pub fn router(state: AppState) -> Router {
             metrics::track,
         ))
         .with_state(state)
+}
+
+/// The site's files (WebAssembly, JavaScript, CSS), and the 404 page for
+/// any other path, including one no file system could name.
+///
+/// Not `leptos_axum::file_and_error_handler`: it serves a file inside a
+/// reactive owner made a child of whichever page last rendered on the
+/// thread, so the file takes that page's response headers (its
+/// Content-Security-Policy, its `no-store`) and leaves the page without
+/// them. Files are served here outside any owner; the 404 page renders
+/// under a root of its own.
+async fn site_file(
+    State(options): State<LeptosOptions>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::http::header::ACCEPT_ENCODING;
+    use axum::response::IntoResponse;
+    use tower::ServiceExt;
+
+    let mut file = axum::http::Request::builder().uri(request.uri().clone());
+    if let Some(encodings) = request.headers().get(ACCEPT_ENCODING) {
+        file = file.header(ACCEPT_ENCODING, encodings);
+    }
+    if let Ok(file) = file.body(axum::body::Body::empty()) {
+        let Ok(found) = leptos_axum::site_pkg_dir_service(&options)
+            .oneshot(file)
+            .await;
+        if found.status() == StatusCode::OK {
+            return found.into_response();
+        }
+    }
+    let Ok(page) = leptos_axum::ErrorHandler::new(app::ui::shell, options)
+        .oneshot(request)
+        .await;
+    page
 }
 
 /// The enabled user a console session belongs to, if any.
