@@ -173,13 +173,7 @@ impl Keyport {
                 .fetch_optional(&self.db.pool)
                 .await?;
         let (roles, grace_days) = row.ok_or(Error::NotFound)?;
-        Ok(MfaPolicy {
-            roles: roles
-                .split_whitespace()
-                .filter_map(|r| r.parse().ok())
-                .collect(),
-            grace_days,
-        })
+        Ok(MfaPolicy::read(&roles, grace_days))
     }
 
     /// Sets which roles of `domain_id` must have a second factor, and the
