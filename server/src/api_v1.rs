@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use app::api::audit::AuditQuery;
 use app::domain::accounts::User;
-use app::domain::applications::{self, WithPermissions};
+use app::domain::applications::WithPermissions;
 use app::domain::audit::Actor;
+use app::domain::rules::may_hold;
 use app::domain::secrets::Secret;
 use app::domain::tokens::{AccessClaims, TokenError};
 use app::domain::validate::ApplicationInput;
@@ -152,8 +153,10 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The token's scope `scope`, while the user it acts for may hold it
+    /// as they stand now (`rules::may_hold`).
     fn require(&self, scope: &str) -> Result<(), ApiError> {
-        if self.claims.scopes().any(|s| s == scope) {
+        if self.claims.scopes().any(|s| s == scope) && may_hold(self.user.role, scope) {
             Ok(())
         } else {
             Err(ApiError::insufficient(scope))
@@ -315,7 +318,7 @@ async fn list_clients(
             let visible: Vec<ClientView> = all
                 .in_use
                 .iter()
-                .filter(|a| applications::can_manage(&caller.user, &a.app))
+                .filter(|a| app::domain::rules::may_manage_application(&caller.user, &a.app))
                 .map(ClientView::from)
                 .collect();
             serde_json::to_string(&visible)

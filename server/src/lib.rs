@@ -266,18 +266,16 @@ async fn site_file(
     page
 }
 
-/// The enabled user a console session belongs to, if any.
+/// The user a console session may act for now, as the server functions
+/// see them (`app::api::request::session_portal_user`): signed in, enabled,
+/// and within any grace period to set up a second factor.
 pub(crate) async fn session_user(
     keyport: &Keyport,
     session: &tower_sessions::Session,
 ) -> Option<app::domain::accounts::User> {
-    let id: String = session.get(app::api::USER_ID_KEY).await.ok().flatten()?;
-    keyport
-        .user(&id)
+    app::api::request::session_portal_user(keyport, session)
         .await
         .ok()
-        .flatten()
-        .filter(|u| u.disabled_at.is_none())
 }
 
 /// An application's icon, from the database, to whoever may see the

@@ -19,6 +19,8 @@ use common::authorize::{
 use common::{encode, Response, TestApp, ORIGIN, PASSWORD};
 use futures::future::join_all;
 
+#[path = "attacks/access.rs"]
+mod access;
 #[path = "attacks/client_auth.rs"]
 mod client_auth;
 #[path = "attacks/code_grant.rs"]
@@ -31,6 +33,7 @@ mod memory;
 mod sign_in;
 #[path = "attacks/smaller.rs"]
 mod smaller;
+use access::*;
 use client_auth::*;
 use code_grant::*;
 use leavers::*;
@@ -60,6 +63,11 @@ on_both_engines!(
     sessions_end_at_their_absolute_lifetime,
     the_session_table_holds_nothing_that_works_as_a_credential,
     pages_keep_their_headers_while_files_are_served,
+    domain_admins_cannot_borrow_a_super_admins_reach,
+    a_changed_role_ends_the_users_sessions,
+    refused_anonymous_form_posts_store_nothing,
+    open_registration_moves_between_domains_only_when_confirmed,
+    grants_and_transfers_ask_for_step_up,
 );
 
 /// Tests of a deployment configured otherwise, on both engines.

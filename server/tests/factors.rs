@@ -10,6 +10,7 @@ mod common;
 mod process;
 
 use app::domain::accounts::Role;
+use app::domain::secrets::Secret;
 use axum::http::StatusCode;
 use common::{Browser, TestApp, PASSWORD};
 use hmac::{Hmac, Mac};
@@ -22,6 +23,9 @@ on_both_engines!(
     roles_must_enrol_once_their_grace_period_ends,
     step_up_expires_with_the_clock,
     admins_reset_another_users_factors,
+    a_password_link_sets_the_password_and_nothing_more,
+    a_sign_in_is_recorded_once_its_second_factor_is_given,
+    every_route_that_reads_a_session_holds_to_the_enrolment_deadline,
 );
 
 /// RFC 6238's TOTP with HMAC-SHA-1 (the algorithm authenticator apps use),
@@ -574,4 +578,122 @@ fn the_command_line_resets_an_admins_factors() {
         .output()
         .unwrap();
     assert!(!unknown.status.success());
+}
+
+/// A password link sets the password and nothing more: whoever holds it
+/// for a user with a second factor is asked for that factor, and nobody is
+/// fresh for step-up on the strength of a link.
+async fn a_password_link_sets_the_password_and_nothing_more(app: &TestApp) {
+    let (_, root) = app.signed_in("root@example.com", Role::SuperAdmin).await;
+    let actor = common::authorize::actor(&root);
+    let (mut owner, user) = app.signed_in("user@example.com", Role::Member).await;
+    let (secret, _) = enrol_totp(app, &mut owner).await;
+    let (_, link) = app
+        .keyport
+        .issue_password_link(&actor, &root, &user.id)
+        .await
+        .unwrap();
+    let mut holder = app.browser();
+    let set = holder
+        .rpc(
+            "welcome/password",
+            &[
+                ("token", link.expose()),
+                ("password", "a brand new passphrase"),
+                ("confirm", "a brand new passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
+    assert_eq!(
+        set.header("location"),
+        Some("/login/verify?next=%2Fapplications")
+    );
+    assert_eq!(holder.rpc("viewer", &[]).await.json(), Value::Null);
+    let refused = holder.rpc("applications/list", &[]).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
+    let passkey = holder.rpc("account/page", &[]).await;
+    assert_eq!(passkey.status, StatusCode::UNAUTHORIZED, "{}", passkey.text);
+    // The second factor completes it, as at any sign-in.
+    app.clock.advance(30);
+    let code = totp(&secret, app.keyport.now(), 6);
+    let verified = holder.rpc("factors/verify", &[("code", &code)]).await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.text);
+    assert_eq!(
+        holder.rpc("viewer", &[]).await.json()["email"],
+        "user@example.com"
+    );
+
+    // Without a second factor, the link signs in, but step-up is not fresh.
+    let plain = app.user("plain@example.com", Role::Member).await;
+    let (_, link) = app
+        .keyport
+        .issue_password_link(&actor, &root, &plain.id)
+        .await
+        .unwrap();
+    let mut holder = app.browser();
+    let set = holder
+        .rpc(
+            "welcome/password",
+            &[
+                ("token", link.expose()),
+                ("password", "another new passphrase"),
+                ("confirm", "another new passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(set.header("location"), Some("/applications"));
+    let choice = holder.rpc("factors/step_up", &[]).await.json();
+    assert_eq!(choice["verified_for"], 0, "{choice}");
+}
+
+/// Sign-in is recorded, and the browser becomes known, only once the
+/// second factor is given.
+async fn a_sign_in_is_recorded_once_its_second_factor_is_given(app: &TestApp) {
+    let (mut browser, _) = app.signed_in("admin@example.com", Role::SuperAdmin).await;
+    let (secret, _) = enrol_totp(app, &mut browser).await;
+    let before = audited(app, "sign_in").await.len();
+    let mut other = app.browser();
+    let password = other.sign_in("admin@example.com", PASSWORD).await;
+    assert_eq!(password.status, StatusCode::OK, "{}", password.text);
+    assert_eq!(audited(app, "sign_in").await.len(), before);
+    assert!(
+        !other
+            .cookie
+            .as_deref()
+            .unwrap_or_default()
+            .contains("keyport_device"),
+        "{:?}",
+        other.cookie
+    );
+    app.clock.advance(30);
+    let code = totp(&secret, app.keyport.now(), 6);
+    let verified = other.rpc("factors/verify", &[("code", &code)]).await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.text);
+    let recorded = audited(app, "sign_in").await;
+    assert_eq!(recorded.len(), before + 1);
+    assert_eq!(
+        recorded.last().unwrap().as_deref(),
+        Some("password and totp")
+    );
+    assert!(other
+        .cookie
+        .as_deref()
+        .unwrap_or_default()
+        .contains("keyport_device"));
+}
+
+/// Past the grace period, the CSV export and icons refuse as the server
+/// functions do.
+async fn every_route_that_reads_a_session_holds_to_the_enrolment_deadline(app: &TestApp) {
+    let (mut admin, _) = app.signed_in("admin@example.com", Role::DomainAdmin).await;
+    assert_eq!(admin.get("/audit.csv").await.status, StatusCode::OK);
+    app.clock.advance(7 * 86_400);
+    let mut late = app.browser();
+    late.sign_in("admin@example.com", PASSWORD).await;
+    let refused = late.rpc("audit/page", &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    let export = late.get("/audit.csv").await;
+    assert_ne!(export.status, StatusCode::OK, "{}", export.text);
+    assert!(!export.text.contains("sign_in"), "{}", export.text);
 }

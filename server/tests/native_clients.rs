@@ -28,6 +28,8 @@ on_both_engines!(
     refresh_tokens_come_only_when_asked_for_and_allowed,
     revoking_a_refresh_token_ends_its_grant,
     automation_registers_public_clients_with_refresh_tokens,
+    a_replayed_code_revokes_the_refresh_tokens_it_gave,
+    a_callback_port_out_of_range_is_a_bad_request,
 );
 
 /// The loopback callback a native tool registers, without a port.
@@ -749,4 +751,72 @@ fn the_command_line_registers_a_public_client() {
     .unwrap();
     let fields: Vec<&String> = printed.as_object().unwrap().keys().collect();
     assert_eq!(fields, ["client_id"], "no secret to print: {printed}");
+}
+
+/// A code presented twice revokes everything it gave (RFC 6749 §4.1.2):
+/// its access token and the refresh tokens of the grant it started.
+async fn a_replayed_code_revokes_the_refresh_tokens_it_gave(app: &TestApp) {
+    let (client_id, tool) = native_tool(app, true).await;
+    let (mut browser, _) = signed_in_user(app).await;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _) = tool
+        .authorize_url(CsrfToken::new_random)
+        .set_pkce_challenge(challenge)
+        .add_scope(Scope::new("clients:read".into()))
+        .add_scope(Scope::new("offline_access".into()))
+        .url();
+    let path = path_and_query(&url);
+    assert_eq!(browser.get(&path).await.status, StatusCode::OK);
+    let back = location(&decide(&mut browser, &path, "approve").await);
+    let code = param(&back, "code").expect("a code");
+    let exchange = encode(&[
+        ("grant_type", "authorization_code"),
+        ("client_id", &client_id),
+        ("code", &code),
+        ("redirect_uri", LISTENING),
+        ("code_verifier", verifier.secret()),
+    ]);
+    let first = app.token_request(None, &exchange).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let tokens = first.json();
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let access_token = tokens["access_token"].as_str().unwrap().to_owned();
+
+    let replay = app.token_request(None, &exchange).await;
+    refused_with(&replay, "invalid_grant");
+    assert!(!accepted(app, &access_token).await);
+    let refreshed = refresh_by_hand(app, &client_id, &refresh_token).await;
+    refused_with(&refreshed, "invalid_grant");
+}
+
+/// A loopback callback on a port no socket can have is not the registered
+/// callback on another port: 400, whether or not consent is remembered.
+async fn a_callback_port_out_of_range_is_a_bad_request(app: &TestApp) {
+    let (client_id, tool) = native_tool(app, true).await;
+    let (mut browser, _) = signed_in_user(app).await;
+    stay_connected(app, &mut browser, &tool).await;
+    for port in ["99999", "65536", "4294967297"] {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("response_type", "code"),
+                ("client_id", client_id.as_str()),
+                ("redirect_uri", &format!("http://127.0.0.1:{port}/callback")),
+                ("scope", "clients:read offline_access"),
+                ("state", "s"),
+                (
+                    "code_challenge",
+                    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                ),
+                ("code_challenge_method", "S256"),
+            ])
+            .finish();
+        let page = browser.get(&format!("/oauth2/authorize?{query}")).await;
+        assert_eq!(
+            page.status,
+            StatusCode::BAD_REQUEST,
+            "{port}: {}",
+            page.text
+        );
+        assert!(page.header("location").is_none(), "{port}");
+    }
 }

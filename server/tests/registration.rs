@@ -586,7 +586,7 @@ async fn a_burst_spends_each_use_once_and_stays_within_the_domain_limit(app: &Te
 async fn open_registration_takes_public_clients_from_each_address_in_moderation(app: &TestApp) {
     let (admin, domain) = setup(app).await;
     app.keyport
-        .set_open_registration(&actor(&admin), &admin, &domain, true)
+        .set_open_registration(&actor(&admin), &admin, &domain, true, false)
         .await
         .unwrap();
     // Public clients only, and never Keyport's own management API.
@@ -652,7 +652,7 @@ async fn open_registration_takes_public_clients_from_each_address_in_moderation(
 
     // Turned off: a token is needed again.
     app.keyport
-        .set_open_registration(&actor(&admin), &admin, &domain, false)
+        .set_open_registration(&actor(&admin), &admin, &domain, false, false)
         .await
         .unwrap();
     token_refused(

@@ -72,6 +72,7 @@ pub async fn create_api(
         if user.role != Role::SuperAdmin {
             return Err(AppError::Forbidden);
         }
+        super::request::require_step_up().await?;
         let permissions = permissions
             .lines()
             .map(str::trim)

@@ -128,15 +128,19 @@ const DEVICE_COOKIE: &str = "keyport_device";
 #[cfg(feature = "ssr")]
 const DEVICE_COOKIE_MAX_AGE: u64 = 365 * 24 * 3600;
 
+/// Keeps the browser known to the account it completed a sign-in to.
+#[cfg(feature = "ssr")]
+pub(crate) fn remember_device(device: &str) {
+    super::request::set_cookie(DEVICE_COOKIE, device, DEVICE_COOKIE_MAX_AGE);
+}
+
 #[server(prefix = "/rpc", endpoint = "sign_in")]
 pub async fn sign_in(
     email: String,
     password: String,
     next: Option<String>,
 ) -> Result<(), AppError> {
-    use super::request::{
-        begin_session, client_address, form, keyport, request_cookie, set_cookie,
-    };
+    use super::request::{actor, begin_session, client_address, form, keyport, request_cookie};
     use crate::domain::factors::Requirement;
     use crate::domain::secrets::Password;
 
@@ -152,14 +156,18 @@ pub async fn sign_in(
                 device.as_deref(),
             )
             .await?;
-        set_cookie(DEVICE_COOKIE, &signed_in.device, DEVICE_COOKIE_MAX_AGE);
-        match keyport.requirement(&signed_in.user).await? {
+        let user = &signed_in.user;
+        match keyport.requirement(user).await? {
             Requirement::SecondFactor => {
-                super::factors::await_second_factor(&signed_in.user).await?;
+                super::factors::await_second_factor(user, Some(signed_in.device)).await?;
                 Ok(true)
             }
             requirement => {
-                begin_session(&signed_in.user, requirement).await?;
+                remember_device(&signed_in.device);
+                keyport
+                    .record_sign_in(&actor(user), user, "password")
+                    .await?;
+                begin_session(user, requirement, true).await?;
                 Ok(false)
             }
         }

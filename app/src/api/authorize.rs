@@ -113,6 +113,7 @@ pub async fn authorization_request(query: String) -> Result<Authorization, AppEr
             .permissions
             .iter()
             .map(|(scope, description)| PermissionView {
+                least_role: super::applications::least_role_words(scope),
                 scope: scope.clone(),
                 description: description.clone(),
                 api: String::new(),

@@ -51,9 +51,10 @@ async fn pending_user() -> Result<crate::domain::accounts::User, AppError> {
     use crate::domain::factors::PENDING_SECS;
 
     let session = session().await?;
-    let pending: Option<(String, i64)> = session.get(PENDING).await.map_err(session_error)?;
+    let pending: Option<Pending> = session.get(PENDING).await.map_err(session_error)?;
     let keyport = keyport()?;
-    let Some((id, _)) = pending.filter(|(_, since)| keyport.now() - since < PENDING_SECS) else {
+    let Some((id, _, _)) = pending.filter(|(_, since, _)| keyport.now() - since < PENDING_SECS)
+    else {
         return Err(AppError::Unauthenticated);
     };
     keyport
@@ -63,32 +64,46 @@ async fn pending_user() -> Result<crate::domain::accounts::User, AppError> {
         .ok_or(AppError::Unauthenticated)
 }
 
+/// A sign-in waiting for its second factor: the user, since when, and the
+/// device cookie the browser gets once it is complete (none after a
+/// password link).
+#[cfg(feature = "ssr")]
+type Pending = (String, i64, Option<String>);
+
 /// After a right password, when the user has a second factor: the session
-/// (under a fresh id) waits for it.
+/// (under a fresh id) waits for it. Nothing is recorded as a sign-in, and
+/// the browser is not yet known, until it is given.
 #[cfg(feature = "ssr")]
 pub(crate) async fn await_second_factor(
     user: &crate::domain::accounts::User,
+    device: Option<String>,
 ) -> Result<(), AppError> {
     use super::request::{keyport, session, session_error, PENDING};
 
     let session = session().await?;
     session.cycle_id().await.map_err(session_error)?;
+    let pending: Pending = (user.id.to_string(), keyport()?.now(), device);
     session
-        .insert(PENDING, (&user.id, keyport()?.now()))
+        .insert(PENDING, pending)
         .await
         .map_err(session_error)
 }
 
-/// Completes a sign-in whose second factor was just checked.
+/// Completes a sign-in whose second factor was just checked: it is
+/// recorded, and the browser becomes known (`auth::remember_device`).
 #[cfg(feature = "ssr")]
 async fn second_factor_passed(
     user: &crate::domain::accounts::User,
     method: &str,
 ) -> Result<(), AppError> {
-    use super::request::{actor, keyport, start_session};
+    use super::request::{actor, keyport, session, session_error, start_session, PENDING};
 
+    let pending: Option<Pending> = session().await?.get(PENDING).await.map_err(session_error)?;
+    if let Some(device) = pending.and_then(|(_, _, device)| device) {
+        super::auth::remember_device(&device);
+    }
     keyport()?
-        .record_step_up(&actor(user), user, &format!("sign-in, {method}"))
+        .record_sign_in(&actor(user), user, &format!("password and {method}"))
         .await?;
     start_session(user).await
 }

@@ -14,7 +14,7 @@ pub mod multipart;
 pub mod permissions;
 pub mod registration;
 #[cfg(feature = "ssr")]
-pub(crate) mod request;
+pub mod request;
 pub mod tools;
 pub mod users;
 

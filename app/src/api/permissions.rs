@@ -31,6 +31,7 @@ pub async fn add_permission(scope: String, description: String) -> Result<(), Ap
     ];
     form("permission", &kept, async {
         let user = require_super_admin().await?;
+        super::request::require_step_up().await?;
         keyport()?
             .add_permission(&actor(&user), &scope, &description)
             .await?;

@@ -48,6 +48,9 @@ pub struct RegistrationView {
     pub default_permissions: Vec<String>,
     /// The admin who owns openly registered clients; `None`: off.
     pub open_by: Option<String>,
+    /// The other domain where open registration is on: its name for a
+    /// super admin, "another domain" for a domain admin.
+    pub open_elsewhere: Option<String>,
     /// A token a plain form post just created.
     pub created: Option<CreatedToken>,
 }
@@ -93,8 +96,16 @@ pub async fn registration_page(domain: Option<String>) -> Result<RegistrationVie
     if created.is_some() {
         no_store();
     }
+    let open_elsewhere = keyport
+        .open_elsewhere(&domain)
+        .await?
+        .map(|(_, name)| match user.role {
+            crate::domain::accounts::Role::SuperAdmin => name,
+            _ => "another domain".to_owned(),
+        });
     Ok(RegistrationView {
         endpoint: format!("{}/oauth2/register", keyport.issuer_id()),
+        open_elsewhere,
         open_by: keyport.open_registration(&domain).await?,
         domains: super::applications::switchable_domains(&keyport, &user).await?,
         catalog: super::applications::catalog(&keyport).await?,
@@ -208,16 +219,27 @@ pub async fn revoke_registration_token(domain: Option<String>, id: String) -> Re
 
 /// Turns open registration on (`on` = true) or off for the domain.
 #[server(prefix = "/rpc", endpoint = "registration/open")]
-pub async fn set_open_registration(domain: Option<String>, on: bool) -> Result<(), AppError> {
+pub async fn set_open_registration(
+    domain: Option<String>,
+    on: bool,
+    move_here: Option<bool>,
+) -> Result<(), AppError> {
     use super::request::{actor, form, keyport, require_admin};
     use crate::domain::applications::visible_domain;
 
     form("registration", &[], async {
         let user = require_admin().await?;
+        super::request::require_step_up().await?;
         let keyport = keyport()?;
         let domain = visible_domain(&keyport, &user, domain.as_deref()).await?;
         Ok(keyport
-            .set_open_registration(&actor(&user), &user, &domain, on)
+            .set_open_registration(
+                &actor(&user),
+                &user,
+                &domain,
+                on,
+                move_here.unwrap_or(false),
+            )
             .await?)
     })
     .await

@@ -54,10 +54,10 @@ pub fn request_cookie(base: &str) -> Option<String> {
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value.to_owned())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
 }
 
 /// Sets one of this site's cookies for `max_age` seconds: HttpOnly,
@@ -68,12 +68,16 @@ pub fn set_cookie(base: &str, value: &str, max_age: u64) {
         return;
     };
     let https = keyport.issuer.scheme() == "https";
-    let cookie = format!(
-        "{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{}",
-        cookie_name(base, https),
-        if https { "; Secure" } else { "" }
-    );
-    if let Ok(value) = http::HeaderValue::from_str(&cookie) {
+    let cookie = cookie::Cookie::build((cookie_name(base, https), value))
+        .path("/")
+        .max_age(cookie::time::Duration::seconds(
+            i64::try_from(max_age).unwrap_or(i64::MAX),
+        ))
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .secure(https)
+        .build();
+    if let Ok(value) = http::HeaderValue::from_str(&cookie.to_string()) {
         response.append_header(http::header::SET_COOKIE, value);
     }
 }
@@ -89,9 +93,10 @@ pub fn is_plain_form_post() -> bool {
     })
 }
 
-/// The signed-in user, if the session names an enabled one.
-pub async fn current_user() -> Result<Option<User>, AppError> {
-    let session = session().await?;
+/// The enabled user `session` belongs to, if any. Every route that reads
+/// a session asks this or `session_portal_user`: server functions through
+/// `current_user` and `require_user`, the CSV export and icons directly.
+pub async fn session_user(keyport: &Keyport, session: &Session) -> Result<Option<User>, AppError> {
     let Some(id) = session
         .get::<String>(USER_ID)
         .await
@@ -99,18 +104,32 @@ pub async fn current_user() -> Result<Option<User>, AppError> {
     else {
         return Ok(None);
     };
-    let user = keyport()?.user(&id).await?;
+    let user = keyport.user(&id).await?;
     Ok(user.filter(|u| u.disabled_at.is_none()))
 }
 
-/// The signed-in user, unless the grace period to set up the second
+/// The session's user, unless the grace period to set up the second
 /// factor their role needs has ended: then only their Account page works.
-pub async fn require_user() -> Result<User, AppError> {
-    let user = require_signed_in().await?;
-    match enrol_by().await? {
-        Some(by) if keyport()?.now() >= by => Err(AppError::EnrolmentRequired),
+pub async fn session_portal_user(keyport: &Keyport, session: &Session) -> Result<User, AppError> {
+    let user = session_user(keyport, session)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    let enrol_by: Option<i64> = session.get(ENROL_BY).await.map_err(session_error)?;
+    match enrol_by {
+        Some(by) if keyport.now() >= by => Err(AppError::EnrolmentRequired),
         _ => Ok(user),
     }
+}
+
+/// The signed-in user, if the session names an enabled one.
+pub async fn current_user() -> Result<Option<User>, AppError> {
+    session_user(&keyport()?, &session().await?).await
+}
+
+/// The signed-in user, unless their grace period to set up a second factor
+/// has ended (`session_portal_user`).
+pub async fn require_user() -> Result<User, AppError> {
+    session_portal_user(&keyport()?, &session().await?).await
 }
 
 /// The signed-in user, whether or not they still owe a second factor.
@@ -183,13 +202,16 @@ const CEREMONY: &str = "webauthn";
 /// a second factor they lack, the end of their grace period.
 pub async fn start_session(user: &User) -> Result<(), AppError> {
     let requirement = keyport()?.requirement(user).await?;
-    begin_session(user, requirement).await
+    begin_session(user, requirement, true).await
 }
 
 /// `start_session` for a caller that has read the user's `requirement`.
+/// `verified`: the sign-in counts for step-up (not so a password link's:
+/// holding a link proves nothing about the person).
 pub async fn begin_session(
     user: &User,
     requirement: crate::domain::factors::Requirement,
+    verified: bool,
 ) -> Result<(), AppError> {
     use crate::domain::factors::Requirement;
     let keyport = keyport()?;
@@ -203,10 +225,12 @@ pub async fn begin_session(
         .remove::<serde_json::Value>(PENDING)
         .await
         .map_err(session_error)?;
-    session
-        .insert(VERIFIED_AT, keyport.now())
-        .await
-        .map_err(session_error)?;
+    if verified {
+        session
+            .insert(VERIFIED_AT, keyport.now())
+            .await
+            .map_err(session_error)?;
+    }
     if let Some(by) = enrol_by {
         session.insert(ENROL_BY, by).await.map_err(session_error)?;
     }
@@ -357,6 +381,12 @@ async fn keep_for_redirect(form: &str, values: &[(&str, &str)], error: &AppError
             .collect(),
         error: error.clone(),
     };
+    // A browser without a session (a refused sign-in, say) gets the flash
+    // in a sealed cookie of its own: a stranger's posts store nothing here.
+    if !holds_session().await.unwrap_or(false) {
+        keep_flash_in_cookie(flash);
+        return;
+    }
     if let Ok(session) = session().await {
         if let Err(e) = session.insert(FLASH, flash).await {
             tracing::warn!(error = %e, "could not keep form values for the redirect");
@@ -364,7 +394,56 @@ async fn keep_for_redirect(form: &str, values: &[(&str, &str)], error: &AppError
     }
 }
 
+/// What a flash cookie is sealed to.
+const FLASH_CONTEXT: &[u8] = b"flash cookie";
+/// A flash cookie lives for the redirect that reads it.
+const FLASH_COOKIE_MAX_AGE: u64 = 60;
+/// Past this, the values typed are left out: the error alone still fits
+/// in a cookie.
+const FLASH_COOKIE_MAX: usize = 3000;
+
+fn keep_flash_in_cookie(mut flash: Flash) {
+    use base64::Engine as _;
+    let Ok(keyport) = keyport() else { return };
+    let seal = |flash: &Flash| {
+        serde_json::to_vec(flash).ok().map(|json| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(keyport.master_key.seal(&json, FLASH_CONTEXT))
+        })
+    };
+    let mut sealed = seal(&flash);
+    if sealed.as_ref().is_some_and(|s| s.len() > FLASH_COOKIE_MAX) {
+        flash.values.clear();
+        sealed = seal(&flash).filter(|s| s.len() <= FLASH_COOKIE_MAX);
+    }
+    if let Some(sealed) = sealed {
+        set_cookie(FLASH, &sealed, FLASH_COOKIE_MAX_AGE);
+    }
+}
+
+/// The flash a cookie carries for `form`, taken so that it shows once.
+fn take_flash_cookie(form: &str) -> Option<Flash> {
+    use base64::Engine as _;
+    let sealed = request_cookie(FLASH)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sealed)
+        .ok()?;
+    let json = keyport()
+        .ok()?
+        .master_key
+        .open(&bytes, FLASH_CONTEXT)
+        .ok()?;
+    let flash: Flash = serde_json::from_slice(&json).ok()?;
+    (flash.form == form).then(|| {
+        set_cookie(FLASH, "", 0);
+        flash
+    })
+}
+
 pub async fn take_flash(form: &str) -> Result<Option<Flash>, AppError> {
+    if let Some(flash) = take_flash_cookie(form) {
+        return Ok(Some(flash));
+    }
     let session = session().await?;
     let flash: Option<Flash> = session.get(FLASH).await.map_err(session_error)?;
     match flash {

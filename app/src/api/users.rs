@@ -91,7 +91,7 @@ pub async fn users_page(domain: Option<String>) -> Result<UserListing, AppError>
     use super::request::{keyport, no_store, take_result};
     use crate::domain::accounts::Role;
     use crate::domain::applications;
-    use crate::domain::users::{may_grant, may_manage};
+    use crate::domain::rules::{may_grant_role, may_manage_user};
 
     let admin = require_admin().await?;
     let keyport = keyport()?;
@@ -103,7 +103,7 @@ pub async fn users_page(domain: Option<String>) -> Result<UserListing, AppError>
         .await?
         .into_iter()
         .map(|l| UserView {
-            manageable: may_manage(&admin, &l.user) && l.user.id != admin.id,
+            manageable: may_manage_user(&admin, &l.user) && l.user.id != admin.id,
             is_self: l.user.id == admin.id,
             factors: factors.get(l.user.id.as_str()).cloned().unwrap_or_default(),
             factor_required: policy.requires(l.user.role),
@@ -126,7 +126,7 @@ pub async fn users_page(domain: Option<String>) -> Result<UserListing, AppError>
         users,
         roles: [Role::Member, Role::DomainAdmin, Role::SuperAdmin]
             .into_iter()
-            .filter(|r| may_grant(&admin, *r))
+            .filter(|r| may_grant_role(&admin, *r))
             .map(|r| r.as_str().to_owned())
             .collect(),
         link,
@@ -229,22 +229,43 @@ pub async fn set_password(
     password: String,
     confirm: String,
 ) -> Result<(), AppError> {
-    use super::request::{client_address, form, keyport, start_session};
+    use super::request::{actor, begin_session, client_address, form, keyport};
+    use crate::domain::factors::Requirement;
     use crate::domain::secrets::{LinkToken, Password};
 
-    form("welcome", &[], async {
+    // The link sets the password and nothing more: a user with a second
+    // factor is asked for it as at any sign-in, and nobody is fresh for
+    // step-up on the strength of a link.
+    let second_factor = form("welcome", &[], async {
         super::auth::confirmed(&password, &confirm)?;
-        let user = keyport()?
+        let keyport = keyport()?;
+        let user = keyport
             .set_password_with_link(
                 &LinkToken::new(token),
                 Password::new(password),
                 &client_address(),
             )
             .await?;
-        start_session(&user).await
+        match keyport.requirement(&user).await? {
+            Requirement::SecondFactor => {
+                super::factors::await_second_factor(&user, None).await?;
+                Ok(true)
+            }
+            requirement => {
+                keyport
+                    .record_sign_in(&actor(&user), &user, "password link")
+                    .await?;
+                begin_session(&user, requirement, false).await?;
+                Ok(false)
+            }
+        }
     })
     .await?;
-    leptos_axum::redirect("/applications");
+    leptos_axum::redirect(if second_factor {
+        "/login/verify?next=%2Fapplications"
+    } else {
+        "/applications"
+    });
     Ok(())
 }
 

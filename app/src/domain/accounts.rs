@@ -390,10 +390,10 @@ impl Keyport {
             address: address.into(),
         };
         match user {
+            // The caller records the sign-in once it is complete: after the
+            // second factor, for a user who has one.
             Some(user) if verified => {
                 attempt.give_back();
-                self.audit(Some(&user.domain_id), &actor, Action::SignIn, None)
-                    .await?;
                 let nonce = trusted.unwrap_or_else(|| random_token(16));
                 let device = self.device_cookie(&user.id, &nonce);
                 Ok(SignedIn { user, device })

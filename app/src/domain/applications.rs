@@ -13,6 +13,7 @@ use super::accounts::{Role, User};
 use super::audit::{self, Action, Actor};
 use super::authorization::{revoke_families, Families};
 use super::ids::{ApplicationId, ClientId, DomainId, UserId};
+use super::rules::{beyond_role, may_authorize, may_manage_application};
 use super::secrets::{ClientSecret, Secret};
 use super::store::Write;
 use super::tenancy::Domain;
@@ -27,6 +28,9 @@ pub struct Application {
     pub domain_id: DomainId,
     pub owner_id: UserId,
     pub owner_email: String,
+    /// Its owner's role now: a super admin's application is theirs alone.
+    #[sqlx(try_from = "String")]
+    pub owner_role: Role,
     pub name: String,
     pub description: String,
     pub website_url: String,
@@ -134,7 +138,7 @@ impl Credentials {
     }
 }
 
-pub(crate) const SELECT: &str = "SELECT a.id, a.domain_id, a.owner_id, u.email AS owner_email, a.name, a.description, \
+pub(crate) const SELECT: &str = "SELECT a.id, a.domain_id, a.owner_id, u.email AS owner_email, u.role AS owner_role, a.name, a.description, \
      a.website_url, a.callback_url, a.icon_type, a.client_id, a.created_at, a.updated_at, a.last_used_at, a.secret_last_used_at, \
      a.previous_secret_expires_at, a.previous_last_used_at, a.rotated_at, a.removed_at, \
      a.client_type, a.refresh_tokens, a.refresh_idle_seconds, a.refresh_absolute_seconds, \
@@ -154,23 +158,6 @@ pub async fn visible_domain(
         _ => &user.domain_id,
     };
     keyport.domain(id).await?.ok_or(Error::NotFound)
-}
-
-/// Whether `user` may see (and so manage) `app`: super admins every
-/// application, domain admins their domain's, members their own.
-pub fn can_manage(user: &User, app: &Application) -> bool {
-    match user.role {
-        Role::SuperAdmin => true,
-        Role::DomainAdmin => app.domain_id == user.domain_id,
-        Role::Member => app.owner_id == user.id,
-    }
-}
-
-/// Whether `user` may give `app` access to act for them, and so see its
-/// name and icon: super admins any application, everyone else those of
-/// their own domain.
-pub fn can_authorize(user: &User, app: &Application) -> bool {
-    user.role == Role::SuperAdmin || user.domain_id == app.domain_id
 }
 
 impl Keyport {
@@ -202,7 +189,7 @@ impl Keyport {
         Ok(all
             .in_use
             .iter()
-            .filter(|a| can_manage(user, &a.app))
+            .filter(|a| may_manage_application(user, &a.app))
             .cloned()
             .collect())
     }
@@ -271,7 +258,7 @@ impl Keyport {
         .bind(id)
         .fetch_optional(&self.db.pool)
         .await?
-        .filter(|app| can_manage(user, app))
+        .filter(|app| may_manage_application(user, app))
         .ok_or(Error::NotFound)?;
         let permissions = sqlx::query_scalar(
             "SELECT scope FROM application_permissions WHERE application_id = $1 ORDER BY scope",
@@ -306,7 +293,7 @@ impl Keyport {
         .bind(id)
         .fetch_optional(&self.db.pool)
         .await?
-        .filter(|app| can_manage(user, app) || can_authorize(user, app))
+        .filter(|app| may_manage_application(user, app) || may_authorize(user, app))
         .ok_or(Error::NotFound)?;
         let row = sqlx::query("SELECT icon, icon_type FROM applications WHERE id = $1")
             .bind(&app.id)
@@ -355,6 +342,7 @@ impl Keyport {
         input: &ValidApplication,
         origin: Option<&Origin<'_>>,
     ) -> Result<(ApplicationId, Option<Credentials>)> {
+        refuse_beyond_role(owner, &input.permissions)?;
         let client_id = ClientId::new(Uuid::new_v4().simple().to_string());
         let (secret, secret_hash, sealed) = match input.public {
             false => {
@@ -439,6 +427,10 @@ impl Keyport {
         // Public or confidential is chosen at registration.
         let public = current.is_public();
         let input = validate::application(self, ApplicationInput { public, ..input }).await?;
+        refuse_beyond_role(
+            user,
+            input.permissions.iter().filter(|s| !before.contains(s)),
+        )?;
         let now = self.now();
         let mut tx = self.db.write().await?;
         let updated = sqlx::query(
@@ -561,6 +553,22 @@ pub const PUBLIC_HAS_NO_SECRET: &str =
     "A public application has no client secret: it signs its users in with PKCE.";
 
 /// `applications.client_type` for a public client or a confidential one.
+/// Refuses permissions above `user`'s own role: nobody gives an
+/// application more than they may hold themselves.
+fn refuse_beyond_role<'a>(user: &User, added: impl IntoIterator<Item = &'a String>) -> Result<()> {
+    let beyond = beyond_role(user, added);
+    if beyond.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "permissions",
+        format!(
+            "Your role cannot give {}: ask a super admin.",
+            beyond.join(", ")
+        ),
+    ))
+}
+
 fn client_type(public: bool) -> &'static str {
     match public {
         true => super::clients::PUBLIC,

@@ -9,9 +9,11 @@
 //! secret, a removed client or a disabled owner is refused at once on this
 //! node and within `cache::FRESH_FOR_MS` on the others.
 
+use super::accounts::Role;
 use super::clock::Timestamp;
 use super::ids::{ApplicationId, ClientId, DomainId, Scope, UserId};
 use super::limiter::Key;
+use super::rules::may_hold;
 use super::secrets::{ClientSecret, Secret, SecretCheck};
 use super::{Error, Keyport, Result};
 
@@ -70,6 +72,8 @@ pub struct Row {
     refresh_idle_seconds: i64,
     refresh_absolute_seconds: i64,
     grant_types: Option<String>,
+    #[sqlx(try_from = "String")]
+    owner_role: Role,
     scope: Option<Scope>,
 }
 
@@ -91,7 +95,12 @@ fn client(rows: &[Row], secret_hash: String) -> Option<Client> {
         client_id: row.client_id.clone(),
         domain_id: row.domain_id.clone(),
         owner_id: row.owner_id.clone(),
-        permissions: rows.iter().filter_map(|r| r.scope.clone()).collect(),
+        // What its owner's role allows now, whatever was granted before.
+        permissions: rows
+            .iter()
+            .filter_map(|r| r.scope.clone())
+            .filter(|s| may_hold(row.owner_role, s))
+            .collect(),
         public: row.is_public(),
         refresh: (row.refresh_tokens != 0).then_some(RefreshLifetimes {
             idle: row.refresh_idle_seconds,
@@ -206,7 +215,7 @@ impl Keyport {
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT a.id, a.client_id, a.domain_id, a.owner_id, a.secret_hash, \
              a.previous_secret_hash, a.previous_secret_expires_at, a.client_type, \
-             a.refresh_tokens, a.refresh_idle_seconds, a.refresh_absolute_seconds, a.grant_types, p.scope \
+             a.refresh_tokens, a.refresh_idle_seconds, a.refresh_absolute_seconds, a.grant_types, u.role AS owner_role, p.scope \
              FROM applications a JOIN users u ON u.id = a.owner_id \
              LEFT JOIN application_permissions p ON p.application_id = a.id \
              WHERE a.client_id = $1 AND a.removed_at IS NULL AND u.disabled_at IS NULL \

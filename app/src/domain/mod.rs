@@ -20,6 +20,7 @@ pub mod ownership;
 pub mod permissions;
 pub mod registration;
 pub mod removal;
+pub mod rules;
 pub mod secret_rotation;
 pub mod secrets;
 pub mod signing_keys;

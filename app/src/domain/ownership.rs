@@ -2,23 +2,29 @@
 //! owner leaves, an integration keeps its client ID, secrets and consents.
 
 use super::accounts::{self, User};
-use super::applications::{app_entry, can_manage, Application};
+use super::applications::{app_entry, Application};
 use super::audit::{self, Action, Actor};
+use super::rules::{may_hand_to, may_manage_application};
 use super::{Error, Keyport, Result};
 
 impl Keyport {
-    /// The users `admin` may hand `app` to: the enabled users of its domain.
+    /// The users `admin` may hand `app` to: the enabled users of its domain
+    /// who would not outrank them in it.
     pub async fn possible_owners(&self, admin: &User, app: &Application) -> Result<Vec<User>> {
-        if !admin.role.is_admin() || !can_manage(admin, app) {
+        if !admin.role.is_admin() || !may_manage_application(admin, app) {
             return Ok(Vec::new());
         }
-        Ok(sqlx::query_as(
+        let users: Vec<User> = sqlx::query_as(
             "SELECT id, domain_id, email, role, disabled_at FROM users \
              WHERE domain_id = $1 AND disabled_at IS NULL ORDER BY email",
         )
         .bind(&app.domain_id)
         .fetch_all(&self.db.pool)
-        .await?)
+        .await?;
+        Ok(users
+            .into_iter()
+            .filter(|u| may_hand_to(admin, u))
+            .collect())
     }
 
     /// Hands an application to another enabled user of its domain, with
@@ -45,6 +51,12 @@ impl Keyport {
                     "Choose an enabled user of the application's domain.",
                 )
             })?;
+        if !may_hand_to(admin, &owner) {
+            return Err(Error::invalid(
+                "owner",
+                "Choose a user whose role is not above yours.",
+            ));
+        }
         if owner.id == app.owner_id {
             return Ok(app);
         }

@@ -3,10 +3,11 @@
 //! same client ID and a fresh secret, and purged afterwards.
 
 use super::accounts::User;
-use super::applications::{self, app_entry, can_manage, Application, Credentials, SELECT};
+use super::applications::{self, app_entry, Application, Credentials, SELECT};
 use super::audit::{self, Action, Actor};
 use super::authorization::{revoke_families, Families};
 use super::clock::Timestamp;
+use super::rules::may_manage_application;
 use super::tenancy::Domain;
 use super::{Error, Invalid, Keyport, Result};
 
@@ -74,7 +75,7 @@ impl Keyport {
             .await?
             .removed
             .iter()
-            .filter(|app| can_manage(user, app))
+            .filter(|app| may_manage_application(user, app))
             .cloned()
             .collect())
     }
@@ -97,7 +98,7 @@ impl Keyport {
         .bind(id)
         .fetch_optional(&self.db.pool)
         .await?
-        .filter(|app| can_manage(user, app))
+        .filter(|app| may_manage_application(user, app))
         .ok_or(Error::NotFound)?;
         let domain = super::tenancy::find_domain(&self.db, &app.domain_id)
             .await?

@@ -9,6 +9,7 @@ use super::accounts::{normalize_email, validate_email, validate_password, Role, 
 use super::audit::{self, Action, Actor};
 use super::clock::Timestamp;
 use super::ids::UserId;
+use super::rules::{may_grant_role, may_manage_user};
 use super::secrets::{token_digest, LinkToken, Password, Secret};
 use super::tenancy::Domain;
 use super::{Error, Keyport, Result};
@@ -23,24 +24,6 @@ pub struct Listed {
     pub created_at: Timestamp,
     /// False until they have set a password through their link.
     pub has_password: bool,
-}
-
-/// Whether `admin` may manage `target`.
-pub fn may_manage(admin: &User, target: &User) -> bool {
-    match admin.role {
-        Role::SuperAdmin => true,
-        Role::DomainAdmin => target.domain_id == admin.domain_id && target.role != Role::SuperAdmin,
-        Role::Member => false,
-    }
-}
-
-/// Whether `admin` may give someone `role`.
-pub fn may_grant(admin: &User, role: Role) -> bool {
-    match admin.role {
-        Role::SuperAdmin => true,
-        Role::DomainAdmin => role != Role::SuperAdmin,
-        Role::Member => false,
-    }
 }
 
 impl Keyport {
@@ -77,7 +60,7 @@ impl Keyport {
         {
             return Err(Error::Forbidden);
         }
-        if !may_grant(admin, role) {
+        if !may_grant_role(admin, role) {
             return Err(Error::invalid(
                 "role",
                 "A domain admin cannot create super admins.",
@@ -123,7 +106,7 @@ impl Keyport {
     pub(super) async fn managed_user(&self, admin: &User, id: &str) -> Result<User> {
         super::accounts::find_user(&self.db, id)
             .await?
-            .filter(|target| may_manage(admin, target))
+            .filter(|target| may_manage_user(admin, target))
             .ok_or(Error::NotFound)
     }
 
@@ -160,7 +143,7 @@ impl Keyport {
         if user.id == admin.id {
             return Err(Error::invalid("role", "You cannot change your own role."));
         }
-        if !may_grant(admin, role) {
+        if !may_grant_role(admin, role) {
             return Err(Error::invalid(
                 "role",
                 "A domain admin cannot make super admins.",
@@ -173,6 +156,13 @@ impl Keyport {
         let mut tx = self.db.write().await?;
         sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
             .bind(role.as_str())
+            .bind(&user.id)
+            .execute(&mut *tx)
+            .await?;
+        // What a session was signed in to do changed: it ends, and the
+        // user signs in again under the new role's rules (its second
+        // factor among them).
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(&user.id)
             .execute(&mut *tx)
             .await?;

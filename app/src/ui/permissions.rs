@@ -41,13 +41,14 @@ pub fn PermissionsPage() -> impl IntoView {
                             <ErrorBanner error=describe_error/>
                             <div class="table-wrap">
                                 <table class="permissions">
-                                    <thead><tr><th>"Scope"</th><th>"Description"</th></tr></thead>
+                                    <thead><tr><th>"Scope"</th><th>"Least role"</th><th>"Description"</th></tr></thead>
                                     <tbody>
                                         {list.into_iter().map(|p| {
                                             let input_id = format!("describe-{}", p.scope.replace(':', "-"));
                                             view! {
                                                 <tr>
                                                     <td><code>{p.scope.clone()}</code></td>
+                                                    <td>{p.least_role.clone()}</td>
                                                     <td>
                                                         <ActionForm action=describe>
                                                             <div class="inline-form">

@@ -254,11 +254,21 @@ fn OpenRegistration(page: Page, open: ServerAction<SetOpenRegistration>) -> impl
                     "Strangers can fill the domain up to its limit: use a domain kept for agents."</p>
                 }.into_any(),
             }}
+            {page.open_elsewhere.clone().filter(|_| !on).map(|other| view! {
+                <p class="hint">{format!("Open registration is on in {other}. Turning it on here turns it off there.")}</p>
+            })}
             <ActionForm action=open>
                 <input type="hidden" name="domain" value=page.domain.id.clone()/>
                 <input type="hidden" name="on" value=(!on).to_string()/>
+                {(!on && page.open_elsewhere.is_some()).then(|| view! {
+                    <input type="hidden" name="move_here" value="true"/>
+                })}
                 <button type="submit" class="button" class:danger-outline=on>
-                    {if on { "Turn open registration off" } else { "Turn open registration on" }}
+                    {match (on, page.open_elsewhere.is_some()) {
+                        (true, _) => "Turn open registration off",
+                        (false, true) => "Move open registration here",
+                        (false, false) => "Turn open registration on",
+                    }}
                 </button>
             </ActionForm>
         </section>

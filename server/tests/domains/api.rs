@@ -156,11 +156,36 @@ pub(crate) async fn the_domains_api_needs_its_scope_and_a_super_admin(app: &Test
         .unwrap()
         .contains("domains:write"));
 
-    // A domain admin's client, with both scopes, gets nothing.
+    // A domain admin cannot give their client the scopes; one given them
+    // before this rule held (a row written then) gets nothing.
     let da = app.user("da@example.com", Role::DomainAdmin).await;
-    let (da_id, da_secret) = app
-        .client(&da, "Theirs", &["domains:read", "domains:write"])
+    let domain = app::domain::tenancy::find_domain(&app.keyport.db, &da.domain_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let input = app::domain::validate::ApplicationInput {
+        name: "Theirs".into(),
+        permissions: vec!["domains:read".into(), "domains:write".into()],
+        ..Default::default()
+    };
+    let refused = app
+        .keyport
+        .register_application(&common::authorize::actor(&da), &da, &domain, input)
         .await;
+    assert!(
+        matches!(refused, Err(app::domain::Error::Invalid(_))),
+        "{refused:?}"
+    );
+    let (da_id, da_secret) = app.client(&da, "Theirs", &["clients:read"]).await;
+    let da_app = app.application_id(&da_id).await;
+    for scope in ["domains:read", "domains:write"] {
+        sqlx::query("INSERT INTO application_permissions (application_id, scope) VALUES ($1, $2)")
+            .bind(&da_app)
+            .bind(scope)
+            .execute(&app.keyport.db.pool)
+            .await
+            .unwrap();
+    }
     let da_token = access_token(app, &da_id, &da_secret).await;
     for (method, path, body) in [
         (Method::GET, "/api/v1/domains".to_owned(), ""),

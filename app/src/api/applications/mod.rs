@@ -138,6 +138,8 @@ pub struct PermissionView {
     pub description: String,
     /// The name of the API it belongs to; empty where that goes unsaid.
     pub api: String,
+    /// The least role whose user may hold it (`rules::least_role`), in words.
+    pub least_role: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,12 +288,25 @@ mod convert {
     impl From<Permission> for PermissionView {
         fn from(p: Permission) -> Self {
             Self {
+                least_role: least_role_words(&p.scope),
                 scope: p.scope,
                 description: p.description,
                 api: String::new(),
             }
         }
     }
+}
+
+/// The least role that may hold `scope`, as the pages name roles.
+#[cfg(feature = "ssr")]
+pub(crate) fn least_role_words(scope: &str) -> String {
+    use crate::domain::accounts::Role;
+    match crate::domain::rules::least_role(scope) {
+        Role::SuperAdmin => "Super admin",
+        Role::DomainAdmin => "Domain admin",
+        Role::Member => "Member",
+    }
+    .to_owned()
 }
 
 /// The permission catalog, as the settings form shows it.
@@ -305,6 +320,7 @@ pub(crate) async fn catalog(
         .iter()
         .flat_map(|api| {
             api.permissions.iter().map(|p| PermissionView {
+                least_role: least_role_words(&p.scope),
                 scope: p.scope.clone(),
                 description: p.description.clone(),
                 api: api.name.clone(),

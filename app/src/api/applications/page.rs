@@ -106,6 +106,7 @@ pub async fn transfer_application(id: String, owner: String) -> Result<(), AppEr
 
     let at = form("transfer", &[], async {
         let user = require_user().await?;
+        crate::api::request::require_step_up().await?;
         let app = keyport()?
             .transfer_application(&actor(&user), &user, &id, &owner)
             .await?;

@@ -181,7 +181,9 @@ impl Keyport {
         Ok((issued, refresh_token))
     }
 
-    /// Revokes the token issued for a replayed code, and audits the replay.
+    /// Revokes what a replayed code gave (RFC 6749 §4.1.2): its access
+    /// token and the refresh family it started, named after that token.
+    /// Audits the replay.
     async fn code_replayed(&self, code_hash: &str, row: &CodeRow, address: &str) -> Result<()> {
         let issued: Option<(Option<String>, Option<Timestamp>)> = sqlx::query_as(
             "SELECT token_id, token_expires_at FROM authorization_codes WHERE code_hash = $1",
@@ -203,6 +205,7 @@ impl Keyport {
             .bind(expires_at)
             .execute(&mut *tx)
             .await?;
+            refresh::revoke_families(&mut tx, refresh::Families::One(&jti), self.now()).await?;
         }
         super::super::audit::record(
             &mut tx,

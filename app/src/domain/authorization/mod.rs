@@ -21,9 +21,10 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use super::accounts::User;
-use super::applications::{can_authorize, Application};
+use super::applications::Application;
 use super::audit::{Action, Actor};
 use super::form::Params;
+use super::rules::may_authorize;
 use super::secrets::random_token;
 use super::{tenancy, Error, Keyport, Result};
 
@@ -177,8 +178,12 @@ fn callback_url(
     state: Option<&str>,
     issuer: &str,
 ) -> String {
-    // The redirect URI was compared with a registered, validated URL.
-    let mut url = url::Url::parse(redirect_uri).expect("registered callback URLs parse");
+    // Only a redirect URI that `redirect_matches` parsed arrives here; were
+    // another to, its response would go nowhere rather than panic.
+    let Ok(mut url) = url::Url::parse(redirect_uri) else {
+        tracing::error!("an unparsed redirect URI reached an authorization response");
+        return String::new();
+    };
     {
         let mut query = url.query_pairs_mut();
         for (k, v) in params {
@@ -211,7 +216,7 @@ impl Keyport {
         if !redirect_matches(&app.callback_url, &request.redirect_uri) {
             return Err(Refusal::UnregisteredRedirect(app.name).into());
         }
-        if !can_authorize(user, &app) {
+        if !may_authorize(user, &app) {
             return Err(Refusal::OtherDomain(app.name).into());
         }
         let issuer = self.issuer_id();
@@ -435,7 +440,12 @@ fn requested_permissions(
 /// Whether `requested` is the registered callback: byte for byte, or, for
 /// a loopback IP literal over http, byte for byte but for the port (RFC
 /// 8252 §7.3: a native app listens on whichever port the system gives it).
+/// The requested URI must parse as a URL (a port above 65535 does not),
+/// whichever way it matches.
 fn redirect_matches(registered: &str, requested: &str) -> bool {
+    if url::Url::parse(requested).is_err() {
+        return false;
+    }
     registered == requested
         || matches!(
             (loopback_without_port(registered), loopback_without_port(requested)),
@@ -450,7 +460,7 @@ fn loopback_without_port(url: &str) -> Option<String> {
     let (authority, tail) = rest.split_at(end);
     let host = match authority.rsplit_once(':') {
         Some((host, port)) if !host.is_empty() && !port.contains(']') => {
-            if !port.bytes().all(|b| b.is_ascii_digit()) {
+            if !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err() {
                 return None;
             }
             host
@@ -569,6 +579,9 @@ mod tests {
             "http://127.0.0.1:abc/cb",
             "http://127.0.0.1:53124@evil.example/cb",
             "http://evil.example:53124/cb",
+            "http://127.0.0.1:99999/cb",
+            "http://127.0.0.1:65536/cb",
+            "http://[::1]:99999/cb",
         ] {
             assert!(!redirect_matches(registered, refused), "{refused}");
         }
@@ -576,6 +589,30 @@ mod tests {
             !redirect_matches("https://app.example/cb", "https://app.example:8443/cb"),
             "only loopback callbacks move their port"
         );
+    }
+
+    proptest::proptest! {
+        /// Whatever host, port and path a request names, the matcher
+        /// answers, and what it lets through makes an authorization
+        /// response.
+        #[test]
+        fn the_matcher_answers_every_redirect_uri(
+            scheme in "(http|https|HTTP|ftp)",
+            host in "(127\\.0\\.0\\.1|\\[::1\\]|localhost|[a-z0-9.:@\\[\\]%-]{0,20})",
+            port in proptest::option::of("[0-9a-z]{0,7}"),
+            path in "[/a-zA-Z0-9?#%.@:\\\\-]{0,16}",
+            registered in "(http://127\\.0\\.0\\.1/cb|http://\\[::1\\]:80/cb|https://app\\.example/cb)",
+        ) {
+            let requested = match port {
+                Some(port) => format!("{scheme}://{host}:{port}{path}"),
+                None => format!("{scheme}://{host}{path}"),
+            };
+            if redirect_matches(&registered, &requested) {
+                proptest::prop_assert!(url::Url::parse(&requested).is_ok());
+                let url = callback_url(&requested, &[("code", "c")], Some("s"), "http://i");
+                proptest::prop_assert!(!url.is_empty());
+            }
+        }
     }
 
     #[test]

@@ -177,7 +177,9 @@ impl Keyport {
             return Ok(None);
         };
         let now = self.now();
-        let family_id = uuid::Uuid::new_v4().to_string();
+        // Named after the first access token it bought: a replayed
+        // authorization code, which knows that token, finds its family.
+        let family_id = issued.claims.jti.clone();
         let absolute = now + lifetimes.absolute;
         sqlx::query(
             "INSERT INTO refresh_families (id, application_id, user_id, created_at, \

@@ -434,6 +434,11 @@ impl Keyport {
     }
 
     /// Records a confirmed step-up: who, and how.
+    /// Records a completed sign-in, `how` (its factors).
+    pub async fn record_sign_in(&self, actor: &Actor, user: &User, how: &str) -> Result<()> {
+        self.audit_user(actor, user, Action::SignIn, how).await
+    }
+
     pub async fn record_step_up(&self, actor: &Actor, user: &User, method: &str) -> Result<()> {
         self.audit_user(actor, user, Action::StepUp, method).await
     }
