@@ -674,7 +674,7 @@ async fn a_sign_in_is_recorded_once_its_second_factor_is_given(app: &TestApp) {
     assert_eq!(recorded.len(), before + 1);
     assert_eq!(
         recorded.last().unwrap().as_deref(),
-        Some("password and totp")
+        Some("password and authenticator app")
     );
     assert!(other
         .cookie
