@@ -94,8 +94,12 @@ test("a third-party application gets a token for the user who approves", async (
     // A user of its own: an earlier try's may still be connected.
     const operator = uniqueEmail(testInfo, "operator@keyport.test");
     ensureUser(testInfo, operator, "domain_admin");
+    // The vendor's application is owned by a domain admin: one a super
+    // admin owns is not the operator's to list (domain::rules).
+    const vendor = uniqueEmail(testInfo, "vendor@keyport.test");
+    ensureUser(testInfo, vendor, "domain_admin");
     const name = uniqueName(testInfo, "Posture Gateway");
-    const client = createClient(testInfo, ADMIN.email, name, ["clients:read", "audit:read"], callback.url);
+    const client = createClient(testInfo, vendor, name, ["clients:read", "audit:read"], callback.url);
     const { verifier, challenge } = pkce();
     const state = randomBytes(8).toString("hex");
 
@@ -355,4 +359,17 @@ test("an initial access token from the registration page registers an agent, unt
   const read = await fetch(body.registration_client_uri, { headers: { authorization: `Bearer ${body.registration_access_token}` } });
   expect(read.status).toBe(200);
   expect((await read.json()).client_name).toBe(agentName);
+
+  // Open registration's quota: past what the admins' applications leave it
+  // is refused next to its field, within it kept.
+  const quota = page.getByLabel("Clients that register themselves, at most");
+  await quota.fill("100000");
+  await page.getByRole("button", { name: "Save quota" }).click();
+  await expect(page.locator(".field.invalid", { has: quota })).toContainText("Give a number from 0 to");
+  expectAddress(page, /^\/registration/);
+  await page.getByLabel("Clients that register themselves, at most").fill("5");
+  await page.getByRole("button", { name: "Save quota" }).click();
+  await expect(page.locator(".field.invalid")).toHaveCount(0);
+  await open(page, "/registration", testInfo);
+  await expect(page.getByLabel("Clients that register themselves, at most")).toHaveValue("5");
 });

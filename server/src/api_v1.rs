@@ -7,242 +7,114 @@
 use std::sync::Arc;
 
 use app::api::audit::AuditQuery;
-use app::domain::accounts::User;
 use app::domain::applications::WithPermissions;
-use app::domain::audit::Actor;
-use app::domain::rules::may_hold;
 use app::domain::secrets::Secret;
-use app::domain::tokens::{AccessClaims, TokenError};
 use app::domain::validate::ApplicationInput;
-use app::domain::{tenancy, Error, Keyport};
+use app::domain::Keyport;
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, MethodRouter};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::AppState;
+
+mod caller;
 mod domains;
 
-/// The contract §6 error: `{"error":{"code":…,"messages":[…]}}`.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: u32,
-    messages: Vec<String>,
-    challenge: Option<String>,
+pub use caller::ApiError;
+use caller::{needs_scope, Caller, Needs};
+
+/// A route of the management API and the scope a token needs for it
+/// (none for the OpenAPI document). The routes are built from this table,
+/// each behind its scope's check, made before the body is read.
+#[derive(Clone, Copy)]
+pub struct Endpoint {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub scope: Option<&'static str>,
+    handler: fn() -> MethodRouter<AppState>,
 }
 
-impl ApiError {
-    fn new(status: StatusCode, code: u32, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            messages: vec![message.into()],
-            challenge: None,
-        }
-    }
+/// Every management API route.
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        method: "GET",
+        path: "/api/v1/clients",
+        scope: Some("clients:read"),
+        handler: || get(list_clients),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/api/v1/clients",
+        scope: Some("clients:write"),
+        handler: || post(create_client),
+    },
+    Endpoint {
+        method: "DELETE",
+        path: "/api/v1/clients/{client_id}",
+        scope: Some("clients:write"),
+        handler: || delete(delete_client),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/api/v1/clients/{client_id}/secret",
+        scope: Some("clients:write"),
+        handler: || post(rotate_secret),
+    },
+    Endpoint {
+        method: "GET",
+        path: "/api/v1/audit",
+        scope: Some("audit:read"),
+        handler: || get(audit),
+    },
+    Endpoint {
+        method: "GET",
+        path: "/api/v1/domains",
+        scope: Some("domains:read"),
+        handler: || get(domains::list),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/api/v1/domains",
+        scope: Some("domains:write"),
+        handler: || post(domains::create),
+    },
+    Endpoint {
+        method: "PATCH",
+        path: "/api/v1/domains/{domain_id}",
+        scope: Some("domains:write"),
+        handler: || patch(domains::change),
+    },
+    Endpoint {
+        method: "GET",
+        path: "/api/v1/openapi.json",
+        scope: None,
+        handler: || get(openapi),
+    },
+];
 
-    fn missing() -> Self {
-        Self {
-            challenge: Some("Bearer realm=\"keyport\"".into()),
-            ..Self::new(StatusCode::UNAUTHORIZED, 401011, "OAuth token is missing")
-        }
-    }
-
-    fn token(e: TokenError) -> Self {
-        let (code, message) = match e {
-            TokenError::Expired => (401009, "OAuth token has expired"),
-            TokenError::Invalid => (401010, "OAuth token is invalid"),
-            TokenError::Unavailable => return Self::unavailable(),
-        };
-        Self {
-            challenge: Some(format!("Bearer realm=\"keyport\", error=\"invalid_token\", error_description=\"{message}\"")),
-            ..Self::new(StatusCode::UNAUTHORIZED, code, message)
-        }
-    }
-
-    fn insufficient(scope: &str) -> Self {
-        Self {
-            challenge: Some(format!(
-                "Bearer realm=\"keyport\", error=\"insufficient_scope\", scope=\"{scope}\""
+/// The management API's routes, each behind the check of its scope.
+pub fn routes(keyport: &Keyport) -> Router<AppState> {
+    ENDPOINTS.iter().fold(Router::new(), |router, endpoint| {
+        let route = (endpoint.handler)();
+        let route = match endpoint.scope {
+            Some(scope) => route.route_layer(middleware::from_fn_with_state(
+                Needs {
+                    keyport: keyport.clone(),
+                    scope,
+                },
+                needs_scope,
             )),
-            ..Self::new(StatusCode::FORBIDDEN, 403001, "Insufficient permissions")
-        }
-    }
-
-    /// 503: the database is out of reach, or the request ran out of time.
-    pub fn unavailable() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            503001,
-            "Service temporarily unavailable",
-        )
-    }
-
-    /// 500: what failed is in the log, never in the answer.
-    fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, 500001, "Internal error")
-    }
-
-    fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, 404001, "Client not found")
-    }
-
-    fn domain_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, 404001, "Domain not found")
-    }
-
-    /// 400: a JSON body that does not parse or has unknown fields.
-    fn json(e: JsonRejection) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, 400001, e.body_text())
-    }
-}
-
-impl From<Error> for ApiError {
-    fn from(e: Error) -> Self {
-        match e {
-            Error::Invalid(problems) => Self {
-                messages: problems
-                    .into_iter()
-                    .map(|p| format!("{}: {}", p.field, p.message))
-                    .collect(),
-                ..Self::new(StatusCode::BAD_REQUEST, 400001, "")
-            },
-            Error::NotFound => Self::not_found(),
-            Error::Forbidden => {
-                Self::new(StatusCode::FORBIDDEN, 403001, "Insufficient permissions")
-            }
-            unavailable if unavailable.is_unavailable() => {
-                tracing::warn!(error = %unavailable, "management API: database unavailable");
-                Self::unavailable()
-            }
-            other => {
-                tracing::error!(error = %other, "management API failed");
-                Self::internal()
-            }
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            Json(json!({"error": {"code": self.code, "messages": self.messages}})),
-        )
-            .into_response();
-        if let Some(challenge) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, challenge);
-        }
-        response
-    }
-}
-
-/// The verified caller: the token's claims and the user it acts for.
-pub struct Caller {
-    claims: AccessClaims,
-    user: User,
-    address: String,
-}
-
-impl Caller {
-    /// The token's scope `scope`, while the user it acts for may hold it
-    /// as they stand now (`rules::may_hold`).
-    fn require(&self, scope: &str) -> Result<(), ApiError> {
-        if self.claims.scopes().any(|s| s == scope) && may_hold(self.user.role, scope) {
-            Ok(())
-        } else {
-            Err(ApiError::insufficient(scope))
-        }
-    }
-
-    /// The domain the token acts in, as its user stands now: a super admin
-    /// acts in any domain, anyone else only in the one they belong to. A
-    /// token minted before its user moved or lost their role gets nothing
-    /// it was not allowed when presented.
-    async fn domain(&self, keyport: &Keyport) -> Result<tenancy::Domain, ApiError> {
-        let allowed = self.user.role == app::domain::accounts::Role::SuperAdmin
-            || self.user.domain_id == self.claims.domain_id;
-        if !allowed {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                403001,
-                "Insufficient permissions",
-            ));
-        }
-        keyport
-            .domain(&self.claims.domain_id)
-            .await?
-            .ok_or_else(ApiError::not_found)
-    }
-
-    fn is_delegated(&self) -> bool {
-        self.claims.client_id != self.claims.sub
-    }
-
-    fn actor(&self) -> Actor {
-        let client = format!("client {}", self.claims.client_id);
-        Actor {
-            user_id: self.is_delegated().then(|| self.user.id.clone()),
-            label: if self.is_delegated() {
-                format!("{} via {client}", self.user.email)
-            } else {
-                client
-            },
-            address: self.address.clone(),
-        }
-    }
-}
-
-impl FromRequestParts<Keyport> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, keyport: &Keyport) -> Result<Self, ApiError> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(ApiError::missing)?;
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or(ApiError::token(TokenError::Invalid))?;
-        let claims = keyport
-            .verify_access_token(token)
-            .await
-            .map_err(ApiError::token)?;
-        // The client must still be in use, and the user still enabled.
-        let user = keyport
-            .token_user(&claims)
-            .await?
-            .ok_or(ApiError::token(TokenError::Invalid))?;
-        let address = crate::proxies::address_text(parts);
-        Ok(Self {
-            claims,
-            user,
-            address,
-        })
-    }
-}
-
-pub fn routes() -> Router<Keyport> {
-    Router::new()
-        .route("/api/v1/clients", get(list_clients).post(create_client))
-        .route("/api/v1/clients/{client_id}", delete(delete_client))
-        .route("/api/v1/clients/{client_id}/secret", post(rotate_secret))
-        .route("/api/v1/audit", get(audit))
-        .route("/api/v1/domains", get(domains::list).post(domains::create))
-        .route("/api/v1/domains/{domain_id}", patch(domains::change))
-        .route("/api/v1/openapi.json", get(openapi))
+            None => route,
+        };
+        router.route(endpoint.path, route)
+    })
 }
 
 /// An application as the API shows it: never a secret.
@@ -302,7 +174,6 @@ async fn list_clients(
     State(keyport): State<Keyport>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    caller.require("clients:read")?;
     let domain = caller.domain(&keyport).await?;
     let all = keyport.domain_applications(&domain.id).await?;
     // Admins see the whole domain; a member their own applications.
@@ -369,7 +240,6 @@ async fn create_client(
     caller: Caller,
     body: Result<Json<NewClient>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require("clients:write")?;
     let Json(body) = body.map_err(ApiError::json)?;
     let domain = caller.domain(&keyport).await?;
     let input = ApplicationInput {
@@ -405,7 +275,6 @@ async fn delete_client(
     caller: Caller,
     Path(client_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require("clients:write")?;
     let app = managed_client(&keyport, &caller, &client_id).await?;
     keyport
         .remove_applications(&caller.actor(), &caller.user, &[app.app.id.into()])
@@ -446,7 +315,6 @@ async fn rotate_secret(
     Path(client_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    caller.require("clients:write")?;
     let grace = if body.iter().all(u8::is_ascii_whitespace) {
         app::domain::secret_rotation::GRACE_DEFAULT
     } else {
@@ -494,10 +362,6 @@ async fn audit(
     caller: Caller,
     query: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require("audit:read")?;
-    if !caller.user.role.is_admin() {
-        return Err(ApiError::insufficient("audit:read"));
-    }
     let Query(params) =
         query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, 400001, e.body_text()))?;
     let limit = params.limit.unwrap_or(100).clamp(1, 500);

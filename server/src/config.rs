@@ -77,6 +77,18 @@ pub struct Config {
     )]
     pub step_up_ttl: u32,
 
+    /// Rotations one refresh token family may make a minute: a client
+    /// refreshes when its access token runs out, so one that rotates
+    /// faster is looping, or two parties hold the family. Past it, 429
+    /// with `Retry-After`.
+    #[arg(
+        long,
+        env = "KEYPORT_REFRESH_ROTATIONS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub refresh_rotations: u32,
+
     /// Longest a request may take, in seconds, before it is answered 503
     /// "temporarily unavailable": the bound on any wait for a database that
     /// stopped answering.
@@ -117,6 +129,20 @@ pub struct Config {
     #[arg(long, env = "KEYPORT_TRUSTED_PROXIES", global = true)]
     pub trusted_proxies: Option<String>,
 
+    /// Which forwarding header the trusted proxies write: `xforwarded`
+    /// (`X-Forwarded-For`, what nginx, HAProxy and cloud load balancers
+    /// append) or `forwarded` (RFC 7239 `Forwarded`). Only that one is
+    /// believed; the other is ignored, since a proxy passes it on from the
+    /// client untouched.
+    #[arg(
+        long,
+        env = "KEYPORT_PROXY_HEADERS",
+        value_enum,
+        default_value = "xforwarded",
+        global = true
+    )]
+    pub proxy_headers: ProxyHeader,
+
     /// Signature algorithm of new signing keys.
     #[arg(
         long,
@@ -136,6 +162,17 @@ pub struct Config {
         global = true
     )]
     pub log_format: LogFormat,
+}
+
+/// The forwarding header trusted proxies write (`KEYPORT_PROXY_HEADERS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ProxyHeader {
+    /// `X-Forwarded-For`.
+    #[default]
+    #[value(name = "xforwarded")]
+    XForwarded,
+    /// RFC 7239 `Forwarded`.
+    Forwarded,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -108,6 +108,26 @@ fn without_error_info(location: &str) -> String {
     url.into()
 }
 
+/// A request's Bearer token (RFC 6750 §2.1), read by the `headers` crate:
+/// `Ok(None)` without an `Authorization` header, `Err` for another scheme
+/// or one that cannot be read. The management API, client registration
+/// and `/metrics` read it here.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<String>, UnreadableBearer> {
+    use ::headers::authorization::{Authorization, Bearer};
+    use ::headers::HeaderMapExt;
+    match headers.typed_try_get::<Authorization<Bearer>>() {
+        Ok(Some(found)) if !found.token().trim().is_empty() => {
+            Ok(Some(found.token().trim().to_owned()))
+        }
+        Ok(None) => Ok(None),
+        _ => Err(UnreadableBearer),
+    }
+}
+
+/// An `Authorization` header that is not a readable Bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnreadableBearer;
+
 /// The origins a browser may post console requests from.
 #[derive(Debug, Clone)]
 pub struct AllowedOrigin(pub String);

@@ -2,6 +2,7 @@
 //! The `keyport` server: configuration, router assembly, sessions and the
 //! HTTP protections around the portal.
 
+mod access;
 pub mod alloc;
 pub mod api_v1;
 mod audit_csv;
@@ -25,7 +26,7 @@ use app::domain::secrets::MasterKey;
 use app::domain::{Keyport, Settings};
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::{middleware, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
@@ -91,6 +92,13 @@ impl AppState {
                         "KEYPORT_STEP_UP_TTL must be 1 to 3600 seconds".into(),
                     )
                 })?,
+            refresh_rotations: Some(config.refresh_rotations)
+                .filter(|n| (1..=100_000).contains(n))
+                .ok_or_else(|| {
+                    app::domain::Error::Config(
+                        "KEYPORT_REFRESH_ROTATIONS must be 1 to 100000 a minute".into(),
+                    )
+                })?,
         })
         .await?;
         Ok(Self {
@@ -113,8 +121,11 @@ impl AppState {
                     )
                 })?,
             trusted_proxies: Arc::new(
-                TrustedProxies::parse(config.trusted_proxies.as_deref().unwrap_or_default())
-                    .map_err(app::domain::Error::Config)?,
+                TrustedProxies::parse(
+                    config.trusted_proxies.as_deref().unwrap_or_default(),
+                    config.proxy_headers,
+                )
+                .map_err(app::domain::Error::Config)?,
             ),
         })
     }
@@ -146,6 +157,136 @@ fn pages() -> Vec<AxumRouteListing> {
         .clone()
 }
 
+/// Who may call a route besides the pages and server functions (whose
+/// rules are `app::api::access::RULES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Anyone: health, signing keys, metadata, the OpenAPI document.
+    Anyone,
+    /// The scraper's Bearer token, once `KEYPORT_METRICS_TOKEN` is set.
+    MetricsToken,
+    /// A console session, as server functions' `Who::User` (signed in,
+    /// enabled, within any grace period), for what that user may see.
+    Session,
+    /// A client authenticating itself (RFC 6749 §2.3), or a public client
+    /// naming itself where the grant allows it.
+    Client,
+    /// An initial access token (`kpi_`), or nobody while open registration
+    /// is on (RFC 7591).
+    Registration,
+    /// The registration access token of the very client (RFC 7592).
+    RegistrationAccess,
+    /// A management API token with this scope, whose user may hold it now.
+    Scope(&'static str),
+}
+
+/// A route besides the pages and server functions. The router is built
+/// from `ROUTES` and the management API's `api_v1::ENDPOINTS`; the rules
+/// test (`server/tests/rules.rs`) calls each one as each kind of caller.
+#[derive(Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub gate: Gate,
+    handler: fn() -> MethodRouter<AppState>,
+}
+
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "GET",
+        path: "/healthz",
+        gate: Gate::Anyone,
+        handler: || get(healthz),
+    },
+    Route {
+        method: "GET",
+        path: "/metrics",
+        gate: Gate::MetricsToken,
+        handler: || get(metrics::scrape),
+    },
+    Route {
+        method: "GET",
+        path: "/applications/{id}/icon",
+        gate: Gate::Session,
+        handler: || get(icon),
+    },
+    Route {
+        method: "GET",
+        path: "/audit.csv",
+        gate: Gate::Session,
+        handler: || get(audit_csv::export),
+    },
+    Route {
+        method: "POST",
+        path: "/oauth2/token",
+        gate: Gate::Client,
+        handler: || post(oauth::token),
+    },
+    Route {
+        method: "POST",
+        path: "/v4/oauth2/token",
+        gate: Gate::Client,
+        handler: || post(oauth::token_v4),
+    },
+    Route {
+        method: "POST",
+        path: "/oauth2/introspect",
+        gate: Gate::Client,
+        handler: || post(oauth::introspect),
+    },
+    Route {
+        method: "POST",
+        path: "/oauth2/revoke",
+        gate: Gate::Client,
+        handler: || post(oauth::revoke),
+    },
+    Route {
+        method: "POST",
+        path: "/oauth2/register",
+        gate: Gate::Registration,
+        handler: || post(oauth::registration::register),
+    },
+    Route {
+        method: "GET",
+        path: "/oauth2/register/{client_id}",
+        gate: Gate::RegistrationAccess,
+        handler: || get(oauth::registration::read),
+    },
+    Route {
+        method: "PUT",
+        path: "/oauth2/register/{client_id}",
+        gate: Gate::RegistrationAccess,
+        handler: || put(oauth::registration::update),
+    },
+    Route {
+        method: "DELETE",
+        path: "/oauth2/register/{client_id}",
+        gate: Gate::RegistrationAccess,
+        handler: || delete(oauth::registration::delete),
+    },
+    Route {
+        method: "GET",
+        path: "/.well-known/jwks.json",
+        gate: Gate::Anyone,
+        handler: || get(oauth::jwks),
+    },
+    Route {
+        method: "GET",
+        path: "/.well-known/oauth-authorization-server",
+        gate: Gate::Anyone,
+        handler: || get(oauth::metadata),
+    },
+];
+
+/// Every route besides the pages and server functions, with its gate.
+pub fn routes() -> impl Iterator<Item = (&'static str, &'static str, Gate)> {
+    ROUTES.iter().map(|r| (r.method, r.path, r.gate)).chain(
+        api_v1::ENDPOINTS
+            .iter()
+            .map(|e| (e.method, e.path, e.scope.map_or(Gate::Anyone, Gate::Scope))),
+    )
+}
+
 pub fn router(state: AppState) -> Router {
     let pages = pages();
     let keyport = state.keyport.clone();
@@ -162,28 +303,12 @@ pub fn router(state: AppState) -> Router {
     .with_secure(https)
     .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
 
-    let routes = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics::scrape))
-        .route("/applications/{id}/icon", get(icon))
-        .route("/audit.csv", get(audit_csv::export))
-        .route("/oauth2/token", post(oauth::token))
-        .route("/v4/oauth2/token", post(oauth::token_v4))
-        .route("/oauth2/introspect", post(oauth::introspect))
-        .route("/oauth2/revoke", post(oauth::revoke))
-        .route("/oauth2/register", post(oauth::registration::register))
-        .route(
-            "/oauth2/register/{client_id}",
-            get(oauth::registration::read)
-                .put(oauth::registration::update)
-                .delete(oauth::registration::delete),
-        )
-        .route("/.well-known/jwks.json", get(oauth::jwks))
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(oauth::metadata),
-        )
-        .merge(api_v1::routes().with_state(state.keyport.clone()));
+    let routes = ROUTES
+        .iter()
+        .fold(Router::new(), |router, route| {
+            router.route(route.path, (route.handler)())
+        })
+        .merge(api_v1::routes(&state.keyport));
     // Routes that only `keyport-bench` has (`make bench`), behind the same
     // middleware as everything else.
     #[cfg(feature = "bench")]
@@ -204,6 +329,10 @@ pub fn router(state: AppState) -> Router {
         .merge(portal)
         .route_layer(middleware::from_fn(metrics::note_route))
         .fallback(site_file)
+        .layer(middleware::from_fn_with_state(
+            state.keyport.clone(),
+            access::rpc_access,
+        ))
         .layer(middleware::from_fn(headers::server_fn_statuses))
         .layer(middleware::from_fn(headers::plain_form_returns))
         .layer(sessions)

@@ -195,10 +195,9 @@ impl Metrics {
         let Some(expected) = &self.scrape_token else {
             return true;
         };
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+        let presented = crate::headers::bearer_token(headers)
+            .ok()
+            .flatten()
             .unwrap_or_default();
         bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
     }

@@ -1,7 +1,10 @@
 //! Who a request comes from. Behind a load balancer every peer is the
 //! balancer, so limits and the audit log need the address it reports; but
 //! anyone can send `Forwarded` or `X-Forwarded-For`, so they are believed
-//! only from the proxies the operator names (`KEYPORT_TRUSTED_PROXIES`).
+//! only from the proxies the operator names (`KEYPORT_TRUSTED_PROXIES`),
+//! and only the one of the two those proxies write
+//! (`KEYPORT_PROXY_HEADERS`): a proxy that appends to one passes the other
+//! on from the client as it came.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -13,9 +16,15 @@ use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
 
-/// The proxies whose forwarding headers are believed.
+use crate::config::ProxyHeader;
+
+/// The proxies whose forwarding header is believed, and which header that
+/// is.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct TrustedProxies {
+    nets: Vec<IpNet>,
+    header: ProxyHeader,
+}
 
 /// Hops of a forwarding chain looked at, at most: a chain longer than any
 /// real deployment's is no reason to do more work.
@@ -23,8 +32,8 @@ const MAX_HOPS: usize = 32;
 
 impl TrustedProxies {
     /// Reads a list of CIDRs (or single addresses), separated by commas or
-    /// spaces.
-    pub fn parse(list: &str) -> Result<Self, String> {
+    /// spaces, whose proxies write `header`.
+    pub fn parse(list: &str, header: ProxyHeader) -> Result<Self, String> {
         list.split(|c: char| c == ',' || c.is_whitespace())
             .filter(|item| !item.is_empty())
             .map(|item| {
@@ -37,12 +46,12 @@ impl TrustedProxies {
                     })
             })
             .collect::<Result<_, _>>()
-            .map(Self)
+            .map(|nets| Self { nets, header })
     }
 
     fn trusts(&self, address: IpAddr) -> bool {
         let address = canonical(address);
-        self.0.iter().any(|net| net.contains(&address))
+        self.nets.iter().any(|net| net.contains(&address))
     }
 
     /// The client behind `peer`: walking the forwarding chain from the
@@ -53,7 +62,11 @@ impl TrustedProxies {
             return peer;
         }
         let mut client = peer;
-        for hop in forwarded_chain(headers).into_iter().rev().take(MAX_HOPS) {
+        for hop in forwarded_chain(headers, self.header)
+            .into_iter()
+            .rev()
+            .take(MAX_HOPS)
+        {
             let Some(hop) = hop else { break };
             client = hop;
             if !self.trusts(hop) {
@@ -72,32 +85,22 @@ fn canonical(address: IpAddr) -> IpAddr {
     }
 }
 
-/// The chain of client addresses, farthest first: RFC 7239 `Forwarded`
-/// `for=` parameters if the header is there, `X-Forwarded-For` otherwise.
+/// The chain of client addresses `header` reports, farthest first: RFC
+/// 7239 `Forwarded` `for=` parameters, or `X-Forwarded-For`'s addresses.
 /// A hop that is not an address (`unknown`, an obfuscated name) is `None`.
-fn forwarded_chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let values = |name| {
-        headers
-            .get_all(name)
-            .iter()
-            .map(|v| v.to_str().ok())
-            .collect::<Vec<_>>()
+fn forwarded_chain(headers: &HeaderMap, header: ProxyHeader) -> Vec<Option<IpAddr>> {
+    let (name, hop): (_, fn(&str) -> Option<IpAddr>) = match header {
+        ProxyHeader::Forwarded => (header::FORWARDED, for_parameter),
+        ProxyHeader::XForwarded => (header::HeaderName::from_static("x-forwarded-for"), |hop| {
+            node(hop.trim())
+        }),
     };
-    let forwarded = values(header::FORWARDED);
-    if !forwarded.is_empty() {
-        return forwarded
-            .into_iter()
-            .flat_map(|v| match v {
-                Some(v) => v.split(',').map(for_parameter).collect(),
-                None => vec![None],
-            })
-            .collect();
-    }
-    values(header::HeaderName::from_static("x-forwarded-for"))
-        .into_iter()
-        .flat_map(|v| match v {
-            Some(v) => v.split(',').map(|hop| node(hop.trim())).collect(),
-            None => vec![None],
+    headers
+        .get_all(name)
+        .iter()
+        .flat_map(|v| match v.to_str() {
+            Ok(v) => v.split(',').map(hop).collect(),
+            Err(_) => vec![None],
         })
         .collect()
 }
@@ -168,7 +171,7 @@ mod tests {
     #[test]
     fn forwarding_headers_count_only_from_trusted_proxies() {
         let none = TrustedProxies::default();
-        let lb = TrustedProxies::parse("10.0.0.0/8, 192.168.1.7").unwrap();
+        let lb = TrustedProxies::parse("10.0.0.0/8, 192.168.1.7", ProxyHeader::XForwarded).unwrap();
         let spoofed = headers(&[("x-forwarded-for", "203.0.113.9")]);
         assert_eq!(none.client(ip("10.0.0.2"), &spoofed), ip("10.0.0.2"));
         assert_eq!(lb.client(ip("198.51.100.1"), &spoofed), ip("198.51.100.1"));
@@ -182,7 +185,7 @@ mod tests {
 
     #[test]
     fn the_client_is_the_nearest_untrusted_hop() {
-        let lb = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        let lb = TrustedProxies::parse("10.0.0.0/8", ProxyHeader::XForwarded).unwrap();
         // The client sent a made-up address first; the proxies appended
         // what they saw.
         let chain = headers(&[("x-forwarded-for", "1.2.3.4, 203.0.113.9, 10.1.1.1")]);
@@ -199,8 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn rfc_7239_forwarded_is_read_first() {
-        let lb = TrustedProxies::parse("10.0.0.0/8").unwrap();
+    fn only_the_header_the_proxies_write_is_believed() {
         let both = headers(&[
             (
                 "forwarded",
@@ -208,24 +210,31 @@ mod tests {
             ),
             ("x-forwarded-for", "198.51.100.7"),
         ]);
-        assert_eq!(lb.client(ip("10.0.0.2"), &both), ip("2001:db8:cafe::17"));
+        // An X-Forwarded-For proxy passes the client's Forwarded through.
+        let xff = TrustedProxies::parse("10.0.0.0/8", ProxyHeader::XForwarded).unwrap();
+        assert_eq!(xff.client(ip("10.0.0.2"), &both), ip("198.51.100.7"));
+        let only_forwarded = headers(&[("forwarded", "for=1.2.3.4")]);
+        assert_eq!(xff.client(ip("10.0.0.2"), &only_forwarded), ip("10.0.0.2"));
+
+        let rfc = TrustedProxies::parse("10.0.0.0/8", ProxyHeader::Forwarded).unwrap();
+        assert_eq!(rfc.client(ip("10.0.0.2"), &both), ip("2001:db8:cafe::17"));
+        let only_xff = headers(&[("x-forwarded-for", "1.2.3.4")]);
+        assert_eq!(rfc.client(ip("10.0.0.2"), &only_xff), ip("10.0.0.2"));
         let hidden = headers(&[("forwarded", "for=_hidden;by=10.0.0.2")]);
-        assert_eq!(lb.client(ip("10.0.0.2"), &hidden), ip("10.0.0.2"));
+        assert_eq!(rfc.client(ip("10.0.0.2"), &hidden), ip("10.0.0.2"));
         let mapped = headers(&[("forwarded", "for=\"[::ffff:203.0.113.5]\"")]);
-        assert_eq!(lb.client(ip("10.0.0.2"), &mapped), ip("203.0.113.5"));
+        assert_eq!(rfc.client(ip("10.0.0.2"), &mapped), ip("203.0.113.5"));
     }
 
     #[test]
     fn lists_of_proxies_are_checked() {
-        assert!(TrustedProxies::parse("").unwrap().0.is_empty());
+        let parse = |list| TrustedProxies::parse(list, ProxyHeader::XForwarded);
+        assert!(parse("").unwrap().nets.is_empty());
         assert_eq!(
-            TrustedProxies::parse("10.0.0.0/8 fd00::/8,127.0.0.1")
-                .unwrap()
-                .0
-                .len(),
+            parse("10.0.0.0/8 fd00::/8,127.0.0.1").unwrap().nets.len(),
             3
         );
-        assert!(TrustedProxies::parse("10.0.0.0/33").is_err());
-        assert!(TrustedProxies::parse("proxy.example").is_err());
+        assert!(parse("10.0.0.0/33").is_err());
+        assert!(parse("proxy.example").is_err());
     }
 }

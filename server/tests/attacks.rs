@@ -100,6 +100,12 @@ macro_rules! configured {
 configured!(
     forwarding_headers_count_only_from_trusted_proxies =>
         |c| c.trusted_proxies = Some("10.0.0.0/8".into()),
+    forged_forwarding_headers_name_nobody =>
+        |c| c.trusted_proxies = Some("10.0.0.0/8".into()),
+    forged_forwarding_headers_name_nobody_behind_an_rfc_7239_proxy => |c| {
+        c.trusted_proxies = Some("10.0.0.0/8".into());
+        c.proxy_headers = keyport::config::ProxyHeader::Forwarded;
+    },
     rs256_tokens_verify_with_the_published_key => |c| c.signing_alg = app::domain::signing_keys::SigningAlg::Rs256,
     https_deployments_keep_cookies_to_their_host_and_ask_for_tls =>
         |c| c.public_url = Some("https://keyport.example".parse().unwrap()),

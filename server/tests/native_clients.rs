@@ -30,6 +30,8 @@ on_both_engines!(
     automation_registers_public_clients_with_refresh_tokens,
     a_replayed_code_revokes_the_refresh_tokens_it_gave,
     a_callback_port_out_of_range_is_a_bad_request,
+    refreshes_racing_a_revocation_leave_no_live_token,
+    a_family_rotates_at_a_bounded_rate_and_keeps_bounded_rows,
 );
 
 /// The loopback callback a native tool registers, without a port.
@@ -387,17 +389,6 @@ async fn racing_refreshes_get_one_successor_on_one_node_or_two(app: &TestApp) {
         ("client_id", &client_id),
         ("refresh_token", &r1),
     ]);
-    let request = |form: String| {
-        let mut request = axum::http::Request::post("/oauth2/token")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(axum::body::Body::from(form))
-            .unwrap();
-        let from: std::net::SocketAddr = "10.20.0.1:40000".parse().unwrap();
-        request
-            .extensions_mut()
-            .insert(axum::extract::ConnectInfo(from));
-        request
-    };
     let mut answers = Vec::new();
     let mut calls = Vec::new();
     for n in 0..8 {
@@ -406,7 +397,7 @@ async fn racing_refreshes_get_one_successor_on_one_node_or_two(app: &TestApp) {
         calls.push(tokio::spawn(async move {
             use tower::ServiceExt as _;
             let router = if n % 2 == 0 { here } else { other };
-            let response = router.oneshot(request(form)).await.unwrap();
+            let response = router.oneshot(post("/oauth2/token", form)).await.unwrap();
             let status = response.status();
             let body = axum::body::to_bytes(response.into_body(), 1 << 16)
                 .await
@@ -819,4 +810,153 @@ async fn a_callback_port_out_of_range_is_a_bad_request(app: &TestApp) {
         );
         assert!(page.header("location").is_none(), "{port}");
     }
+}
+
+/// A refresh in flight while its grant is revoked either commits first,
+/// and the revocation takes the access token it bought, or finds the grant
+/// revoked and hands out nothing: 16 refreshes (on two nodes) race a
+/// revocation, 50 times, and no access token they got still works.
+async fn refreshes_racing_a_revocation_leave_no_live_token(app: &TestApp) {
+    use tower::ServiceExt as _;
+    let (client_id, tool) = native_tool(app, true).await;
+    let (mut browser, _) = signed_in_user(app).await;
+    let other = keyport::router(app.second_node().await);
+    let mut bought = Vec::new();
+    for round in 0..50 {
+        let granted = match round {
+            0 => stay_connected(app, &mut browser, &tool).await,
+            _ => connected_again(app, &mut browser, &tool).await,
+        };
+        let token = granted.refresh_token().unwrap().secret().clone();
+        let refresh = encode(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &client_id),
+            ("refresh_token", &token),
+        ]);
+        let revoke = encode(&[
+            ("token", &token),
+            ("token_type_hint", "refresh_token"),
+            ("client_id", &client_id),
+        ]);
+        let mut calls = Vec::new();
+        for n in 0..17 {
+            let router = if n % 2 == 0 {
+                app.router.clone()
+            } else {
+                other.clone()
+            };
+            let request = if n == 8 {
+                post("/oauth2/revoke", revoke.clone())
+            } else {
+                post("/oauth2/token", refresh.clone())
+            };
+            calls.push(tokio::spawn(async move {
+                let response = router.oneshot(request).await.unwrap();
+                let status = response.status();
+                let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+                    .await
+                    .unwrap();
+                (n, status, body)
+            }));
+        }
+        for call in calls {
+            let (n, status, body) = call.await.unwrap();
+            if n == 8 {
+                assert_eq!(status, StatusCode::OK, "the revocation");
+            } else if status == StatusCode::OK {
+                let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                bought.push(answer["access_token"].as_str().unwrap().to_owned());
+            }
+        }
+        bought.push(granted.access_token().secret().clone());
+    }
+    let mut live = 0;
+    for token in &bought {
+        if accepted(app, token).await {
+            live += 1;
+        }
+    }
+    assert_eq!(live, 0, "of {} access tokens", bought.len());
+}
+
+/// A family rotates at most 30 times a minute, and while it lives on, its
+/// spent tokens and the ids of its expired access tokens are forgotten.
+async fn a_family_rotates_at_a_bounded_rate_and_keeps_bounded_rows(app: &TestApp) {
+    let (client_id, tool) = native_tool(app, true).await;
+    let (mut browser, _) = signed_in_user(app).await;
+    let granted = stay_connected(app, &mut browser, &tool).await;
+    let mut token = granted.refresh_token().unwrap().secret().clone();
+    for _ in 0..30 {
+        token = rotated(app, &client_id, &token).await;
+    }
+    let held = refresh_by_hand(app, &client_id, &token).await;
+    assert_eq!(held.status, StatusCode::TOO_MANY_REQUESTS, "{}", held.text);
+    assert!(held.header("retry-after").is_some());
+    app.clock.advance(61);
+    token = rotated(app, &client_id, &token).await;
+
+    let rows = |table: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&app.keyport.db.pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(rows("refresh_tokens").await, 32);
+    // Six days on, the family is used again; two more, and the tokens
+    // spent on the first day are past their idle lifetime.
+    app.clock.advance(6 * 86_400);
+    token = rotated(app, &client_id, &token).await;
+    app.clock.advance(2 * 86_400);
+    app.keyport.purge_refresh_families().await.unwrap();
+    assert_eq!(
+        rows("refresh_tokens").await,
+        1,
+        "the token in use is all that is left"
+    );
+    assert_eq!(rows("refresh_family_access_tokens").await, 0);
+    rotated(app, &client_id, &token).await;
+}
+
+/// A user who stays connected signs in to the tool again: the consent is
+/// remembered, and the browser goes straight back with a code.
+async fn connected_again(
+    app: &TestApp,
+    browser: &mut Browser<'_>,
+    tool: &Tool,
+) -> BasicTokenResponse {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _) = tool
+        .authorize_url(CsrfToken::new_random)
+        .set_pkce_challenge(challenge)
+        .add_scope(Scope::new("clients:read".into()))
+        .add_scope(Scope::new("offline_access".into()))
+        .url();
+    let back = location(&browser.get(&path_and_query(&url)).await);
+    let code = param(&back, "code").expect("a code at the loopback callback");
+    tool.exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&http_client(app))
+        .await
+        .expect("the tool exchanges its code")
+}
+
+/// The refresh token that replaces `token`.
+async fn rotated(app: &TestApp, client_id: &str, token: &str) -> String {
+    let answer = refresh_by_hand(app, client_id, token).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    answer.json()["refresh_token"].as_str().unwrap().to_owned()
+}
+
+/// A form posted to `path`, as a request a router can take directly (on a
+/// task of its own, racing others).
+fn post(path: &str, form: String) -> axum::http::Request<axum::body::Body> {
+    let mut request = axum::http::Request::post(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from(form))
+        .unwrap();
+    let from: std::net::SocketAddr = "10.20.0.1:40000".parse().unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(from));
+    request
 }

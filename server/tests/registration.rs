@@ -29,6 +29,7 @@ on_both_engines!(
     a_client_reads_updates_and_deletes_its_registration,
     a_burst_spends_each_use_once_and_stays_within_the_domain_limit,
     open_registration_takes_public_clients_from_each_address_in_moderation,
+    strangers_take_no_more_than_open_registrations_quota,
 );
 
 /// What a native tool registers, and where it listens this time.
@@ -725,4 +726,71 @@ fn the_command_line_creates_an_initial_access_token() {
     assert_eq!(reply.status, 400, "{}", reply.body);
     assert_eq!(reply.json()["error"], "invalid_client_metadata");
     node.kill();
+}
+
+/// Strangers take no more than open registration's quota, never the room
+/// the domain's admins need, and the consent page says that such a client
+/// registered itself rather than naming the admin who turned it on.
+async fn strangers_take_no_more_than_open_registrations_quota(app: &TestApp) {
+    let (admin, domain) = setup(app).await;
+    app.keyport
+        .set_open_registration(&actor(&admin), &admin, &domain, true, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.keyport.open_room(&domain).await.unwrap().quota,
+        app::domain::registration::DEFAULT_OPEN_QUOTA
+    );
+    let beyond = app
+        .keyport
+        .set_open_quota(&actor(&admin), &admin, &domain, domain.app_limit + 1)
+        .await;
+    assert!(
+        beyond.is_err(),
+        "a quota past the domain's limit: {beyond:?}"
+    );
+    app.keyport
+        .set_open_quota(&actor(&admin), &admin, &domain, 3)
+        .await
+        .unwrap();
+
+    let metadata = agent_metadata();
+    let answers = futures::future::join_all((0..8).map(|_| register(app, None, &metadata))).await;
+    let created: Vec<&common::Response> = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::CREATED)
+        .collect();
+    assert_eq!(created.len(), 3, "the quota, raced");
+    for refused in answers.iter().filter(|a| a.status != StatusCode::CREATED) {
+        refused_with(refused, StatusCode::BAD_REQUEST, "invalid_client_metadata");
+    }
+    assert_eq!(count_applications(app, &domain).await, 3);
+    // The admins' room is theirs.
+    app.client(&admin, "Reporting", &["clients:read"]).await;
+
+    let client_id = created[0].json()["client_id"].as_str().unwrap().to_owned();
+    let (mut browser, _) = app.signed_in("analyst@example.com", Role::Member).await;
+    let query = encode(&[
+        ("response_type", "code"),
+        ("client_id", &client_id),
+        ("redirect_uri", LISTENING),
+        ("scope", "reports:read"),
+        (
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        ),
+        ("code_challenge_method", "S256"),
+        ("state", "xyz"),
+    ]);
+    let page = browser.get(&format!("/oauth2/authorize?{query}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(
+        page.text.contains("registered itself (open registration)"),
+        "{}",
+        page.text
+    );
+    assert!(
+        !page.text.contains("registrar@example.com"),
+        "no admin vouches for it"
+    );
 }

@@ -45,9 +45,10 @@ pub struct AccountView {
 
 #[server(prefix = "/rpc", endpoint = "account/page")]
 pub async fn account_page() -> Result<AccountView, AppError> {
-    use super::request::{enrol_by, keyport, no_store, require_signed_in, take_result};
+    use super::request::{enrol_by, keyport, no_store, take_result};
+    use crate::api::access::allow;
 
-    let user = require_signed_in().await?;
+    let user = allow::<AccountPage>().await?.user()?;
     no_store();
     let keyport = keyport()?;
     let factors = keyport.factors(&user).await?;
@@ -82,13 +83,11 @@ pub async fn account_page() -> Result<AccountView, AppError> {
 /// Starts setting up an authenticator app.
 #[server(prefix = "/rpc", endpoint = "account/totp")]
 pub async fn begin_totp() -> Result<TotpSetupView, AppError> {
-    use super::request::{
-        form, keep_result, keyport, no_store, require_signed_in, require_step_up,
-    };
+    use super::request::{form, keep_result, keyport, no_store};
+    use crate::api::access::allow;
 
     let setup = form("totp", &[], async {
-        let user = require_signed_in().await?;
-        require_step_up().await?;
+        let user = allow::<BeginTotp>().await?.user()?;
         no_store();
         let setup = keyport()?.begin_totp(&user).await?;
         Ok(TotpSetupView {
@@ -105,13 +104,11 @@ pub async fn begin_totp() -> Result<TotpSetupView, AppError> {
 /// brings recovery codes, shown once.
 #[server(prefix = "/rpc", endpoint = "account/totp_confirm")]
 pub async fn confirm_totp(code: String) -> Result<Option<Vec<String>>, AppError> {
-    use super::request::{
-        actor, enrolled, form, keep_result, keyport, no_store, require_signed_in, require_step_up,
-    };
+    use super::request::{actor, enrolled, form, keep_result, keyport, no_store};
+    use crate::api::access::allow;
 
     let codes = form("totp_confirm", &[], async {
-        let user = require_signed_in().await?;
-        require_step_up().await?;
+        let user = allow::<ConfirmTotp>().await?.user()?;
         no_store();
         let codes = keyport()?.confirm_totp(&actor(&user), &user, &code).await?;
         enrolled().await?;
@@ -127,10 +124,10 @@ pub async fn confirm_totp(code: String) -> Result<Option<Vec<String>>, AppError>
 /// Options for the browser to make a passkey.
 #[server(prefix = "/rpc", endpoint = "account/passkey_options")]
 pub async fn new_passkey_options() -> Result<String, AppError> {
-    use super::request::{keep_ceremony, keyport, require_signed_in, require_step_up};
+    use super::request::{keep_ceremony, keyport};
+    use crate::api::access::allow;
 
-    let user = require_signed_in().await?;
-    require_step_up().await?;
+    let user = allow::<NewPasskeyOptions>().await?.user()?;
     let ceremony = keyport()?.begin_passkey(&user).await?;
     keep_ceremony("add passkey", ceremony.state).await?;
     Ok(ceremony.options)
@@ -143,12 +140,10 @@ pub async fn add_passkey(
     name: String,
     credential: String,
 ) -> Result<Option<Vec<String>>, AppError> {
-    use super::request::{
-        actor, enrolled, keyport, no_store, require_signed_in, require_step_up, take_ceremony,
-    };
+    use super::request::{actor, enrolled, keyport, no_store, take_ceremony};
+    use crate::api::access::allow;
 
-    let user = require_signed_in().await?;
-    require_step_up().await?;
+    let user = allow::<AddPasskey>().await?.user()?;
     no_store();
     let state = take_ceremony("add passkey").await?;
     let codes = keyport()?
@@ -161,11 +156,11 @@ pub async fn add_passkey(
 /// Removes one of the user's own factors.
 #[server(prefix = "/rpc", endpoint = "account/remove_factor")]
 pub async fn remove_factor(id: String) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport, require_signed_in, require_step_up};
+    use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
 
     form("remove_factor", &[], async {
-        let user = require_signed_in().await?;
-        require_step_up().await?;
+        let user = allow::<RemoveFactor>().await?.user()?;
         Ok(keyport()?.remove_factor(&actor(&user), &user, &id).await?)
     })
     .await?;
@@ -176,13 +171,11 @@ pub async fn remove_factor(id: String) -> Result<(), AppError> {
 /// New recovery codes in place of those left; shown once.
 #[server(prefix = "/rpc", endpoint = "account/recovery_codes")]
 pub async fn new_recovery_codes() -> Result<Vec<String>, AppError> {
-    use super::request::{
-        actor, form, keep_result, keyport, no_store, require_signed_in, require_step_up,
-    };
+    use super::request::{actor, form, keep_result, keyport, no_store};
+    use crate::api::access::allow;
 
     let codes = form("codes", &[], async {
-        let user = require_signed_in().await?;
-        require_step_up().await?;
+        let user = allow::<NewRecoveryCodes>().await?.user()?;
         no_store();
         Ok(keyport()?
             .regenerate_recovery_codes(&actor(&user), &user)

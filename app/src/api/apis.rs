@@ -35,10 +35,11 @@ pub struct ApisPage {
 
 #[server(prefix = "/rpc", endpoint = "apis/list")]
 pub async fn list_apis() -> Result<ApisPage, AppError> {
-    use super::request::{keyport, require_admin};
+    use super::request::keyport;
+    use crate::api::access::allow;
     use crate::domain::accounts::Role;
 
-    let user = require_admin().await?;
+    let user = allow::<ListApis>().await?.user()?;
     let keyport = keyport()?;
     let issuer = keyport.issuer_id();
     let apis = keyport.apis().await?;
@@ -58,8 +59,8 @@ pub async fn create_api(
     identifier: String,
     permissions: String,
 ) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport, require_user};
-    use crate::domain::accounts::Role;
+    use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
     use crate::domain::apis::NewApi;
 
     let kept = [
@@ -68,11 +69,7 @@ pub async fn create_api(
         ("permissions", permissions.as_str()),
     ];
     form("api", &kept, async {
-        let user = require_user().await?;
-        if user.role != Role::SuperAdmin {
-            return Err(AppError::Forbidden);
-        }
-        super::request::require_step_up().await?;
+        let user = allow::<CreateApi>().await?.user()?;
         let permissions = permissions
             .lines()
             .map(str::trim)

@@ -118,7 +118,8 @@ pub async fn audit_page(
     until: Option<String>,
     before: Option<i64>,
 ) -> Result<AuditListing, AppError> {
-    use super::request::{keyport, require_user};
+    use super::request::keyport;
+    use crate::api::access::allow;
     use crate::domain::{applications, audit};
 
     let query = AuditQuery {
@@ -129,7 +130,7 @@ pub async fn audit_page(
         until,
         before,
     };
-    let user = require_user().await?;
+    let user = allow::<AuditPage>().await?.user()?;
     let filter = query.to_filter(&user)?;
     let keyport = keyport()?;
     let mut entries = audit::search(&keyport.db, &filter, PAGE + 1).await?;

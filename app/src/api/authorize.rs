@@ -17,7 +17,9 @@ pub struct ConsentView {
     pub icon_url: Option<String>,
     pub website_url: String,
     pub domain_name: String,
-    pub owner: String,
+    /// The admin who registered the application; `None` for a client that
+    /// registered itself (open registration), which no admin vouches for.
+    pub registered_by: Option<String>,
     pub permissions: Vec<PermissionView>,
     /// Where the browser goes after the decision: scheme, host and port.
     pub returns_to: String,
@@ -64,10 +66,11 @@ pub struct KeptView {
 /// Checks the query string of `/oauth2/authorize` for the signed-in user.
 #[server(prefix = "/rpc", endpoint = "authorize/request")]
 pub async fn authorization_request(query: String) -> Result<Authorization, AppError> {
-    use super::request::{actor, keyport, no_store, require_user};
+    use super::request::{actor, keyport, no_store};
+    use crate::api::access::allow;
 
     no_store();
-    let user = require_user().await?;
+    let user = allow::<AuthorizationRequest>().await?.user()?;
     let keyport = keyport()?;
     let checked = match check(&keyport, &user, &query).await {
         Ok(Ok(checked)) => checked,
@@ -108,7 +111,8 @@ pub async fn authorization_request(query: String) -> Result<Authorization, AppEr
         icon_url: icon_url(&app.id, app.icon_type.as_deref(), app.updated_at),
         website_url: app.website_url.clone(),
         domain_name: checked.domain_name.clone(),
-        owner: app.owner_email.clone(),
+        registered_by: (app.registered_via.as_deref() != Some("open"))
+            .then(|| app.owner_email.clone()),
         permissions: checked
             .permissions
             .iter()
@@ -129,10 +133,11 @@ pub async fn authorization_request(query: String) -> Result<Authorization, AppEr
 /// redirect to the application's callback.
 #[server(prefix = "/rpc", endpoint = "authorize/decide")]
 pub async fn decide_authorization(request: String, decision: String) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport, require_user};
+    use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
 
     let url = form("authorize", &[], async {
-        let user = require_user().await?;
+        let user = allow::<DecideAuthorization>().await?.user()?;
         let keyport = keyport()?;
         let checked = match check(&keyport, &user, &request).await? {
             Ok(checked) => checked,
@@ -183,9 +188,10 @@ fn redirect(url: String) -> Authorization {
 
 #[server(prefix = "/rpc", endpoint = "connections/list")]
 pub async fn list_connections() -> Result<Vec<ConnectionView>, AppError> {
-    use super::request::{keyport, require_user};
+    use super::request::keyport;
+    use crate::api::access::allow;
 
-    let user = require_user().await?;
+    let user = allow::<ListConnections>().await?.user()?;
     let keyport = keyport()?;
     let families = keyport.refresh_families(&user).await?;
     Ok(keyport
@@ -223,10 +229,11 @@ pub async fn list_connections() -> Result<Vec<ConnectionView>, AppError> {
 /// tokens it holds for this user stop working.
 #[server(prefix = "/rpc", endpoint = "connections/disconnect")]
 pub async fn disconnect_application(application_id: String) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport, require_user};
+    use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
 
     form("connections", &[], async {
-        let user = require_user().await?;
+        let user = allow::<DisconnectApplication>().await?.user()?;
         Ok(keyport()?
             .disconnect(&actor(&user), &user, &application_id)
             .await?)

@@ -106,17 +106,15 @@ mod ssr {
     }
 }
 
-#[cfg(feature = "ssr")]
-use super::request::require_admin;
-
 /// The domains the viewer may see, and what a search (`q`) found.
 #[server(prefix = "/rpc", endpoint = "domains/page")]
 pub async fn domains_page(q: Option<String>) -> Result<DomainListing, AppError> {
     use super::request::keyport;
+    use crate::api::access::allow;
     use crate::domain::accounts::Role;
     use crate::domain::tenancy::{DEFAULT_APP_LIMIT, MAX_APP_LIMIT};
 
-    let admin = require_admin().await?;
+    let admin = allow::<DomainsPage>().await?.user()?;
     let keyport = keyport()?;
     let default_domain = keyport.tenancy.default_domain_id.clone();
     let domains = keyport
@@ -149,14 +147,14 @@ pub async fn domains_page(q: Option<String>) -> Result<DomainListing, AppError> 
 #[server(prefix = "/rpc", endpoint = "domains/create")]
 pub async fn create_domain(name: String, app_limit: String) -> Result<(), AppError> {
     use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
     use crate::domain::tenancy::{checked_domain_name, parse_app_limit, Steward};
 
     form(
         "domain",
         &[("name", &name), ("app_limit", &app_limit)],
         async {
-            let admin = require_admin().await?;
-            crate::api::request::require_step_up().await?;
+            let admin = allow::<CreateDomain>().await?.user()?;
             let limit = match app_limit.trim() {
                 "" => Ok(None),
                 typed => parse_app_limit(typed).map(Some),
@@ -175,11 +173,11 @@ pub async fn create_domain(name: String, app_limit: String) -> Result<(), AppErr
 #[server(prefix = "/rpc", endpoint = "domains/rename")]
 pub async fn rename_domain(id: String, name: String) -> Result<(), AppError> {
     use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
     use crate::domain::tenancy::Steward;
 
     form("domains", &[("id", &id), ("name", &name)], async {
-        let admin = require_admin().await?;
-        crate::api::request::require_step_up().await?;
+        let admin = allow::<RenameDomain>().await?.user()?;
         keyport()?
             .rename_domain(Steward::Admin(&admin), &actor(&admin), &id, &name)
             .await?;
@@ -191,14 +189,14 @@ pub async fn rename_domain(id: String, name: String) -> Result<(), AppError> {
 #[server(prefix = "/rpc", endpoint = "domains/limit")]
 pub async fn set_domain_limit(id: String, app_limit: String) -> Result<(), AppError> {
     use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
     use crate::domain::tenancy::{parse_app_limit, Steward};
 
     form(
         "domains",
         &[("id", &id), ("app_limit", &app_limit)],
         async {
-            let admin = require_admin().await?;
-            crate::api::request::require_step_up().await?;
+            let admin = allow::<SetDomainLimit>().await?.user()?;
             let limit = parse_app_limit(&app_limit)?;
             keyport()?
                 .set_app_limit(Steward::Admin(&admin), &actor(&admin), &id, limit)
@@ -212,11 +210,11 @@ pub async fn set_domain_limit(id: String, app_limit: String) -> Result<(), AppEr
 #[server(prefix = "/rpc", endpoint = "domains/delete")]
 pub async fn delete_domain(id: String) -> Result<(), AppError> {
     use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
     use crate::domain::tenancy::Steward;
 
     form("domains", &[("id", &id)], async {
-        let admin = require_admin().await?;
-        crate::api::request::require_step_up().await?;
+        let admin = allow::<DeleteDomain>().await?.user()?;
         keyport()?
             .delete_domain(Steward::Admin(&admin), &actor(&admin), &id)
             .await?;
@@ -229,10 +227,10 @@ pub async fn delete_domain(id: String) -> Result<(), AppError> {
 #[server(prefix = "/rpc", endpoint = "users/move")]
 pub async fn move_user(id: String, domain: String) -> Result<(), AppError> {
     use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
 
     form("users", &[("id", &id)], async {
-        let admin = require_admin().await?;
-        crate::api::request::require_step_up().await?;
+        let admin = allow::<MoveUser>().await?.user()?;
         keyport()?
             .move_user(&actor(&admin), &admin, &id, &domain)
             .await?;

@@ -192,9 +192,10 @@ pub async fn passkey_sign_in(credential: String, next: Option<String>) -> Result
 /// What the signed-in user can confirm it is them with.
 #[server(prefix = "/rpc", endpoint = "factors/step_up")]
 pub async fn step_up_choice() -> Result<FactorChoice, AppError> {
-    use super::request::{keyport, require_signed_in};
+    use super::request::keyport;
+    use crate::api::access::allow;
 
-    let user = require_signed_in().await?;
+    let user = allow::<StepUpChoice>().await?.user()?;
     choice(&keyport()?, &user).await
 }
 
@@ -203,13 +204,12 @@ pub async fn step_up_choice() -> Result<FactorChoice, AppError> {
 /// password. Without JavaScript, returns to `next`.
 #[server(prefix = "/rpc", endpoint = "factors/confirm")]
 pub async fn confirm_identity(secret: String, next: Option<String>) -> Result<(), AppError> {
-    use super::request::{
-        actor, form, is_plain_form_post, keyport, mark_verified, require_signed_in,
-    };
+    use super::request::{actor, form, is_plain_form_post, keyport, mark_verified};
+    use crate::api::access::allow;
     use crate::domain::secrets::Password;
 
     form("confirm", &[], async {
-        let user = require_signed_in().await?;
+        let user = allow::<ConfirmIdentity>().await?.user()?;
         let keyport = keyport()?;
         let actor = actor(&user);
         let method = if keyport.has_second_factor(&user.id).await? {
@@ -233,9 +233,10 @@ pub async fn confirm_identity(secret: String, next: Option<String>) -> Result<()
 /// Options for the browser to confirm with one of the user's passkeys.
 #[server(prefix = "/rpc", endpoint = "factors/step_up_options")]
 pub async fn step_up_passkey_options() -> Result<String, AppError> {
-    use super::request::{keep_ceremony, keyport, require_signed_in};
+    use super::request::{keep_ceremony, keyport};
+    use crate::api::access::allow;
 
-    let user = require_signed_in().await?;
+    let user = allow::<StepUpPasskeyOptions>().await?.user()?;
     let ceremony = keyport()?.begin_passkey_check(&user).await?;
     keep_ceremony("step up", ceremony.state).await?;
     Ok(ceremony.options)
@@ -244,9 +245,10 @@ pub async fn step_up_passkey_options() -> Result<String, AppError> {
 /// Step-up with a passkey.
 #[server(prefix = "/rpc", endpoint = "factors/step_up_passkey")]
 pub async fn confirm_with_passkey(credential: String) -> Result<(), AppError> {
-    use super::request::{actor, keyport, mark_verified, require_signed_in, take_ceremony};
+    use super::request::{actor, keyport, mark_verified, take_ceremony};
+    use crate::api::access::allow;
 
-    let user = require_signed_in().await?;
+    let user = allow::<ConfirmWithPasskey>().await?.user()?;
     let state = take_ceremony("step up").await?;
     let keyport = keyport()?;
     let actor = actor(&user);

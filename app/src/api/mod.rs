@@ -1,6 +1,7 @@
 //! Server functions: thin steps from a request to the domain and back to a
-//! view type. Each one authorises the caller itself.
+//! view type. Who may call each one is its rule in `access`.
 
+pub mod access;
 pub mod account;
 pub mod apis;
 pub mod applications;

@@ -5,33 +5,24 @@ use leptos::prelude::*;
 use super::applications::PermissionView;
 use super::AppError;
 
-#[cfg(feature = "ssr")]
-async fn require_super_admin() -> Result<crate::domain::accounts::User, AppError> {
-    let user = super::request::require_user().await?;
-    if user.role == crate::domain::accounts::Role::SuperAdmin {
-        Ok(user)
-    } else {
-        Err(AppError::Forbidden)
-    }
-}
-
 #[server(prefix = "/rpc", endpoint = "permissions/list")]
 pub async fn list_permissions() -> Result<Vec<PermissionView>, AppError> {
-    require_super_admin().await?;
+    use crate::api::access::allow;
+    allow::<ListPermissions>().await?.user()?;
     super::applications::catalog(&super::request::keyport()?).await
 }
 
 #[server(prefix = "/rpc", endpoint = "permissions/add")]
 pub async fn add_permission(scope: String, description: String) -> Result<(), AppError> {
     use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
 
     let kept = [
         ("scope", scope.as_str()),
         ("description", description.as_str()),
     ];
     form("permission", &kept, async {
-        let user = require_super_admin().await?;
-        super::request::require_step_up().await?;
+        let user = allow::<AddPermission>().await?.user()?;
         keyport()?
             .add_permission(&actor(&user), &scope, &description)
             .await?;
@@ -43,9 +34,10 @@ pub async fn add_permission(scope: String, description: String) -> Result<(), Ap
 #[server(prefix = "/rpc", endpoint = "permissions/describe")]
 pub async fn describe_permission(scope: String, description: String) -> Result<(), AppError> {
     use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
 
     form("permission", &[], async {
-        let user = require_super_admin().await?;
+        let user = allow::<DescribePermission>().await?.user()?;
         Ok(keyport()?
             .describe_permission(&actor(&user), &scope, &description)
             .await?)

@@ -51,16 +51,22 @@ pub struct RegistrationView {
     /// The other domain where open registration is on: its name for a
     /// super admin, "another domain" for a domain admin.
     pub open_elsewhere: Option<String>,
+    /// Clients that registered themselves in use, the most the domain
+    /// takes (its admins' quota), and the most that quota may be.
+    pub open_used: i64,
+    pub open_quota: i64,
+    pub open_ceiling: i64,
     /// A token a plain form post just created.
     pub created: Option<CreatedToken>,
 }
 
 #[server(prefix = "/rpc", endpoint = "registration/page")]
 pub async fn registration_page(domain: Option<String>) -> Result<RegistrationView, AppError> {
-    use super::request::{keyport, no_store, require_admin, take_result};
+    use super::request::{keyport, no_store, take_result};
+    use crate::api::access::allow;
     use crate::domain::applications::visible_domain;
 
-    let user = require_admin().await?;
+    let user = allow::<RegistrationPage>().await?.user()?;
     let keyport = keyport()?;
     let domain = visible_domain(&keyport, &user, domain.as_deref()).await?;
     let now = keyport.now();
@@ -103,8 +109,12 @@ pub async fn registration_page(domain: Option<String>) -> Result<RegistrationVie
             crate::domain::accounts::Role::SuperAdmin => name,
             _ => "another domain".to_owned(),
         });
+    let room = keyport.open_room(&domain).await?;
     Ok(RegistrationView {
         endpoint: format!("{}/oauth2/register", keyport.issuer_id()),
+        open_used: room.used,
+        open_quota: room.quota,
+        open_ceiling: room.ceiling,
         open_elsewhere,
         open_by: keyport.open_registration(&domain).await?,
         domains: super::applications::switchable_domains(&keyport, &user).await?,
@@ -129,7 +139,8 @@ pub async fn create_registration_token(
     grant_types: Option<Vec<String>>,
     public: Option<String>,
 ) -> Result<CreatedToken, AppError> {
-    use super::request::{actor, form, keep_result, keyport, no_store, require_admin};
+    use super::request::{actor, form, keep_result, keyport, no_store};
+    use crate::api::access::allow;
     use crate::domain::applications::visible_domain;
     use crate::domain::registration::NewRegistrationToken;
     use crate::domain::{Error, Invalid};
@@ -141,8 +152,7 @@ pub async fn create_registration_token(
     ];
     let created = form("registration-token", &kept, async {
         let label = label.clone();
-        let user = require_admin().await?;
-        crate::api::request::require_step_up().await?;
+        let user = allow::<CreateRegistrationToken>().await?.user()?;
         let keyport = keyport()?;
         let domain = visible_domain(&keyport, &user, domain.as_deref()).await?;
         let mut problems = Vec::new();
@@ -203,11 +213,12 @@ pub async fn create_registration_token(
 
 #[server(prefix = "/rpc", endpoint = "registration/revoke")]
 pub async fn revoke_registration_token(domain: Option<String>, id: String) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport, require_admin};
+    use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
     use crate::domain::applications::visible_domain;
 
     form("registration", &[], async {
-        let user = require_admin().await?;
+        let user = allow::<RevokeRegistrationToken>().await?.user()?;
         let keyport = keyport()?;
         let domain = visible_domain(&keyport, &user, domain.as_deref()).await?;
         Ok(keyport
@@ -224,12 +235,12 @@ pub async fn set_open_registration(
     on: bool,
     move_here: Option<bool>,
 ) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport, require_admin};
+    use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
     use crate::domain::applications::visible_domain;
 
     form("registration", &[], async {
-        let user = require_admin().await?;
-        super::request::require_step_up().await?;
+        let user = allow::<SetOpenRegistration>().await?.user()?;
         let keyport = keyport()?;
         let domain = visible_domain(&keyport, &user, domain.as_deref()).await?;
         Ok(keyport
@@ -240,6 +251,30 @@ pub async fn set_open_registration(
                 on,
                 move_here.unwrap_or(false),
             )
+            .await?)
+    })
+    .await
+}
+
+/// Sets how many clients may register themselves in the domain.
+#[server(prefix = "/rpc", endpoint = "registration/quota")]
+pub async fn set_open_quota(domain: Option<String>, quota: String) -> Result<(), AppError> {
+    use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
+    use crate::domain::applications::visible_domain;
+
+    form("registration-quota", &[("quota", &quota)], async {
+        let user = allow::<SetOpenQuota>().await?.user()?;
+        let keyport = keyport()?;
+        let domain = visible_domain(&keyport, &user, domain.as_deref()).await?;
+        let quota = quota.trim().parse().map_err(|_| {
+            AppError::from(crate::domain::Error::invalid(
+                "quota",
+                "Give the quota as a whole number.",
+            ))
+        })?;
+        Ok(keyport
+            .set_open_quota(&actor(&user), &user, &domain, quota)
             .await?)
     })
     .await

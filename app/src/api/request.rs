@@ -85,17 +85,22 @@ pub fn set_cookie(base: &str, value: &str, max_age: u64) {
 /// True for a form posted by a browser without JavaScript: it asked for
 /// HTML, and will be redirected back to the page it came from.
 pub fn is_plain_form_post() -> bool {
-    use_context::<Parts>().is_some_and(|p| {
-        p.headers
-            .get(http::header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"))
-    })
+    use_context::<Parts>().is_some_and(|p| asks_for_html(&p.headers))
+}
+
+/// Whether a request with `headers` asked for HTML: a browser's plain
+/// form post, not a server function called from the WebAssembly.
+pub fn asks_for_html(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
 }
 
 /// The enabled user `session` belongs to, if any. Every route that reads
 /// a session asks this or `session_portal_user`: server functions through
-/// `current_user` and `require_user`, the CSV export and icons directly.
+/// their rule (`api::access`) or `current_user`, the CSV export and icons
+/// directly.
 pub async fn session_user(keyport: &Keyport, session: &Session) -> Result<Option<User>, AppError> {
     let Some(id) = session
         .get::<String>(USER_ID)
@@ -124,27 +129,6 @@ pub async fn session_portal_user(keyport: &Keyport, session: &Session) -> Result
 /// The signed-in user, if the session names an enabled one.
 pub async fn current_user() -> Result<Option<User>, AppError> {
     session_user(&keyport()?, &session().await?).await
-}
-
-/// The signed-in user, unless their grace period to set up a second factor
-/// has ended (`session_portal_user`).
-pub async fn require_user() -> Result<User, AppError> {
-    session_portal_user(&keyport()?, &session().await?).await
-}
-
-/// The signed-in user, whether or not they still owe a second factor.
-pub async fn require_signed_in() -> Result<User, AppError> {
-    current_user().await?.ok_or(AppError::Unauthenticated)
-}
-
-/// The signed-in user, if they are an admin (super or of a domain).
-pub async fn require_admin() -> Result<User, AppError> {
-    let user = require_user().await?;
-    if user.role.is_admin() {
-        Ok(user)
-    } else {
-        Err(AppError::Forbidden)
-    }
 }
 
 /// Marks the response as never to be stored by a browser or proxy: it
@@ -269,48 +253,17 @@ pub async fn mark_verified() -> Result<(), AppError> {
 
 /// Seconds that sensitive actions still go ahead without asking again.
 pub async fn verified_for() -> Result<i64, AppError> {
-    let at: Option<i64> = session()
-        .await?
-        .get(VERIFIED_AT)
-        .await
-        .map_err(session_error)?;
-    let keyport = keyport()?;
+    verified_for_session(&keyport()?, &session().await?).await
+}
+
+/// `verified_for` for `session`.
+pub async fn verified_for_session(keyport: &Keyport, session: &Session) -> Result<i64, AppError> {
+    let at: Option<i64> = session.get(VERIFIED_AT).await.map_err(session_error)?;
     Ok(crate::domain::factors::fresh_for(
         at,
         keyport.now(),
         keyport.step_up_ttl,
     ))
-}
-
-/// Refuses a sensitive action unless the user proved who they are within
-/// `KEYPORT_STEP_UP_TTL`. A plain form post is sent to the confirmation
-/// page, which returns to the page it came from.
-pub async fn require_step_up() -> Result<(), AppError> {
-    if verified_for().await? > 0 {
-        return Ok(());
-    }
-    if is_plain_form_post() {
-        let back = use_context::<Parts>()
-            .and_then(|p| {
-                p.headers
-                    .get(http::header::REFERER)?
-                    .to_str()
-                    .ok()
-                    .map(str::to_owned)
-            })
-            .and_then(|r| url::Url::parse(&r).ok())
-            .map(|u| {
-                let mut path = u.path().to_owned();
-                if let Some(q) = u.query() {
-                    path = format!("{path}?{q}");
-                }
-                path
-            });
-        let next = super::auth::safe_next(back.as_deref());
-        let encoded: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
-        leptos_axum::redirect(&format!("/confirm?next={encoded}"));
-    }
-    Err(AppError::StepUpRequired)
 }
 
 /// Whether the request came with a session the store holds; if not,

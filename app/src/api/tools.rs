@@ -104,9 +104,10 @@ impl From<crate::domain::inspect::Inspection> for InspectionView {
 /// form post keeps the verdict (never the token) for the page it returns to.
 #[server(prefix = "/rpc", endpoint = "tools/inspect")]
 pub async fn inspect_token(token: String) -> Result<InspectionView, AppError> {
-    use super::request::{keep_result, keyport, no_store, require_user};
+    use super::request::{keep_result, keyport, no_store};
+    use crate::api::access::allow;
 
-    require_user().await?;
+    allow::<InspectToken>().await?.user()?;
     no_store();
     let view: InspectionView = keyport()?.inspect_token(&token).await.into();
     keep_result("inspection", &view).await;
@@ -116,9 +117,10 @@ pub async fn inspect_token(token: String) -> Result<InspectionView, AppError> {
 /// The verdict a plain form post left, shown once.
 #[server(prefix = "/rpc", endpoint = "tools/inspection")]
 pub async fn last_inspection() -> Result<Option<InspectionView>, AppError> {
-    use super::request::{no_store, require_user, take_result};
+    use super::request::{no_store, take_result};
+    use crate::api::access::allow;
 
-    require_user().await?;
+    allow::<LastInspection>().await?.user()?;
     no_store();
     take_result("inspection").await
 }

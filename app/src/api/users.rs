@@ -56,9 +56,6 @@ pub struct UserListing {
 }
 
 #[cfg(feature = "ssr")]
-use super::request::require_admin;
-
-#[cfg(feature = "ssr")]
 fn link_view(
     keyport: &crate::domain::Keyport,
     email: String,
@@ -89,11 +86,12 @@ async fn hand_over(link: LinkView) -> LinkView {
 #[server(prefix = "/rpc", endpoint = "users/page")]
 pub async fn users_page(domain: Option<String>) -> Result<UserListing, AppError> {
     use super::request::{keyport, no_store, take_result};
+    use crate::api::access::allow;
     use crate::domain::accounts::Role;
     use crate::domain::applications;
     use crate::domain::rules::{may_grant_role, may_manage_user};
 
-    let admin = require_admin().await?;
+    let admin = allow::<UsersPage>().await?.user()?;
     let keyport = keyport()?;
     let domain = applications::visible_domain(&keyport, &admin, domain.as_deref()).await?;
     let policy = keyport.mfa_policy(&domain.id).await?;
@@ -145,11 +143,11 @@ pub async fn create_user(
     domain: Option<String>,
 ) -> Result<LinkView, AppError> {
     use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
     use crate::domain::applications;
 
     let link = form("user", &[("email", &email), ("role", &role)], async {
-        let admin = require_admin().await?;
-        crate::api::request::require_step_up().await?;
+        let admin = allow::<CreateUser>().await?.user()?;
         let keyport = keyport()?;
         let domain = applications::visible_domain(&keyport, &admin, domain.as_deref()).await?;
         let role = role.parse().map_err(AppError::from)?;
@@ -166,10 +164,10 @@ pub async fn create_user(
 #[server(prefix = "/rpc", endpoint = "users/link")]
 pub async fn password_link(id: String) -> Result<LinkView, AppError> {
     use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
 
     let link = form("users", &[], async {
-        let admin = require_admin().await?;
-        crate::api::request::require_step_up().await?;
+        let admin = allow::<PasswordLink>().await?.user()?;
         let keyport = keyport()?;
         let (user, link) = keyport
             .issue_password_link(&actor(&admin), &admin, &id)
@@ -183,10 +181,10 @@ pub async fn password_link(id: String) -> Result<LinkView, AppError> {
 #[server(prefix = "/rpc", endpoint = "users/role")]
 pub async fn change_role(id: String, role: String) -> Result<(), AppError> {
     use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
 
     form("users", &[], async {
-        let admin = require_admin().await?;
-        crate::api::request::require_step_up().await?;
+        let admin = allow::<ChangeRole>().await?.user()?;
         let role = role.parse().map_err(AppError::from)?;
         Ok(keyport()?
             .change_role(&actor(&admin), &admin, &id, role)
@@ -199,10 +197,10 @@ pub async fn change_role(id: String, role: String) -> Result<(), AppError> {
 #[server(prefix = "/rpc", endpoint = "users/disable")]
 pub async fn set_user_disabled(id: String, disabled: bool) -> Result<(), AppError> {
     use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
 
     form("users", &[], async {
-        let admin = require_admin().await?;
-        crate::api::request::require_step_up().await?;
+        let admin = allow::<SetUserDisabled>().await?.user()?;
         Ok(keyport()?
             .set_disabled(&actor(&admin), &admin, &id, disabled)
             .await?)
@@ -273,11 +271,11 @@ pub async fn set_password(
 /// they are asked to set one up again. Audited.
 #[server(prefix = "/rpc", endpoint = "users/reset_factors")]
 pub async fn reset_user_factors(id: String) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport, require_step_up};
+    use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
 
     form("users", &[], async {
-        let admin = require_admin().await?;
-        require_step_up().await?;
+        let admin = allow::<ResetUserFactors>().await?.user()?;
         keyport()?
             .reset_factors(&actor(&admin), Some(&admin), &id)
             .await?;
@@ -294,12 +292,12 @@ pub async fn set_mfa_policy(
     #[server(default)] roles: Vec<String>,
     grace_days: String,
 ) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport, require_step_up};
+    use super::request::{actor, form, keyport};
+    use crate::api::access::allow;
     use crate::domain::factors::MfaPolicy;
 
     form("mfa_policy", &[("grace_days", &grace_days)], async {
-        let admin = require_admin().await?;
-        require_step_up().await?;
+        let admin = allow::<SetMfaPolicy>().await?.user()?;
         let grace_days = grace_days.trim().parse().map_err(|_| {
             AppError::from(crate::domain::Error::invalid(
                 "grace_days",

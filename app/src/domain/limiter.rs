@@ -213,10 +213,15 @@ pub struct Limits {
     /// address: 30 in 15 minutes. Each opens a session, a row kept for
     /// hours; a browser that keeps its cookie spends this once.
     pub passkey_sessions: Limiter,
+    /// Rotations of one refresh family: `KEYPORT_REFRESH_ROTATIONS` a
+    /// minute (30 by default). A client refreshes when its access token
+    /// runs out; one that rotates faster is looping or is two parties, and
+    /// each rotation writes rows.
+    pub refresh_rotations: Limiter,
 }
 
 impl Limits {
-    pub fn new(clock: Arc<dyn Clock>, changes: Arc<Changes>) -> Self {
+    pub fn new(clock: Arc<dyn Clock>, changes: Arc<Changes>, refresh_rotations: u32) -> Self {
         let limiter = |max_failures, window_secs| {
             Limiter::new(
                 Policy {
@@ -236,6 +241,7 @@ impl Limits {
             open_registrations: limiter(10, 3_600),
             second_factors: limiter(5, 900),
             passkey_sessions: limiter(30, 900),
+            refresh_rotations: limiter(refresh_rotations, 60),
         }
     }
 
@@ -248,6 +254,7 @@ impl Limits {
             &self.open_registrations,
             &self.second_factors,
             &self.passkey_sessions,
+            &self.refresh_rotations,
         ] {
             limiter.sweep(now);
         }

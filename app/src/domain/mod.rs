@@ -138,6 +138,8 @@ pub struct Settings {
     pub unused_days: i64,
     /// Seconds a console user's last check lets sensitive actions go ahead.
     pub step_up_ttl: i64,
+    /// Rotations one refresh token family may make a minute.
+    pub refresh_rotations: u32,
 }
 
 /// The handles every page, server function and handler works with: cheap to
@@ -195,7 +197,11 @@ impl Keyport {
         } else {
             Some(SetupToken::generate())
         };
-        let limits = Limits::new(settings.clock.clone(), db.changes.clone());
+        let limits = Limits::new(
+            settings.clock.clone(),
+            db.changes.clone(),
+            settings.refresh_rotations,
+        );
         let memory = memory::Memory::new(settings.clock.clone(), db.changes.clone());
         let rotations = authorization::Rotations::start(db.clone());
         let keyport = Self(Arc::new(Inner {

@@ -80,7 +80,7 @@ fn Consent(consent: ConsentView, error: Option<AppError>, request: String) -> im
         icon_url,
         website_url,
         domain_name,
-        owner,
+        registered_by,
         permissions,
         returns_to,
         returns_host,
@@ -106,7 +106,10 @@ fn Consent(consent: ConsentView, error: Option<AppError>, request: String) -> im
             <dl class="consent-facts">
                 {website}
                 <dt>"Registered in"</dt>
-                <dd>{domain_name} " by " {owner}</dd>
+                <dd>{domain_name} {match registered_by {
+                    Some(admin) => view! { " by " {admin} }.into_any(),
+                    None => view! { ": " <strong class="self-registered">"registered itself (open registration)"</strong> }.into_any(),
+                }}</dd>
                 <dt>"Signed in as"</dt>
                 <dd>{user_email}</dd>
                 {api.map(|api| view! { <dt>"On"</dt><dd>{api}</dd> })}

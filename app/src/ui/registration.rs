@@ -12,9 +12,9 @@ use super::components::{
 use crate::api::auth::take_flash;
 use crate::api::registration::{
     registration_page, CreateRegistrationToken, CreatedToken, RegistrationView as Page,
-    RevokeRegistrationToken, SetOpenRegistration, TokenView,
+    RevokeRegistrationToken, SetOpenQuota, SetOpenRegistration, TokenView,
 };
-use crate::api::AppError;
+use crate::api::{AppError, Flash};
 use crate::time::{format_optional_time, format_time};
 
 /// The grant types a token may allow, with how the page names them.
@@ -33,18 +33,23 @@ pub fn RegistrationPage() -> impl IntoView {
     let create = ServerAction::<CreateRegistrationToken>::new();
     let revoke = ServerAction::<RevokeRegistrationToken>::new();
     let open = ServerAction::<SetOpenRegistration>::new();
+    let quota = ServerAction::<SetOpenQuota>::new();
     let page = Resource::new(
         move || {
             (
                 query.with(|q| q.get("domain")),
-                create.version().get() + revoke.version().get() + open.version().get(),
+                create.version().get()
+                    + revoke.version().get()
+                    + open.version().get()
+                    + quota.version().get(),
             )
         },
         |(domain, _)| async move {
             let page = registration_page(domain).await?;
             let kept = take_flash("registration-token".into()).await?;
             let refused = take_flash("registration".into()).await?.map(|f| f.error);
-            Ok::<_, AppError>((page, kept, refused))
+            let quota_kept = take_flash("registration-quota".into()).await?;
+            Ok::<_, AppError>((page, kept, refused, quota_kept))
         },
     );
     view! {
@@ -62,7 +67,7 @@ pub fn RegistrationPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match page.await {
-                    Ok((page, kept, refused)) => {
+                    Ok((page, kept, refused, quota_kept)) => {
                         let from_post = page.created.clone();
                         let created = Signal::derive(move || {
                             create.value().get().and_then(Result::ok).or_else(|| from_post.clone())
@@ -83,7 +88,7 @@ pub fn RegistrationPage() -> impl IntoView {
                             <p class="muted">"Registration endpoint " <code>{page.endpoint.clone()}</code></p>
                             <TokenTable page=page.clone() revoke/>
                             <NewTokenForm page=page.clone() create error typed/>
-                            <OpenRegistration page open/>
+                            <OpenRegistration page open quota quota_kept/>
                         }.into_any()
                     }
                     Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
@@ -238,8 +243,26 @@ fn NewTokenForm(
 }
 
 #[component]
-fn OpenRegistration(page: Page, open: ServerAction<SetOpenRegistration>) -> impl IntoView {
+fn OpenRegistration(
+    page: Page,
+    open: ServerAction<SetOpenRegistration>,
+    quota: ServerAction<SetOpenQuota>,
+    quota_kept: Option<Flash>,
+) -> impl IntoView {
     let on = page.open_by.is_some();
+    let (open_domain, quota_domain) = (page.domain.id.clone(), page.domain.id.clone());
+    let typed = quota_kept
+        .as_ref()
+        .and_then(|f| f.value("quota"))
+        .unwrap_or_else(|| page.open_quota.to_string());
+    let kept_error = quota_kept.map(|f| f.error);
+    let quota_error = Signal::derive(move || {
+        quota
+            .value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| kept_error.clone())
+    });
     view! {
         <section class="card form-card" id="open-registration">
             <h2>"Open registration"</h2>
@@ -251,14 +274,14 @@ fn OpenRegistration(page: Page, open: ServerAction<SetOpenRegistration>) -> impl
                 None => view! {
                     <p>"Off. When on, public clients register without a token in this domain (one domain at a time), "
                     "each address at most 10 an hour; clients that get no token within a day are removed. "
-                    "Strangers can fill the domain up to its limit: use a domain kept for agents."</p>
+                    "At most the quota below may register, so strangers never fill the domain."</p>
                 }.into_any(),
             }}
             {page.open_elsewhere.clone().filter(|_| !on).map(|other| view! {
                 <p class="hint">{format!("Open registration is on in {other}. Turning it on here turns it off there.")}</p>
             })}
             <ActionForm action=open>
-                <input type="hidden" name="domain" value=page.domain.id.clone()/>
+                <input type="hidden" name="domain" value=open_domain.clone()/>
                 <input type="hidden" name="on" value=(!on).to_string()/>
                 {(!on && page.open_elsewhere.is_some()).then(|| view! {
                     <input type="hidden" name="move_here" value="true"/>
@@ -270,6 +293,18 @@ fn OpenRegistration(page: Page, open: ServerAction<SetOpenRegistration>) -> impl
                         (false, false) => "Turn open registration on",
                     }}
                 </button>
+            </ActionForm>
+            <ActionForm action=quota>
+                <input type="hidden" name="domain" value=quota_domain.clone()/>
+                <Field label="Clients that register themselves, at most" name="quota" kind="number"
+                    value=typed required=true error=quota_error/>
+                <p class="hint">{format!(
+                    "{} registered themselves so far. At most {}: the domain's limit less the applications \
+                     its admins registered, so that strangers never take the room admins need. The consent \
+                     page tells users that such a client registered itself.",
+                    page.open_used, page.open_ceiling
+                )}</p>
+                <button type="submit" class="button">"Save quota"</button>
             </ActionForm>
         </section>
     }

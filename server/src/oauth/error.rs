@@ -99,7 +99,7 @@ impl OAuthError {
                 ..Self::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "temporarily_unavailable",
-                    format!("too many failed authentications; retry after {retry_after} seconds"),
+                    format!("too many requests; retry after {retry_after} seconds"),
                 )
             },
             Error::Busy { retry_after } => Self {

@@ -168,22 +168,8 @@ async fn read_metadata(request: Request) -> Result<(HeaderMap, String, ClientMet
 
 /// The Bearer token of `Authorization`, if the header is there at all.
 fn bearer(headers: &HeaderMap) -> Result<Option<String>, RegistrationError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .filter(|token| !token.is_empty());
-    match token {
-        Some(token) => Ok(Some(token.to_owned())),
-        None => Err(RegistrationError::Token(
-            "send the token as Authorization: Bearer".into(),
-        )),
-    }
+    crate::headers::bearer_token(headers)
+        .map_err(|_| RegistrationError::Token("send the token as Authorization: Bearer".into()))
 }
 
 /// The registration access token a configuration request must carry.

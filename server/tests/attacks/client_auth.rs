@@ -40,7 +40,7 @@ pub(crate) async fn forwarding_headers_count_only_from_trusted_proxies(app: &Tes
             .status,
         StatusCode::TOO_MANY_REQUESTS
     );
-    let behind_the_same_proxy = [("forwarded", "for=198.51.100.20;proto=https")];
+    let behind_the_same_proxy = [("x-forwarded-for", "198.51.100.20")];
     let ok = token_from(app, "10.0.0.5", &behind_the_same_proxy, &id, &secret).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
 
@@ -66,6 +66,69 @@ pub(crate) async fn forwarding_headers_count_only_from_trusted_proxies(app: &Tes
         .map(|(_, address)| address)
         .collect();
     assert_eq!(addresses, ["203.0.113.9", "192.0.2.50"]);
+}
+
+/// A proxy appends the client's address to the header it writes and
+/// passes the other one on as the client sent it: a client that makes up
+/// the other header names nobody, and its budget stays its own. Run with
+/// `KEYPORT_PROXY_HEADERS` as each value.
+pub(crate) async fn forged_forwarding_headers_name_nobody(app: &TestApp) {
+    use keyport::config::ProxyHeader;
+    let owner = app.user("owner@example.com", Role::DomainAdmin).await;
+    let (id, secret) = app.client(&owner, "VPN gateway", &["clients:read"]).await;
+    let (written, forged) = match app.config.proxy_headers {
+        ProxyHeader::XForwarded => ("x-forwarded-for", "forwarded"),
+        ProxyHeader::Forwarded => ("forwarded", "x-forwarded-for"),
+    };
+    let real = match app.config.proxy_headers {
+        ProxyHeader::XForwarded => "203.0.113.7".to_owned(),
+        ProxyHeader::Forwarded => "for=203.0.113.7".to_owned(),
+    };
+    let guesses = join_all((0..120).map(|i| {
+        let made_up = match app.config.proxy_headers {
+            ProxyHeader::XForwarded => format!("for=192.0.2.{i}"),
+            ProxyHeader::Forwarded => format!("192.0.2.{i}"),
+        };
+        let (id, real) = (id.clone(), real.clone());
+        async move {
+            token_from(
+                app,
+                "10.0.0.5",
+                &[(forged, &made_up), (written, &real)],
+                &id,
+                &format!("kps_{i}"),
+            )
+            .await
+            .status
+        }
+    }))
+    .await;
+    // A burst in flight may pass the budget by its own size (it is
+    // checked before and counted after); every failure counts against the
+    // real address, whatever the made-up header said.
+    assert!(guesses
+        .iter()
+        .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS));
+    let next = token_from(
+        app,
+        "10.0.0.5",
+        &[(forged, "for=192.0.2.200"), (written, &real)],
+        &id,
+        "kps_x",
+    )
+    .await;
+    assert_eq!(next.status, StatusCode::TOO_MANY_REQUESTS, "{}", next.text);
+    // Another client behind the same proxy is not.
+    let other = match app.config.proxy_headers {
+        ProxyHeader::XForwarded => "198.51.100.20",
+        ProxyHeader::Forwarded => "for=198.51.100.20",
+    };
+    let ok = token_from(app, "10.0.0.5", &[(written, other)], &id, &secret).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+}
+
+pub(crate) async fn forged_forwarding_headers_name_nobody_behind_an_rfc_7239_proxy(app: &TestApp) {
+    forged_forwarding_headers_name_nobody(app).await;
 }
 
 /// Secrets stored as argon2id before keyed hashes still work, and each is

@@ -118,14 +118,7 @@ pub(crate) async fn a_password_link_ends_the_users_other_sessions(app: &TestApp)
         .unwrap();
     let mut fresh = app.browser();
     let set = fresh
-        .rpc(
-            "welcome/password",
-            &[
-                ("token", link.expose()),
-                ("password", "a brand new passphrase"),
-                ("confirm", "a brand new passphrase"),
-            ],
-        )
+        .set_password(link.expose(), "a brand new passphrase")
         .await;
     assert_eq!(set.status, StatusCode::OK, "{}", set.text);
     assert_eq!(old.rpc("viewer", &[]).await.json(), serde_json::Value::Null);

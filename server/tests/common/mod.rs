@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 pub mod authorize;
+pub mod factors;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -95,11 +96,13 @@ impl TestApp {
             log_format: keyport::config::LogFormat::Text,
             unused_days: 90,
             step_up_ttl: 300,
+            refresh_rotations: 30,
             // The deadline has its own test (faults.rs); a debug build under a
             // parallel suite must not meet it here.
             request_timeout: 300,
             metrics_token: None,
             trusted_proxies: None,
+            proxy_headers: keyport::config::ProxyHeader::XForwarded,
             session_lifetime: 43_200,
         };
         tweak(&mut config);
@@ -307,6 +310,20 @@ impl Browser<'_> {
             .body(Body::from(encode(form)))
             .unwrap();
         self.send(request).await
+    }
+
+    /// Sets a password with a password link's token, as the welcome page
+    /// posts it.
+    pub async fn set_password(&mut self, token: &str, password: &str) -> Response {
+        self.rpc(
+            "welcome/password",
+            &[
+                ("token", token),
+                ("password", password),
+                ("confirm", password),
+            ],
+        )
+        .await
     }
 
     pub async fn sign_in(&mut self, email: &str, password: &str) -> Response {

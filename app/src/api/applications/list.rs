@@ -37,10 +37,11 @@ pub async fn list_applications(
     domain: Option<String>,
     unused: Option<String>,
 ) -> Result<AppList, AppError> {
-    use crate::api::request::{keyport, require_user};
+    use crate::api::access::allow;
+    use crate::api::request::keyport;
     use crate::domain::applications;
 
-    let user = require_user().await?;
+    let user = allow::<ListApplications>().await?.user()?;
     let keyport = keyport()?;
     let domain = applications::visible_domain(&keyport, &user, domain.as_deref()).await?;
     let unused_only = unused.is_some();
@@ -76,10 +77,11 @@ pub async fn list_applications(
 
 #[server(prefix = "/rpc", endpoint = "applications/options")]
 pub async fn registration_options(domain: Option<String>) -> Result<FormOptions, AppError> {
-    use crate::api::request::{keyport, require_user};
+    use crate::api::access::allow;
+    use crate::api::request::keyport;
     use crate::domain::applications;
 
-    let user = require_user().await?;
+    let user = allow::<RegistrationOptions>().await?.user()?;
     let keyport = keyport()?;
     let domain = applications::visible_domain(&keyport, &user, domain.as_deref()).await?;
     Ok(FormOptions {
@@ -94,9 +96,10 @@ pub async fn registration_options(domain: Option<String>) -> Result<FormOptions,
 /// user may not see makes the whole answer "not found".
 #[server(prefix = "/rpc", endpoint = "applications/named")]
 pub async fn applications_named(ids: Vec<String>) -> Result<Vec<(String, String)>, AppError> {
-    use crate::api::request::{keyport, require_user};
+    use crate::api::access::allow;
+    use crate::api::request::keyport;
 
-    let user = require_user().await?;
+    let user = allow::<ApplicationsNamed>().await?.user()?;
     if ids.len() > REMOVE_MAX {
         return Err(AppError::BadRequest(format!(
             "at most {REMOVE_MAX} applications at once"
@@ -119,10 +122,10 @@ pub async fn applications_named(ids: Vec<String>) -> Result<Vec<(String, String)
 /// Removes every ticked application in one transaction.
 #[server(prefix = "/rpc", endpoint = "applications/remove")]
 pub async fn remove_applications(ids: Vec<String>) -> Result<usize, AppError> {
-    use crate::api::request::{actor, keyport, require_user};
+    use crate::api::access::allow;
+    use crate::api::request::{actor, keyport};
 
-    let user = require_user().await?;
-    crate::api::request::require_step_up().await?;
+    let user = allow::<RemoveApplications>().await?.user()?;
     if ids.len() > REMOVE_MAX {
         return Err(AppError::BadRequest(format!(
             "at most {REMOVE_MAX} applications at once"
@@ -137,10 +140,11 @@ pub async fn remove_applications(ids: Vec<String>) -> Result<usize, AppError> {
 
 #[server(prefix = "/rpc", endpoint = "applications/removed")]
 pub async fn removed_applications(domain: Option<String>) -> Result<RemovedList, AppError> {
-    use crate::api::request::{keyport, require_user};
+    use crate::api::access::allow;
+    use crate::api::request::keyport;
     use crate::domain::applications;
 
-    let user = require_user().await?;
+    let user = allow::<RemovedApplications>().await?.user()?;
     let keyport = keyport()?;
     let domain = applications::visible_domain(&keyport, &user, domain.as_deref()).await?;
     let apps = keyport.removed_applications(&user, &domain).await?;
@@ -154,10 +158,11 @@ pub async fn removed_applications(domain: Option<String>) -> Result<RemovedList,
 /// secret, and lands on its page.
 #[server(prefix = "/rpc", endpoint = "applications/restore")]
 pub async fn restore_application(id: String) -> Result<(), AppError> {
-    use crate::api::request::{actor, form, keyport, require_user};
+    use crate::api::access::allow;
+    use crate::api::request::{actor, form, keyport};
 
     form("restore", &[("id", &id)], async {
-        let user = require_user().await?;
+        let user = allow::<RestoreApplication>().await?.user()?;
         keyport()?
             .restore_application(&actor(&user), &user, &id)
             .await?;

@@ -34,9 +34,10 @@ pub(super) async fn just_revealed(
 
 #[server(prefix = "/rpc", endpoint = "applications/page")]
 pub async fn application_page(id: String) -> Result<AppPage, AppError> {
-    use crate::api::request::{keyport, require_user};
+    use crate::api::access::allow;
+    use crate::api::request::keyport;
 
-    let user = require_user().await?;
+    let user = allow::<ApplicationPage>().await?.user()?;
     let keyport = keyport()?;
     // What this node counted is written first, so the chart is current.
     keyport.flush_usage().await?;
@@ -81,10 +82,10 @@ pub async fn reveal_credentials(
     id: String,
     row: Option<String>,
 ) -> Result<CredentialsView, AppError> {
-    use crate::api::request::{actor, keep_result, keyport, no_store, require_user};
+    use crate::api::access::allow;
+    use crate::api::request::{actor, keep_result, keyport, no_store};
 
-    let user = require_user().await?;
-    crate::api::request::require_step_up().await?;
+    let user = allow::<RevealCredentials>().await?.user()?;
     no_store();
     let credentials: CredentialsView = keyport()?
         .reveal_credentials(&actor(&user), &user, &id)
@@ -102,11 +103,11 @@ pub async fn reveal_credentials(
 /// Hands the application to another user of its domain (admins only).
 #[server(prefix = "/rpc", endpoint = "applications/transfer")]
 pub async fn transfer_application(id: String, owner: String) -> Result<(), AppError> {
-    use crate::api::request::{actor, form, keyport, require_user};
+    use crate::api::access::allow;
+    use crate::api::request::{actor, form, keyport};
 
     let at = form("transfer", &[], async {
-        let user = require_user().await?;
-        crate::api::request::require_step_up().await?;
+        let user = allow::<TransferApplication>().await?.user()?;
         let app = keyport()?
             .transfer_application(&actor(&user), &user, &id, &owner)
             .await?;

@@ -8,11 +8,11 @@ use crate::api::AppError;
 /// Issues a new secret; the current one keeps working for `grace_seconds`.
 #[server(prefix = "/rpc", endpoint = "applications/rotate")]
 pub async fn rotate_secret(id: String, grace_seconds: i64) -> Result<(), AppError> {
-    use crate::api::request::{actor, form, keyport, require_user};
+    use crate::api::access::allow;
+    use crate::api::request::{actor, form, keyport};
 
     let at = form("rotate", &[], async {
-        let user = require_user().await?;
-        crate::api::request::require_step_up().await?;
+        let user = allow::<RotateSecret>().await?.user()?;
         let rotated = keyport()?
             .rotate_secret(&actor(&user), &user, &id, grace_seconds)
             .await?;
@@ -27,11 +27,11 @@ pub async fn rotate_secret(id: String, grace_seconds: i64) -> Result<(), AppErro
 /// Retires the previous secret before its grace period ends.
 #[server(prefix = "/rpc", endpoint = "applications/retire")]
 pub async fn retire_secret(id: String) -> Result<(), AppError> {
-    use crate::api::request::{actor, form, keyport, require_user};
+    use crate::api::access::allow;
+    use crate::api::request::{actor, form, keyport};
 
     form("rotate", &[], async {
-        let user = require_user().await?;
-        crate::api::request::require_step_up().await?;
+        let user = allow::<RetireSecret>().await?.user()?;
         Ok(keyport()?
             .retire_previous_secret(&actor(&user), &user, &id)
             .await?)

@@ -9,12 +9,13 @@ use crate::api::AppError;
 
 #[server(input = SettingsForm, input_derive = (), prefix = "/rpc", endpoint = "applications/create")]
 pub async fn create_application(data: MultipartData) -> Result<String, AppError> {
-    use crate::api::request::{actor, form, keyport, require_user};
+    use crate::api::access::allow;
+    use crate::api::request::{actor, form, keyport};
     use crate::domain::applications;
 
     let settings = body::read(data).await?;
     let id = form("application", &settings.kept(), async {
-        let user = require_user().await?;
+        let user = allow::<CreateApplication>().await?.user()?;
         let keyport = keyport()?;
         let domain = applications::visible_domain(&keyport, &user, settings.get("domain")).await?;
         let (app, _) = keyport
@@ -29,12 +30,13 @@ pub async fn create_application(data: MultipartData) -> Result<String, AppError>
 
 #[server(input = SettingsForm, input_derive = (), prefix = "/rpc", endpoint = "applications/update")]
 pub async fn update_application(data: MultipartData) -> Result<(), AppError> {
-    use crate::api::request::{actor, form, keyport, require_user};
+    use crate::api::access::allow;
+    use crate::api::request::{actor, form, keyport};
 
     let settings = body::read(data).await?;
     let id = settings.get("id").unwrap_or_default().to_owned();
     form("application", &settings.kept(), async {
-        let user = require_user().await?;
+        let user = allow::<UpdateApplication>().await?.user()?;
         keyport()?
             .update_application(&actor(&user), &user, &id, settings.input())
             .await?;

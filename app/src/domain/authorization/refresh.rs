@@ -16,6 +16,7 @@ use super::super::audit::{self, Action, Actor};
 use super::super::clients::Client;
 use super::super::clock::Timestamp;
 use super::super::ids::{ApplicationId, UserId};
+use super::super::limiter::Key;
 use super::super::secrets::{refresh_token, token_digest, REFRESH_TOKEN_PREFIX};
 use super::super::store::Write;
 use super::super::tokens::Issued;
@@ -97,16 +98,19 @@ pub(crate) async fn revoke_families(
     now: Timestamp,
 ) -> Result<()> {
     let condition = which.condition();
+    // The families first: a rotation holding one of their rows commits
+    // before this goes on, and the access tokens it recorded are read
+    // next, by a statement of their own.
+    let end = format!(
+        "UPDATE refresh_families SET revoked_at = $1 WHERE id IN \
+         (SELECT f.id FROM refresh_families f WHERE f.revoked_at IS NULL AND {condition})"
+    );
     let revoke_access = format!(
         "INSERT INTO revoked_tokens (jti, expires_at) SELECT t.jti, t.expires_at \
          FROM refresh_family_access_tokens t JOIN refresh_families f ON f.id = t.family_id \
          WHERE t.expires_at > $1 AND {condition} ON CONFLICT (jti) DO NOTHING"
     );
-    let end = format!(
-        "UPDATE refresh_families SET revoked_at = $1 WHERE id IN \
-         (SELECT f.id FROM refresh_families f WHERE f.revoked_at IS NULL AND {condition})"
-    );
-    for sql in [revoke_access, end] {
+    for sql in [end, revoke_access] {
         let mut query = sqlx::query(&sql).bind(now);
         for bind in which.binds() {
             query = query.bind(bind);
@@ -246,6 +250,11 @@ impl Keyport {
         let lifetimes = client.refresh.ok_or(GrantError::InvalidGrant(
             "refresh tokens are turned off for this application",
         ))?;
+        let family = Key::of("refresh family", row.family_id.as_bytes());
+        self.limits
+            .refresh_rotations
+            .take(&family, now)
+            .map_err(|retry_after| Error::RateLimited { retry_after })?;
         let issued = self.refreshed_token(client, &row, request).await?;
         let successor = self.master_key.refresh_successor(token);
         let rotation = Rotation {
@@ -260,12 +269,18 @@ impl Keyport {
             address: address.to_owned(),
         };
         if !self.rotations.write(rotation).await? {
-            // Another request spent it first, here or on another node: it
-            // has committed by now, so its successor can be read.
+            // Another request spent it first, here or on another node, or
+            // the family was revoked meanwhile: either has committed by
+            // now.
             let row = self
                 .refresh_row(&token_digest(token))
                 .await?
                 .ok_or(GrantError::InvalidGrant(INVALID))?;
+            if row.revoked_at.is_some() {
+                return Err(GrantError::InvalidGrant(
+                    "the refresh token has been revoked",
+                ));
+            }
             let spent_at = row.spent_at.unwrap_or(now);
             return self
                 .spent_again(client, address, request, &row, spent_at)
@@ -295,6 +310,12 @@ impl Keyport {
             if let Some(next) = next.filter(|n| n.spent_at.is_none() && n.revoked_at.is_none()) {
                 let issued = self.refreshed_token(client, &next, request).await?;
                 let mut tx = self.db.write().await.map_err(Error::from)?;
+                // Revoked since it was read: the token is never handed out.
+                if !hold_live_family(&mut tx, &next.family_id).await? {
+                    return Err(GrantError::InvalidGrant(
+                        "the refresh token has been revoked",
+                    ));
+                }
                 record_access(&mut tx, &next.family_id, &issued).await?;
                 tx.commit().await.map_err(Error::from)?;
                 return Ok(Refreshed {
@@ -449,19 +470,38 @@ impl Keyport {
     /// Forgets families that ended (revoked or past their absolute
     /// lifetime) longer ago than an access token lives: whatever they
     /// issued has expired, and a token of theirs is refused as unknown.
+    ///
+    /// In families that live on, a spent token is forgotten once its idle
+    /// lifetime has passed (presented again, it would be refused as
+    /// expired), and an access token's id once that token has expired
+    /// (revoking it would change nothing): a long-lived family keeps a
+    /// bounded number of rows whatever its clients do.
     pub async fn purge_refresh_families(&self) -> Result<u64> {
-        let before = self.now() - self.token_ttl;
-        Ok(self
-            .db
-            .write_one(
-                sqlx::query(
-                    "DELETE FROM refresh_families WHERE absolute_expires_at < $1 \
-                     OR revoked_at < $1",
-                )
-                .bind(before),
-            )
-            .await?
-            .rows_affected())
+        let now = self.now();
+        let before = now - self.token_ttl;
+        let mut purged = 0;
+        for (sql, at) in [
+            (
+                "DELETE FROM refresh_families WHERE absolute_expires_at < $1 \
+                 OR revoked_at < $1",
+                before,
+            ),
+            (
+                "DELETE FROM refresh_tokens WHERE spent_at IS NOT NULL AND expires_at < $1",
+                now,
+            ),
+            (
+                "DELETE FROM refresh_family_access_tokens WHERE expires_at < $1",
+                now,
+            ),
+        ] {
+            purged += self
+                .db
+                .write_one(sqlx::query(sql).bind(at))
+                .await?
+                .rows_affected();
+        }
+        Ok(purged)
     }
 }
 
@@ -496,6 +536,19 @@ async fn insert_token(
 
 /// Records an access token a family's grant bought, so that revoking the
 /// family revokes it.
+/// Locks the family's row unless it is revoked (`rotations` says why);
+/// whether it lives.
+async fn hold_live_family(tx: &mut Write, family_id: &str) -> Result<bool> {
+    let held = sqlx::query(
+        "UPDATE refresh_families SET last_used_at = last_used_at \
+         WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(family_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(held.rows_affected() == 1)
+}
+
 async fn record_access(tx: &mut Write, family_id: &str, issued: &Issued) -> Result<()> {
     sqlx::query(
         "INSERT INTO refresh_family_access_tokens (family_id, jti, expires_at) VALUES ($1, $2, $3)",

@@ -102,11 +102,28 @@ async fn write_rotations(db: Db, mut waiting: mpsc::Receiver<Job>) {
 async fn write_batch(db: &Db, rotations: &[&Rotation]) -> Result<Vec<bool>> {
     let now = rotations.iter().map(|r| r.now).max().unwrap_or_default();
     let mut tx = db.write().await?;
-    let claimed = spend(&mut tx, rotations, now).await?;
+    // Families revoked since their tokens were read spend nothing: a
+    // revocation that commits first is seen here, and one that waits
+    // for these rows sees the access tokens recorded below.
+    let live = hold_live_families(&mut tx, rotations).await?;
+    let alive: Vec<&Rotation> = rotations
+        .iter()
+        .copied()
+        .filter(|r| live.contains(&r.family_id))
+        .collect();
+    let claimed = if alive.is_empty() {
+        HashSet::new()
+    } else {
+        spend(&mut tx, &alive, now).await?
+    };
     let mut taken = HashSet::new();
     let spent: Vec<bool> = rotations
         .iter()
-        .map(|r| claimed.contains(&r.spent) && taken.insert(r.spent.as_str()))
+        .map(|r| {
+            live.contains(&r.family_id)
+                && claimed.contains(&r.spent)
+                && taken.insert(r.spent.as_str())
+        })
         .collect();
     let won: Vec<&Rotation> = rotations
         .iter()
@@ -128,6 +145,26 @@ fn parameters(first: usize, count: usize) -> String {
         .map(|n| format!("${n}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Locks the rows of the batch's families that are not revoked, and
+/// returns their ids. A revocation ends families before it revokes their
+/// access tokens (`refresh::revoke_families`), so the two wait for each
+/// other on these rows.
+async fn hold_live_families(tx: &mut Write, rotations: &[&Rotation]) -> Result<HashSet<String>> {
+    let mut ids: Vec<&str> = rotations.iter().map(|r| r.family_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let sql = format!(
+        "UPDATE refresh_families SET last_used_at = last_used_at \
+         WHERE revoked_at IS NULL AND id IN ({}) RETURNING id",
+        parameters(1, ids.len())
+    );
+    let mut update = sqlx::query_scalar::<_, String>(&sql);
+    for id in ids {
+        update = update.bind(id);
+    }
+    Ok(update.fetch_all(&mut **tx).await?.into_iter().collect())
 }
 
 /// Spends the tokens presented that are still unspent; the hashes of those

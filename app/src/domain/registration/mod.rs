@@ -10,11 +10,15 @@
 //! own. Tokens are 256 random bits, kept only as a SHA-256.
 //!
 //! **Open registration** (no token) is off unless an admin of a domain
-//! turns it on: public clients only, each address limited, and clients
-//! that never got a token within a day removed.
+//! turns it on (`open`).
 
+mod metadata;
+mod open;
 mod tokens;
 
+use metadata::{checked_metadata, free_name, metadata_error};
+use open::open_policy;
+pub use open::{OpenRoom, DEFAULT_OPEN_QUOTA};
 use tokens::SELECT_TOKEN;
 pub use tokens::{
     NewRegistrationToken, RegistrationToken, TokenState, DEFAULT_EXPIRES_IN, DEFAULT_USES,
@@ -27,12 +31,11 @@ use super::accounts::{Role, User};
 use super::applications::{check_room, lock_domain, Application, Credentials, Origin, SELECT};
 use super::audit::Actor;
 use super::clock::Timestamp;
-use super::limiter::Key;
 use super::secrets::{
     prefixed_token, token_digest, INITIAL_ACCESS_TOKEN_PREFIX, REGISTRATION_ACCESS_TOKEN_PREFIX,
 };
 use super::tenancy::Domain;
-use super::validate::{self, ApplicationInput, ValidApplication, NAME_MAX};
+use super::validate::{self, ApplicationInput};
 use super::{Error, Keyport, Result};
 
 /// The grant types a client may register for, in the order shown.
@@ -210,7 +213,11 @@ impl Keyport {
                 ));
             }
         }
-        if let Err(e) = check_room(&mut tx, &domain, "domain").await {
+        let room = match via {
+            "open" => open::check_open_room(&mut tx, &domain).await,
+            _ => Ok(()),
+        };
+        if let Err(e) = room.and(check_room(&mut tx, &domain, "domain").await) {
             tx.rollback().await?;
             return Err(metadata_error(e));
         }
@@ -320,28 +327,6 @@ impl Keyport {
         Ok(())
     }
 
-    /// Removes clients that registered openly and got no token within a
-    /// day. Run on a timer.
-    pub async fn purge_unused_open_registrations(&self) -> Result<usize> {
-        let cutoff = self.now() - OPEN_UNUSED_FOR;
-        let due: Vec<Application> = sqlx::query_as(&format!(
-            "{SELECT} WHERE a.registered_via = 'open' AND a.removed_at IS NULL \
-             AND a.last_used_at IS NULL AND a.created_at < $1"
-        ))
-        .bind(cutoff)
-        .fetch_all(&self.db.pool)
-        .await?;
-        let delete = "DELETE FROM applications WHERE id = $1 AND created_at < $2 \
-             AND last_used_at IS NULL AND removed_at IS NULL";
-        self.purge(
-            &due,
-            delete,
-            cutoff,
-            "registered openly and unused for a day",
-        )
-        .await
-    }
-
     /// The initial access token `token` names, if it still registers.
     async fn usable_token(&self, token: &str, now: Timestamp) -> Registered<RegistrationToken> {
         let found: Option<RegistrationToken> = match token.starts_with(INITIAL_ACCESS_TOKEN_PREFIX)
@@ -364,29 +349,6 @@ impl Keyport {
                 state.as_str()
             ))),
         }
-    }
-
-    /// The domain open registration is on for, once this address may
-    /// register again.
-    async fn open_source(&self, address: &str, now: Timestamp) -> Registered<Source> {
-        let open: Option<(String, String)> = sqlx::query_as(
-            "SELECT id, open_registration_by FROM domains WHERE open_registration_by IS NOT NULL",
-        )
-        .fetch_optional(&self.db.pool)
-        .await?;
-        let Some((domain_id, owner_id)) = open else {
-            return Err(RegistrationError::Token(
-                "registration needs an initial access token from an admin".into(),
-            ));
-        };
-        self.limits
-            .open_registrations
-            .take(&Key::address_text(address), now)
-            .map_err(|retry_after| RegistrationError::RateLimited { retry_after })?;
-        Ok(Source::Open {
-            domain_id,
-            owner_id,
-        })
     }
 
     /// The client `client_id` whose registration access token is
@@ -418,217 +380,6 @@ impl Keyport {
             .ok_or_else(refused)?;
         Ok((app, owner))
     }
-}
-
-/// What open registration allows: public clients, the authorization code
-/// grant with refresh tokens, every permission of the registered APIs
-/// (never Keyport's own management API).
-async fn open_policy(keyport: &Keyport) -> Result<Policy> {
-    Ok(Policy {
-        permissions: keyport.apis().await?.registered_permissions(),
-        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-        public_allowed: true,
-        confidential_allowed: false,
-        source: "open registration",
-    })
-}
-
-/// Metadata checked against RFC 7591 §2 and the policy.
-struct Checked {
-    input: ValidApplication,
-    grant_types: Vec<String>,
-    auth_method: String,
-}
-
-/// Checks `metadata` against the policy; `public` is what an update must
-/// keep.
-async fn checked_metadata(
-    keyport: &Keyport,
-    policy: &Policy,
-    metadata: &ClientMetadata,
-    public: Option<bool>,
-) -> Registered<Checked> {
-    let bad = |message: String| Err(RegistrationError::Metadata(message));
-    let auth_method = metadata
-        .token_endpoint_auth_method
-        .clone()
-        .unwrap_or_else(|| "client_secret_basic".into());
-    let is_public = match auth_method.as_str() {
-        "none" => true,
-        "client_secret_basic" | "client_secret_post" => false,
-        other => return bad(format!("token_endpoint_auth_method {other} is not supported: use none, client_secret_basic or client_secret_post")),
-    };
-    if is_public && !policy.public_allowed {
-        return bad(format!(
-            "{} does not allow public clients (token_endpoint_auth_method none)",
-            policy.source
-        ));
-    }
-    if !is_public && !policy.confidential_allowed {
-        return bad(format!(
-            "{} allows only public clients: token_endpoint_auth_method must be none",
-            policy.source
-        ));
-    }
-    if public.is_some_and(|public| public != is_public) {
-        return bad("token_endpoint_auth_method cannot change between none and a secret: register a new client".into());
-    }
-    let grant_types = metadata
-        .grant_types
-        .clone()
-        .unwrap_or_else(|| vec!["authorization_code".into()]);
-    if grant_types.is_empty() {
-        return bad("grant_types cannot be empty".into());
-    }
-    let mut grant_types_sorted = Vec::new();
-    for grant in &grant_types {
-        if !GRANT_TYPES.contains(&grant.as_str()) {
-            return bad(format!("grant type {grant} is not supported"));
-        }
-        if !policy.grant_types.contains(grant) {
-            return bad(format!(
-                "{} does not allow the {grant} grant",
-                policy.source
-            ));
-        }
-        if !grant_types_sorted.contains(grant) {
-            grant_types_sorted.push(grant.clone());
-        }
-    }
-    grant_types_sorted.sort_by_key(|g| GRANT_TYPES.iter().position(|known| known == g));
-    let has = |grant: &str| grant_types_sorted.iter().any(|g| g == grant);
-    if is_public && has("client_credentials") {
-        return bad("a public client cannot use the client_credentials grant".into());
-    }
-    if has("refresh_token") && !has("authorization_code") {
-        return bad("the refresh_token grant comes with the authorization_code grant".into());
-    }
-    for response_type in metadata.response_types.iter().flatten() {
-        if response_type != "code" {
-            return bad(format!(
-                "response type {response_type} is not supported: only code"
-            ));
-        }
-    }
-    let redirect_uris = metadata.redirect_uris.clone().unwrap_or_default();
-    let callback_url = match redirect_uris.as_slice() {
-        [] if has("authorization_code") => {
-            return Err(RegistrationError::RedirectUri(
-                "the authorization_code grant needs a redirect URI".into(),
-            ))
-        }
-        [] => String::new(),
-        [one] => one.clone(),
-        _ => {
-            return Err(RegistrationError::RedirectUri(
-                "Keyport keeps one redirect URI per client: register with one (loopback redirects match on any port)".into(),
-            ))
-        }
-    };
-    if let Some(logo) = metadata.logo_uri.as_deref() {
-        if validate::website(logo).is_err() || logo.is_empty() {
-            return bad("logo_uri must be an absolute http or https URL".into());
-        }
-    }
-    let permissions = match metadata.scope.as_deref() {
-        Some(scope) => words(scope),
-        None => policy.permissions.clone(),
-    };
-    if let Some(refused) = permissions.iter().find(|p| !policy.permissions.contains(p)) {
-        return bad(format!(
-            "{} does not allow the scope {refused}",
-            policy.source
-        ));
-    }
-    let input = ApplicationInput {
-        name: metadata
-            .client_name
-            .clone()
-            .unwrap_or_else(|| "Registered client".into()),
-        description: String::new(),
-        permissions,
-        website_url: metadata.client_uri.clone().unwrap_or_default(),
-        callback_url,
-        icon: None,
-        public: is_public,
-        refresh_tokens: has("refresh_token"),
-        refresh_idle_seconds: None,
-        refresh_absolute_seconds: None,
-    };
-    let input = validate::application(keyport, input)
-        .await
-        .map_err(metadata_error)?;
-    Ok(Checked {
-        input,
-        grant_types: grant_types_sorted,
-        auth_method,
-    })
-}
-
-/// A refusal of the application's rules in RFC 7591's terms: the field as
-/// the client named it.
-fn metadata_error(e: Error) -> RegistrationError {
-    match e {
-        Error::Invalid(problems) => {
-            let redirect = problems.iter().find(|p| p.field == "callback_url");
-            match redirect {
-                Some(p) => RegistrationError::RedirectUri(format!("redirect_uris: {}", p.message)),
-                None => RegistrationError::Metadata(
-                    problems
-                        .iter()
-                        .map(|p| format!("{}: {}", metadata_name(p.field), p.message))
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                ),
-            }
-        }
-        e => RegistrationError::Failed(e),
-    }
-}
-
-fn metadata_name(field: &str) -> &str {
-    match field {
-        "name" | "client_name" => "client_name",
-        "website_url" => "client_uri",
-        "permissions" => "scope",
-        other => other,
-    }
-}
-
-/// `name`, or when another application of the domain holds it, `name`
-/// followed by a number: many copies of one tool register under one name.
-/// Only the names that start like it are read.
-async fn free_name<'e>(
-    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
-    domain_id: &str,
-    name: &str,
-    except: Option<&str>,
-) -> Result<String> {
-    let stem: String = name.chars().take(NAME_MAX - 5).collect();
-    let alike: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM applications WHERE domain_id = $1 AND removed_at IS NULL AND id <> $2 \
-         AND lower(substr(name, 1, CAST($3 AS INTEGER))) = lower($4)",
-    )
-    .bind(domain_id)
-    .bind(except.unwrap_or(""))
-    .bind(i64::try_from(stem.chars().count()).unwrap_or(0))
-    .bind(&stem)
-    .fetch_all(db)
-    .await?;
-    let taken: std::collections::HashSet<String> = alike.iter().map(|n| n.to_lowercase()).collect();
-    let free = |candidate: &str| !taken.contains(&candidate.to_lowercase());
-    if free(name) {
-        return Ok(name.to_owned());
-    }
-    (2..)
-        .map(|n| {
-            let suffix = format!(" {n}");
-            let room = NAME_MAX - suffix.chars().count();
-            let stem: String = name.chars().take(room).collect();
-            format!("{}{suffix}", stem.trim_end())
-        })
-        .find(|candidate| free(candidate))
-        .ok_or(Error::NotFound)
 }
 
 fn registration(app: Application, permissions: Vec<String>) -> Registration {

@@ -1,10 +1,10 @@
 //! Initial access tokens, which a domain's admins create, list and
-//! revoke, and the domain's open registration setting.
+//! revoke.
 
 use uuid::Uuid;
 
 use super::{require_domain_admin, words, Policy, GRANT_TYPES};
-use crate::domain::accounts::{Role, User};
+use crate::domain::accounts::User;
 use crate::domain::audit::{self, Action, Actor};
 use crate::domain::clock::Timestamp;
 use crate::domain::ids::{DomainId, UserId};
@@ -300,103 +300,9 @@ impl Keyport {
         tx.commit().await?;
         Ok(())
     }
-
-    /// Who owns the clients that register openly in `domain`: the admin
-    /// who turned open registration on. `None`: it is off.
-    pub async fn open_registration(&self, domain: &Domain) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT u.email FROM domains d JOIN users u ON u.id = d.open_registration_by WHERE d.id = $1",
-        )
-        .bind(&domain.id)
-        .fetch_optional(&self.db.pool)
-        .await?)
-    }
-
-    /// The other domain where open registration is on, if any: its id and
-    /// name.
-    pub async fn open_elsewhere(&self, domain: &Domain) -> Result<Option<(String, String)>> {
-        Ok(sqlx::query_as(
-            "SELECT id, name FROM domains WHERE open_registration_by IS NOT NULL AND id <> $1",
-        )
-        .bind(&domain.id)
-        .fetch_optional(&self.db.pool)
-        .await?)
-    }
-
-    /// Turns open registration on for `domain`, or off. It is on in one
-    /// domain at a time (a client that registers without a token names
-    /// none): taking it from another domain is a super admin's move, made
-    /// only when they confirm it (`move_here`), and audited in both.
-    pub async fn set_open_registration(
-        &self,
-        actor: &Actor,
-        user: &User,
-        domain: &Domain,
-        on: bool,
-        move_here: bool,
-    ) -> Result<()> {
-        require_domain_admin(user, domain)?;
-        let elsewhere = match on {
-            true => self.open_elsewhere(domain).await?,
-            false => None,
-        };
-        if let Some((_, name)) = &elsewhere {
-            if user.role != Role::SuperAdmin {
-                return Err(Error::invalid(
-                    "on",
-                    "Open registration is on in another domain: only a super admin can move it here.",
-                ));
-            }
-            if !move_here {
-                return Err(Error::invalid(
-                    "on",
-                    format!("Open registration is on in {name}: confirm to move it here, which turns it off there."),
-                ));
-            }
-        }
-        let now = self.now();
-        let mut tx = self.db.write().await?;
-        if let Some((other_id, other_name)) = &elsewhere {
-            sqlx::query("UPDATE domains SET open_registration_by = NULL WHERE id = $1")
-                .bind(other_id)
-                .execute(&mut *tx)
-                .await?;
-            record(
-                &mut tx,
-                now,
-                actor,
-                other_id,
-                Action::OpenRegistrationChanged,
-                other_name,
-                &format!("off: moved to {}", domain.name),
-            )
-            .await?;
-        }
-        sqlx::query("UPDATE domains SET open_registration_by = $1 WHERE id = $2")
-            .bind(on.then_some(&user.id))
-            .bind(&domain.id)
-            .execute(&mut *tx)
-            .await?;
-        let (action, detail) = match on {
-            true => (Action::OpenRegistrationChanged, "on, for public clients"),
-            false => (Action::OpenRegistrationChanged, "off"),
-        };
-        record(
-            &mut tx,
-            now,
-            actor,
-            &domain.id,
-            action,
-            &domain.name,
-            detail,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
 }
 
-async fn record(
+pub(super) async fn record(
     tx: &mut Write,
     at: Timestamp,
     actor: &Actor,

@@ -1,0 +1,342 @@
+//! The rules tables cannot forget: every registered server function has
+//! exactly one rule (`app::api::access::RULES`), and every rule holds at
+//! the edge for each kind of caller, called over HTTP as the console calls
+//! it, before the function reads its arguments. Every other route (the
+//! router is built from `keyport::routes`) refuses a caller without what
+//! its gate asks, and a management API token without the route's scope.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use app::api::access::{Rule, Who, PREFIX, RULES};
+use app::api::AppError;
+use app::domain::accounts::{NewUser, Role};
+use app::domain::audit::Actor;
+use app::domain::secrets::Password;
+use app::domain::tenancy::Steward;
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use common::factors::enrol_totp;
+use common::{Browser, TestApp, PASSWORD};
+use keyport::Gate;
+
+#[test]
+fn every_server_function_has_one_rule() {
+    let registered: BTreeSet<String> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path.to_owned())
+        .collect();
+    let ruled: BTreeSet<String> = RULES
+        .iter()
+        .map(|r| format!("{PREFIX}{}", r.endpoint))
+        .collect();
+    assert_eq!(ruled.len(), RULES.len(), "a function with two rules");
+    let unruled: Vec<_> = registered.difference(&ruled).collect();
+    assert!(
+        unruled.is_empty(),
+        "server functions without a rule: {unruled:?}"
+    );
+    let stale: Vec<_> = ruled.difference(&registered).collect();
+    assert!(stale.is_empty(), "rules for no server function: {stale:?}");
+}
+
+on_both_engines!(
+    each_kind_of_caller_meets_each_rule,
+    each_route_refuses_who_its_gate_keeps_out
+);
+
+/// The kinds of caller a console request can come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    /// No session at all.
+    Nobody,
+    /// A password accepted, the second factor not yet given.
+    SecondFactorDue,
+    Member,
+    DomainAdmin,
+    SuperAdmin,
+    /// A super admin who proved who they are longer ago than the step-up
+    /// lifetime.
+    StaleSuperAdmin,
+    /// An admin of another domain, whose grace period to set up a second
+    /// factor is over.
+    PastDeadline,
+    /// A user disabled while signed in.
+    Disabled,
+}
+
+impl Caller {
+    const ALL: [Self; 8] = [
+        Self::Nobody,
+        Self::SecondFactorDue,
+        Self::Member,
+        Self::DomainAdmin,
+        Self::SuperAdmin,
+        Self::StaleSuperAdmin,
+        Self::PastDeadline,
+        Self::Disabled,
+    ];
+
+    fn role(self) -> Option<Role> {
+        match self {
+            Self::Nobody | Self::SecondFactorDue | Self::Disabled => None,
+            Self::Member => Some(Role::Member),
+            Self::DomainAdmin | Self::PastDeadline => Some(Role::DomainAdmin),
+            Self::SuperAdmin | Self::StaleSuperAdmin => Some(Role::SuperAdmin),
+        }
+    }
+
+    /// How `rule` refuses this caller, or `None` for a call it lets in.
+    fn refusal(self, rule: &Rule) -> Option<AppError> {
+        let needs = match rule.who {
+            Who::Anyone => return None,
+            Who::SecondFactorDue => {
+                return (self != Self::SecondFactorDue).then_some(AppError::Unauthenticated)
+            }
+            Who::SignedIn | Who::User => Role::Member,
+            Who::Admin => Role::DomainAdmin,
+            Who::SuperAdmin => Role::SuperAdmin,
+        };
+        let Some(role) = self.role() else {
+            return Some(AppError::Unauthenticated);
+        };
+        if self == Self::PastDeadline && rule.who != Who::SignedIn {
+            return Some(AppError::EnrolmentRequired);
+        }
+        if !role.reaches(needs) {
+            return Some(AppError::Forbidden);
+        }
+        (rule.step_up && self == Self::StaleSuperAdmin).then_some(AppError::StepUpRequired)
+    }
+}
+
+/// Signs in `email` in a new browser.
+async fn signed_in<'a>(app: &'a TestApp, email: &str) -> Browser<'a> {
+    let mut browser = app.browser();
+    let answer = browser.sign_in(email, PASSWORD).await;
+    assert_eq!(answer.status, StatusCode::OK, "{email}: {}", answer.text);
+    browser
+}
+
+async fn each_kind_of_caller_meets_each_rule(app: &TestApp) {
+    app.factors_not_required().await;
+    let super_admin = app.user("super@example.com", Role::SuperAdmin).await;
+    app.user("stale@example.com", Role::SuperAdmin).await;
+    app.user("admin@example.com", Role::DomainAdmin).await;
+    app.user("member@example.com", Role::Member).await;
+    let gone = app.user("gone@example.com", Role::Member).await;
+    // A domain whose admins must set up a second factor within 7 days.
+    let branch = app
+        .keyport
+        .create_domain(Steward::CommandLine, &Actor::command_line(), "Branch", None)
+        .await
+        .unwrap();
+    app.keyport
+        .insert_user(
+            NewUser {
+                domain_id: branch.id.clone(),
+                email: "late@example.com".into(),
+                role: Role::DomainAdmin,
+                password: Password::new(PASSWORD),
+            },
+            None,
+            "test",
+            None,
+        )
+        .await
+        .unwrap();
+    // Their grace period starts when they are first asked.
+    signed_in(app, "late@example.com").await;
+    app.user("twofactor@example.com", Role::Member).await;
+    enrol_totp(app, &mut signed_in(app, "twofactor@example.com").await).await;
+
+    app.clock.advance(7 * 86_400 + 1);
+    let mut stale = Some(signed_in(app, "stale@example.com").await);
+    app.clock.advance(app.keyport.step_up_ttl + 1);
+    let mut browsers = Vec::new();
+    for caller in Caller::ALL {
+        let browser = match caller {
+            Caller::Nobody => app.browser(),
+            Caller::SecondFactorDue => {
+                let mut browser = app.browser();
+                let asked = browser.sign_in("twofactor@example.com", PASSWORD).await;
+                assert_eq!(
+                    asked.header("location"),
+                    Some("/login/verify?next=%2Fapplications")
+                );
+                browser
+            }
+            Caller::Member => signed_in(app, "member@example.com").await,
+            Caller::DomainAdmin => signed_in(app, "admin@example.com").await,
+            Caller::SuperAdmin => signed_in(app, "super@example.com").await,
+            Caller::StaleSuperAdmin => stale.take().unwrap(),
+            Caller::PastDeadline => signed_in(app, "late@example.com").await,
+            Caller::Disabled => signed_in(app, "gone@example.com").await,
+        };
+        browsers.push((caller, browser));
+    }
+    app.keyport
+        .set_disabled(&Actor::command_line(), &super_admin, &gone.id, true)
+        .await
+        .unwrap();
+
+    // Signing out comes last: it ends the caller's session.
+    let mut rules: Vec<&Rule> = RULES.iter().collect();
+    rules.sort_by_key(|r| r.endpoint == "sign_out");
+    for (caller, browser) in &mut browsers {
+        for rule in &rules {
+            // No arguments: a call the rule lets in is refused for them,
+            // never for who is asking.
+            let answer = browser.rpc(rule.endpoint, &[]).await;
+            let said = serde_json::from_str::<AppError>(&answer.text).ok();
+            match caller.refusal(rule) {
+                Some(refusal) => {
+                    assert_eq!(
+                        (answer.status.as_u16(), said.as_ref()),
+                        (refusal.status(), Some(&refusal)),
+                        "{caller:?} calling {}: {}",
+                        rule.endpoint,
+                        answer.text
+                    );
+                }
+                None => assert!(
+                    !matches!(
+                        said,
+                        Some(
+                            AppError::Unauthenticated
+                                | AppError::Forbidden
+                                | AppError::StepUpRequired
+                                | AppError::EnrolmentRequired
+                        )
+                    ),
+                    "{caller:?} calling {} was refused: {} {}",
+                    rule.endpoint,
+                    answer.status,
+                    answer.text
+                ),
+            }
+        }
+    }
+}
+
+/// `method path` with no credentials and `body` (a form).
+fn bare(method: &str, path: &str, body: &str) -> Request<Body> {
+    Request::builder()
+        .method(Method::from_bytes(method.as_bytes()).unwrap())
+        .uri(
+            path.replace("{id}", "unknown")
+                .replace("{client_id}", "unknown")
+                .replace("{domain_id}", "unknown"),
+        )
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+async fn each_route_refuses_who_its_gate_keeps_out(app: &TestApp) {
+    // One route is open only while the operator has set no token.
+    let metrics_open = app.config.metrics_token.is_none();
+    let admin = app.user("super@example.com", Role::SuperAdmin).await;
+    let scopes = [
+        "clients:read",
+        "clients:write",
+        "audit:read",
+        "domains:read",
+        "domains:write",
+    ];
+    let mut tokens = std::collections::HashMap::new();
+    for scope in scopes {
+        // A token with every scope but this one, and one with it alone.
+        let without: Vec<&str> = scopes.iter().copied().filter(|s| *s != scope).collect();
+        for (held, name) in [
+            (without, format!("without {scope}")),
+            (vec![scope], format!("with {scope}")),
+        ] {
+            let (id, secret) = app.client(&admin, &name, &held).await;
+            let answer = app
+                .token_request(Some((&id, &secret)), "grant_type=client_credentials")
+                .await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+            tokens.insert(
+                name,
+                answer.json()["access_token"].as_str().unwrap().to_owned(),
+            );
+        }
+    }
+
+    for (method, path, gate) in keyport::routes() {
+        // A request in form (a client's: a grant and a token to look at;
+        // anyone else's: JSON), but no credentials.
+        let mut request = bare(method, path, "grant_type=client_credentials&token=x");
+        if gate != Gate::Client {
+            *request.body_mut() = Body::from("{}");
+            request
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        }
+        let answer = app.call(request).await;
+        let refused = match gate {
+            Gate::Anyone => false,
+            Gate::MetricsToken => !metrics_open,
+            _ => true,
+        };
+        let status = answer.status;
+        if refused {
+            // An icon of an application nobody may see does not exist.
+            let expected: &[StatusCode] = match gate {
+                Gate::Session => &[StatusCode::UNAUTHORIZED, StatusCode::NOT_FOUND],
+                _ => &[StatusCode::UNAUTHORIZED],
+            };
+            assert!(
+                expected.contains(&status),
+                "{method} {path} ({gate:?}) without credentials: {status} {}",
+                answer.text
+            );
+        } else {
+            assert!(
+                ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&status),
+                "{method} {path} ({gate:?}) refused: {status} {}",
+                answer.text
+            );
+        }
+        let Gate::Scope(scope) = gate else { continue };
+        // The check comes before the body is read: a malformed one is
+        // refused for the scope, and let through to a 400 with it.
+        for (token, allowed) in [
+            (&tokens[&format!("without {scope}")], false),
+            (&tokens[&format!("with {scope}")], true),
+        ] {
+            let mut request = bare(method, path, "{");
+            request.headers_mut().insert(
+                header::AUTHORIZATION,
+                format!("Bearer {token}").parse().unwrap(),
+            );
+            request
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+            let answer = app.call(request).await;
+            if allowed {
+                assert!(
+                    ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&answer.status),
+                    "{method} {path} with {scope}: {} {}",
+                    answer.status,
+                    answer.text
+                );
+            } else {
+                assert_eq!(
+                    answer.status,
+                    StatusCode::FORBIDDEN,
+                    "{method} {path} without {scope}: {}",
+                    answer.text
+                );
+                assert!(
+                    answer
+                        .header("www-authenticate")
+                        .is_some_and(|c| c.contains("insufficient_scope")),
+                    "{method} {path}: {:?}",
+                    answer.headers
+                );
+            }
+        }
+    }
+}
