@@ -433,11 +433,12 @@ async fn icon(
             bytes,
         )
             .into_response(),
-        Err(app::domain::Error::NotFound) => StatusCode::NOT_FOUND.into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "icon lookup failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
+        Err(e) => match e.failure("icon") {
+            Some(failure) => StatusCode::from_u16(failure.status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+                .into_response(),
+            None => StatusCode::NOT_FOUND.into_response(),
+        },
     }
 }
 

@@ -141,14 +141,10 @@ impl From<crate::domain::Error> for AppError {
             E::BadSetupToken => Self::BadSetupToken,
             E::NotFound => Self::NotFound,
             E::Forbidden => Self::Forbidden,
-            unavailable if unavailable.is_unavailable() => {
-                tracing::warn!(error = %unavailable, "server function: database unavailable");
-                Self::Unavailable
-            }
-            internal => {
-                tracing::error!(error = %internal, "server function failed");
-                Self::Internal
-            }
+            failed => match failed.failure("server function") {
+                Some(crate::domain::Failure::Unavailable) => Self::Unavailable,
+                _ => Self::Internal,
+            },
         }
     }
 }

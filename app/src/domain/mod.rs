@@ -105,6 +105,24 @@ impl Error {
         Self::Invalid(vec![Invalid::new(field, message)])
     }
 
+    /// How every boundary (server functions, the OAuth endpoints, the
+    /// management API, icons) answers a failure of the machinery: `None`
+    /// for a refusal of the request, which the boundary words itself;
+    /// otherwise an outage that may pass (503) or a fault (500), logged
+    /// here once with where it happened.
+    pub fn failure(&self, boundary: &'static str) -> Option<Failure> {
+        if !self.is_internal() {
+            return None;
+        }
+        if self.is_unavailable() {
+            tracing::warn!(error = %self, boundary, "database unavailable");
+            Some(Failure::Unavailable)
+        } else {
+            tracing::error!(error = %self, boundary, "request failed");
+            Some(Failure::Internal)
+        }
+    }
+
     /// True when the database could not be reached or stopped answering:
     /// the same request may well succeed shortly, and is answered
     /// "temporarily unavailable" (503) rather than as a server fault.
@@ -119,6 +137,24 @@ impl Error {
             self,
             Self::Config(_) | Self::Database(_) | Self::Migrate(_) | Self::Decrypt | Self::Task(_)
         )
+    }
+}
+
+/// A failure of the machinery, as every boundary answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The database is out of reach: 503, try again shortly.
+    Unavailable,
+    /// Anything else: 500, the server log says what.
+    Internal,
+}
+
+impl Failure {
+    pub fn status(self) -> u16 {
+        match self {
+            Self::Unavailable => 503,
+            Self::Internal => 500,
+        }
     }
 }
 

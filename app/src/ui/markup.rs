@@ -24,16 +24,7 @@ impl Markup {
 
     /// A value, as text or inside a double-quoted attribute.
     pub fn text(&mut self, value: &str) -> &mut Self {
-        for &b in value.as_bytes() {
-            match b {
-                b'&' => self.0.extend_from_slice(b"&amp;"),
-                b'<' => self.0.extend_from_slice(b"&lt;"),
-                b'>' => self.0.extend_from_slice(b"&gt;"),
-                b'"' => self.0.extend_from_slice(b"&quot;"),
-                b'\'' => self.0.extend_from_slice(b"&#39;"),
-                b => self.0.push(b),
-            }
-        }
+        html_escape::encode_quoted_attribute_to_vec(value, &mut self.0);
         self
     }
 
@@ -75,7 +66,7 @@ mod tests {
             .raw("\">");
         assert_eq!(
             m.into_string(),
-            "<a title=\"&quot;&gt;&lt;script&gt;x(&#39;&amp;&#39;)&lt;/script&gt;\">"
+            "<a title=\"&quot;&gt;&lt;script&gt;x(&#x27;&amp;&#x27;)&lt;/script&gt;\">"
         );
     }
 

@@ -95,9 +95,7 @@ fn unrouted() -> impl IntoView {
 /// browser the text goes into the DOM as text and stays as it is.
 pub(crate) fn rcdata(text: &str) -> String {
     if cfg!(feature = "ssr") {
-        text.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
+        html_escape::encode_text(text).into_owned()
     } else {
         text.to_owned()
     }

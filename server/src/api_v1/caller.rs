@@ -105,14 +105,10 @@ impl From<Error> for ApiError {
             Error::Forbidden => {
                 Self::new(StatusCode::FORBIDDEN, 403001, "Insufficient permissions")
             }
-            unavailable if unavailable.is_unavailable() => {
-                tracing::warn!(error = %unavailable, "management API: database unavailable");
-                Self::unavailable()
-            }
-            other => {
-                tracing::error!(error = %other, "management API failed");
-                Self::internal()
-            }
+            failed => match failed.failure("management API") {
+                Some(app::domain::Failure::Unavailable) => Self::unavailable(),
+                _ => Self::internal(),
+            },
         }
     }
 }

@@ -106,18 +106,14 @@ impl OAuthError {
                 retry_after: Some(retry_after),
                 ..Self::unavailable()
             },
-            unavailable if unavailable.is_unavailable() => {
-                tracing::warn!(error = %unavailable, "OAuth endpoint: database unavailable");
-                Self::unavailable()
-            }
-            other => {
-                tracing::error!(error = %other, "token endpoint failed");
-                Self::new(
+            failed => match failed.failure("OAuth endpoint") {
+                Some(app::domain::Failure::Unavailable) => Self::unavailable(),
+                _ => Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "server_error",
                     "the server could not complete the request",
-                )
-            }
+                ),
+            },
         }
     }
 }
