@@ -15,30 +15,27 @@ use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post, MethodRouter};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::AppState;
-
 mod caller;
 mod domains;
 
 pub use caller::ApiError;
-use caller::{needs_scope, Caller, Needs};
+use caller::Caller;
 
 /// A route of the management API and the scope a token needs for it
-/// (none for the OpenAPI document). The routes are built from this table,
-/// each behind its scope's check, made before the body is read.
+/// (none for the OpenAPI document). The routes are built from this table;
+/// a handler's `Caller` checks the scope before the body is read.
 #[derive(Clone, Copy)]
 pub struct Endpoint {
     pub method: &'static str,
     pub path: &'static str,
     pub scope: Option<&'static str>,
-    handler: fn() -> MethodRouter<AppState>,
+    handler: fn() -> MethodRouter<Keyport>,
 }
 
 /// Every management API route.
@@ -99,22 +96,25 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
 ];
 
-/// The management API's routes, each behind the check of its scope.
-pub fn routes(keyport: &Keyport) -> Router<AppState> {
+/// The management API's routes. Each handler takes its `Caller`, whose
+/// extraction checks the scope of the route's row. Their state is the
+/// `Keyport` alone, cloned for each call.
+pub fn routes() -> Router<Keyport> {
     ENDPOINTS.iter().fold(Router::new(), |router, endpoint| {
-        let route = (endpoint.handler)();
-        let route = match endpoint.scope {
-            Some(scope) => route.route_layer(middleware::from_fn_with_state(
-                Needs {
-                    keyport: keyport.clone(),
-                    scope,
-                },
-                needs_scope,
-            )),
-            None => route,
-        };
-        router.route(endpoint.path, route)
+        router.route(endpoint.path, (endpoint.handler)())
     })
+}
+
+/// The scope the route of `parts` needs, by its row in `ENDPOINTS`.
+fn scope_of(parts: &axum::http::request::Parts) -> Option<&'static str> {
+    let path = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()?
+        .as_str();
+    ENDPOINTS
+        .iter()
+        .find(|e| e.path == path && e.method == parts.method.as_str())
+        .and_then(|e| e.scope)
 }
 
 /// An application as the API shows it: never a secret.

@@ -308,7 +308,7 @@ pub fn router(state: AppState) -> Router {
         .fold(Router::new(), |router, route| {
             router.route(route.path, (route.handler)())
         })
-        .merge(api_v1::routes(&state.keyport));
+        .merge(api_v1::routes().with_state(state.keyport.clone()));
     // Routes that only `keyport-bench` has (`make bench`), behind the same
     // middleware as everything else.
     #[cfg(feature = "bench")]
@@ -324,15 +324,17 @@ pub fn router(state: AppState) -> Router {
             Turns::per_core(),
             turns::in_turn,
         ))
-        .layer(middleware::from_fn(headers::page_redirects));
+        .layer(middleware::from_fn(headers::page_redirects))
+        // Server functions are portal routes: each call meets its rule
+        // here; the token endpoint and the management API never pass it.
+        .layer(middleware::from_fn_with_state(
+            state.keyport.clone(),
+            access::rpc_access,
+        ));
     routes
         .merge(portal)
         .route_layer(middleware::from_fn(metrics::note_route))
         .fallback(site_file)
-        .layer(middleware::from_fn_with_state(
-            state.keyport.clone(),
-            access::rpc_access,
-        ))
         .layer(middleware::from_fn(headers::server_fn_statuses))
         .layer(middleware::from_fn(headers::plain_form_returns))
         .layer(sessions)

@@ -8,10 +8,9 @@ use app::domain::rules::may_hold;
 use app::domain::tokens::{AccessClaims, TokenError};
 use app::domain::{tenancy, Error, Keyport};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -210,43 +209,25 @@ impl Caller {
     }
 }
 
-/// The caller its route's scope check let in (`needs_scope`).
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
+/// The caller of a management API route, let in by its row's scope
+/// (`ENDPOINTS`): the token is checked before the body is read.
+impl<S> FromRequestParts<S> for Caller
+where
+    S: Send + Sync,
+    Keyport: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        parts.extensions.remove::<Caller>().ok_or_else(|| {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let scope = super::scope_of(parts).ok_or_else(|| {
             tracing::error!(
                 path = parts.uri.path(),
-                "a management API route without its scope check"
+                "a management API route without a scope takes no caller"
             );
             ApiError::internal()
-        })
+        })?;
+        let caller = Caller::authenticate(parts, &Keyport::from_ref(state)).await?;
+        caller.require(scope)?;
+        Ok(caller)
     }
-}
-
-/// What a scoped route needs of the token it is called with.
-#[derive(Clone)]
-pub(super) struct Needs {
-    pub(super) keyport: Keyport,
-    pub(super) scope: &'static str,
-}
-
-/// Lets a call in with a token that has the route's scope, for a user who
-/// may hold it now; the handler finds the caller in the request.
-pub(super) async fn needs_scope(
-    State(needs): State<Needs>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match Caller::authenticate(&parts, &needs.keyport).await {
-        Ok(caller) => caller,
-        Err(refused) => return refused.into_response(),
-    };
-    if let Err(refused) = caller.require(needs.scope) {
-        return refused.into_response();
-    }
-    parts.extensions.insert(caller);
-    next.run(Request::from_parts(parts, body)).await
 }
