@@ -3,7 +3,8 @@
 //! the edge for each kind of caller, called over HTTP as the console calls
 //! it, before the function reads its arguments. Every other route (the
 //! router is built from `keyport::routes`) refuses a caller without what
-//! its gate asks, and a management API token without the route's scope.
+//! its gate asks (a client's wrong secret, a spent or revoked initial
+//! access token), and a management API token without the route's scope.
 
 mod common;
 
@@ -264,6 +265,40 @@ async fn each_route_refuses_who_its_gate_keeps_out(app: &TestApp) {
         }
     }
 
+    // A confidential client, and initial access tokens (for the reporting
+    // API's permissions) spent or revoked.
+    app.reports_api().await;
+    let client = app.client(&admin, "Gatekeeper", &["clients:read"]).await;
+    let domain = app.keyport.domain(&admin.domain_id).await.unwrap().unwrap();
+    let actor = common::authorize::actor(&admin);
+    let initial = |label: &str| app::domain::registration::NewRegistrationToken {
+        label: label.into(),
+        uses: 1,
+        expires_in: 86_400,
+        permissions: None,
+        grant_types: Vec::new(),
+        public_allowed: true,
+    };
+    let (to_revoke, revoked) = app
+        .keyport
+        .create_registration_token(&actor, &admin, &domain, initial("Revoked"))
+        .await
+        .unwrap();
+    app.keyport
+        .revoke_registration_token(&actor, &admin, &domain, &to_revoke.id)
+        .await
+        .unwrap();
+    let (spent, used_up) = app
+        .keyport
+        .create_registration_token(&actor, &admin, &domain, initial("Spent"))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE registration_tokens SET uses_left = 0 WHERE id = $1")
+        .bind(&spent.id)
+        .execute(&app.keyport.db.pool)
+        .await
+        .unwrap();
+
     for (method, path, gate) in keyport::routes() {
         // A request in form (a client's: a grant and a token to look at;
         // anyone else's: JSON), but no credentials.
@@ -298,6 +333,30 @@ async fn each_route_refuses_who_its_gate_keeps_out(app: &TestApp) {
                 "{method} {path} ({gate:?}) refused: {status} {}",
                 answer.text
             );
+        }
+        match gate {
+            Gate::Client => client_gate(app, method, path, &client).await,
+            Gate::Registration => {
+                for (token, why) in [(&revoked, "revoked"), (&used_up, "used up")] {
+                    let mut request = bare(method, path, "{}");
+                    request.headers_mut().insert(
+                        header::AUTHORIZATION,
+                        format!("Bearer {token}").parse().unwrap(),
+                    );
+                    request
+                        .headers_mut()
+                        .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+                    let answer = app.call(request).await;
+                    assert_eq!(
+                        answer.status,
+                        StatusCode::UNAUTHORIZED,
+                        "{why}: {}",
+                        answer.text
+                    );
+                    assert!(answer.text.contains(why), "{why}: {}", answer.text);
+                }
+            }
+            _ => {}
         }
         let Gate::Scope(scope) = gate else { continue };
         // The check comes before the body is read: a malformed one is
@@ -337,6 +396,36 @@ async fn each_route_refuses_who_its_gate_keeps_out(app: &TestApp) {
                     answer.headers
                 );
             }
+        }
+    }
+}
+
+/// A route that authenticates clients refuses a wrong secret and lets the
+/// right one in (RFC 6749 §2.3.1, HTTP Basic).
+async fn client_gate(app: &TestApp, method: &str, path: &str, (id, secret): &(String, String)) {
+    use base64::Engine as _;
+    for (presented, allowed) in [(secret.as_str(), true), ("kps_wrong", false)] {
+        let mut request = bare(method, path, "grant_type=client_credentials&token=x");
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{presented}"));
+        request.headers_mut().insert(
+            header::AUTHORIZATION,
+            format!("Basic {basic}").parse().unwrap(),
+        );
+        let answer = app.call(request).await;
+        if allowed {
+            assert_eq!(
+                answer.status,
+                StatusCode::OK,
+                "{method} {path} with its secret: {}",
+                answer.text
+            );
+        } else {
+            assert_eq!(
+                answer.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with a wrong secret: {}",
+                answer.text
+            );
         }
     }
 }
