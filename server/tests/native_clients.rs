@@ -15,7 +15,8 @@ use common::{encode, http_client, Browser, TestApp};
 use oauth2::basic::{BasicClient, BasicTokenResponse};
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, CsrfToken, EndpointNotSet, EndpointSet,
-    PkceCodeChallenge, RedirectUrl, RefreshToken, RevocationUrl, Scope, TokenResponse, TokenUrl,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RevocationUrl, Scope,
+    TokenResponse, TokenUrl,
 };
 
 on_both_engines!(
@@ -749,14 +750,7 @@ fn the_command_line_registers_a_public_client() {
 async fn a_replayed_code_revokes_the_refresh_tokens_it_gave(app: &TestApp) {
     let (client_id, tool) = native_tool(app, true).await;
     let (mut browser, _) = signed_in_user(app).await;
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, _) = tool
-        .authorize_url(CsrfToken::new_random)
-        .set_pkce_challenge(challenge)
-        .add_scope(Scope::new("clients:read".into()))
-        .add_scope(Scope::new("offline_access".into()))
-        .url();
-    let path = path_and_query(&url);
+    let (path, verifier) = staying_connected(&tool);
     assert_eq!(browser.get(&path).await.status, StatusCode::OK);
     let back = location(&decide(&mut browser, &path, "approve").await);
     let code = param(&back, "code").expect("a code");
@@ -924,14 +918,8 @@ async fn connected_again(
     browser: &mut Browser<'_>,
     tool: &Tool,
 ) -> BasicTokenResponse {
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, _) = tool
-        .authorize_url(CsrfToken::new_random)
-        .set_pkce_challenge(challenge)
-        .add_scope(Scope::new("clients:read".into()))
-        .add_scope(Scope::new("offline_access".into()))
-        .url();
-    let back = location(&browser.get(&path_and_query(&url)).await);
+    let (path, verifier) = staying_connected(tool);
+    let back = location(&browser.get(&path).await);
     let code = param(&back, "code").expect("a code at the loopback callback");
     tool.exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(verifier)
@@ -959,4 +947,17 @@ fn post(path: &str, form: String) -> axum::http::Request<axum::body::Body> {
         .extensions_mut()
         .insert(axum::extract::ConnectInfo(from));
     request
+}
+
+/// The authorization request of a tool that asks to stay connected, and
+/// its PKCE verifier.
+fn staying_connected(tool: &Tool) -> (String, PkceCodeVerifier) {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _) = tool
+        .authorize_url(CsrfToken::new_random)
+        .set_pkce_challenge(challenge)
+        .add_scope(Scope::new("clients:read".into()))
+        .add_scope(Scope::new("offline_access".into()))
+        .url();
+    (path_and_query(&url), verifier)
 }

@@ -234,6 +234,20 @@ fn bare(method: &str, path: &str, body: &str) -> Request<Body> {
         .unwrap()
 }
 
+/// `method path` with a JSON `body`, and a Bearer token if any.
+fn json(method: &str, path: &str, body: &str, bearer: Option<&str>) -> Request<Body> {
+    let mut request = bare(method, path, body);
+    let headers = request.headers_mut();
+    headers.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+    if let Some(token) = bearer {
+        headers.insert(
+            header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+    }
+    request
+}
+
 async fn each_route_refuses_who_its_gate_keeps_out(app: &TestApp) {
     // One route is open only while the operator has set no token.
     let metrics_open = app.config.metrics_token.is_none();
@@ -302,13 +316,10 @@ async fn each_route_refuses_who_its_gate_keeps_out(app: &TestApp) {
     for (method, path, gate) in keyport::routes() {
         // A request in form (a client's: a grant and a token to look at;
         // anyone else's: JSON), but no credentials.
-        let mut request = bare(method, path, "grant_type=client_credentials&token=x");
-        if gate != Gate::Client {
-            *request.body_mut() = Body::from("{}");
-            request
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
-        }
+        let request = match gate {
+            Gate::Client => bare(method, path, "grant_type=client_credentials&token=x"),
+            _ => json(method, path, "{}", None),
+        };
         let answer = app.call(request).await;
         let refused = match gate {
             Gate::Anyone => false,
@@ -338,15 +349,7 @@ async fn each_route_refuses_who_its_gate_keeps_out(app: &TestApp) {
             Gate::Client => client_gate(app, method, path, &client).await,
             Gate::Registration => {
                 for (token, why) in [(&revoked, "revoked"), (&used_up, "used up")] {
-                    let mut request = bare(method, path, "{}");
-                    request.headers_mut().insert(
-                        header::AUTHORIZATION,
-                        format!("Bearer {token}").parse().unwrap(),
-                    );
-                    request
-                        .headers_mut()
-                        .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
-                    let answer = app.call(request).await;
+                    let answer = app.call(json(method, path, "{}", Some(token))).await;
                     assert_eq!(
                         answer.status,
                         StatusCode::UNAUTHORIZED,
@@ -365,15 +368,7 @@ async fn each_route_refuses_who_its_gate_keeps_out(app: &TestApp) {
             (&tokens[&format!("without {scope}")], false),
             (&tokens[&format!("with {scope}")], true),
         ] {
-            let mut request = bare(method, path, "{");
-            request.headers_mut().insert(
-                header::AUTHORIZATION,
-                format!("Bearer {token}").parse().unwrap(),
-            );
-            request
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
-            let answer = app.call(request).await;
+            let answer = app.call(json(method, path, "{", Some(token))).await;
             if allowed {
                 assert!(
                     ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&answer.status),
