@@ -39,55 +39,53 @@ pub struct Endpoint {
 }
 
 /// Every management API route.
+/// A row of `ENDPOINTS` that needs `scope`.
+const fn scoped(
+    method: &'static str,
+    path: &'static str,
+    scope: &'static str,
+    handler: fn() -> MethodRouter<Keyport>,
+) -> Endpoint {
+    Endpoint {
+        method,
+        path,
+        scope: Some(scope),
+        handler,
+    }
+}
+
 pub const ENDPOINTS: &[Endpoint] = &[
-    Endpoint {
-        method: "GET",
-        path: "/api/v1/clients",
-        scope: Some("clients:read"),
-        handler: || get(list_clients),
-    },
-    Endpoint {
-        method: "POST",
-        path: "/api/v1/clients",
-        scope: Some("clients:write"),
-        handler: || post(create_client),
-    },
-    Endpoint {
-        method: "DELETE",
-        path: "/api/v1/clients/{client_id}",
-        scope: Some("clients:write"),
-        handler: || delete(delete_client),
-    },
-    Endpoint {
-        method: "POST",
-        path: "/api/v1/clients/{client_id}/secret",
-        scope: Some("clients:write"),
-        handler: || post(rotate_secret),
-    },
-    Endpoint {
-        method: "GET",
-        path: "/api/v1/audit",
-        scope: Some("audit:read"),
-        handler: || get(audit),
-    },
-    Endpoint {
-        method: "GET",
-        path: "/api/v1/domains",
-        scope: Some("domains:read"),
-        handler: || get(domains::list),
-    },
-    Endpoint {
-        method: "POST",
-        path: "/api/v1/domains",
-        scope: Some("domains:write"),
-        handler: || post(domains::create),
-    },
-    Endpoint {
-        method: "PATCH",
-        path: "/api/v1/domains/{domain_id}",
-        scope: Some("domains:write"),
-        handler: || patch(domains::change),
-    },
+    scoped("GET", "/api/v1/clients", "clients:read", || {
+        get(list_clients)
+    }),
+    scoped("POST", "/api/v1/clients", "clients:write", || {
+        post(create_client)
+    }),
+    scoped(
+        "DELETE",
+        "/api/v1/clients/{client_id}",
+        "clients:write",
+        || delete(delete_client),
+    ),
+    scoped(
+        "POST",
+        "/api/v1/clients/{client_id}/secret",
+        "clients:write",
+        || post(rotate_secret),
+    ),
+    scoped("GET", "/api/v1/audit", "audit:read", || get(audit)),
+    scoped("GET", "/api/v1/domains", "domains:read", || {
+        get(domains::list)
+    }),
+    scoped("POST", "/api/v1/domains", "domains:write", || {
+        post(domains::create)
+    }),
+    scoped(
+        "PATCH",
+        "/api/v1/domains/{domain_id}",
+        "domains:write",
+        || patch(domains::change),
+    ),
     Endpoint {
         method: "GET",
         path: "/api/v1/openapi.json",

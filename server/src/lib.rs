@@ -191,91 +191,72 @@ pub struct Route {
     handler: fn() -> MethodRouter<AppState>,
 }
 
+/// A row of `ROUTES`.
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    gate: Gate,
+    handler: fn() -> MethodRouter<AppState>,
+) -> Route {
+    Route {
+        method,
+        path,
+        gate,
+        handler,
+    }
+}
+
 pub const ROUTES: &[Route] = &[
-    Route {
-        method: "GET",
-        path: "/healthz",
-        gate: Gate::Anyone,
-        handler: || get(healthz),
-    },
-    Route {
-        method: "GET",
-        path: "/metrics",
-        gate: Gate::MetricsToken,
-        handler: || get(metrics::scrape),
-    },
-    Route {
-        method: "GET",
-        path: "/applications/{id}/icon",
-        gate: Gate::Session,
-        handler: || get(icon),
-    },
-    Route {
-        method: "GET",
-        path: "/audit.csv",
-        gate: Gate::Session,
-        handler: || get(audit_csv::export),
-    },
-    Route {
-        method: "POST",
-        path: "/oauth2/token",
-        gate: Gate::Client,
-        handler: || post(oauth::token),
-    },
-    Route {
-        method: "POST",
-        path: "/v4/oauth2/token",
-        gate: Gate::Client,
-        handler: || post(oauth::token_v4),
-    },
-    Route {
-        method: "POST",
-        path: "/oauth2/introspect",
-        gate: Gate::Client,
-        handler: || post(oauth::introspect),
-    },
-    Route {
-        method: "POST",
-        path: "/oauth2/revoke",
-        gate: Gate::Client,
-        handler: || post(oauth::revoke),
-    },
-    Route {
-        method: "POST",
-        path: "/oauth2/register",
-        gate: Gate::Registration,
-        handler: || post(oauth::registration::register),
-    },
-    Route {
-        method: "GET",
-        path: "/oauth2/register/{client_id}",
-        gate: Gate::RegistrationAccess,
-        handler: || get(oauth::registration::read),
-    },
-    Route {
-        method: "PUT",
-        path: "/oauth2/register/{client_id}",
-        gate: Gate::RegistrationAccess,
-        handler: || put(oauth::registration::update),
-    },
-    Route {
-        method: "DELETE",
-        path: "/oauth2/register/{client_id}",
-        gate: Gate::RegistrationAccess,
-        handler: || delete(oauth::registration::delete),
-    },
-    Route {
-        method: "GET",
-        path: "/.well-known/jwks.json",
-        gate: Gate::Anyone,
-        handler: || get(oauth::jwks),
-    },
-    Route {
-        method: "GET",
-        path: "/.well-known/oauth-authorization-server",
-        gate: Gate::Anyone,
-        handler: || get(oauth::metadata),
-    },
+    route("GET", "/healthz", Gate::Anyone, || get(healthz)),
+    route("GET", "/metrics", Gate::MetricsToken, || {
+        get(metrics::scrape)
+    }),
+    route("GET", "/applications/{id}/icon", Gate::Session, || {
+        get(icon)
+    }),
+    route("GET", "/audit.csv", Gate::Session, || {
+        get(audit_csv::export)
+    }),
+    route("POST", "/oauth2/token", Gate::Client, || post(oauth::token)),
+    route("POST", "/v4/oauth2/token", Gate::Client, || {
+        post(oauth::token_v4)
+    }),
+    route("POST", "/oauth2/introspect", Gate::Client, || {
+        post(oauth::introspect)
+    }),
+    route("POST", "/oauth2/revoke", Gate::Client, || {
+        post(oauth::revoke)
+    }),
+    route("POST", "/oauth2/register", Gate::Registration, || {
+        post(oauth::registration::register)
+    }),
+    route(
+        "GET",
+        "/oauth2/register/{client_id}",
+        Gate::RegistrationAccess,
+        || get(oauth::registration::read),
+    ),
+    route(
+        "PUT",
+        "/oauth2/register/{client_id}",
+        Gate::RegistrationAccess,
+        || put(oauth::registration::update),
+    ),
+    route(
+        "DELETE",
+        "/oauth2/register/{client_id}",
+        Gate::RegistrationAccess,
+        || delete(oauth::registration::delete),
+    ),
+    route("GET", "/.well-known/jwks.json", Gate::Anyone, || {
+        get(oauth::jwks)
+    }),
+    route(
+        "GET",
+        "/.well-known/oauth-authorization-server",
+        Gate::Anyone,
+        || get(oauth::metadata),
+    ),
 ];
 
 /// Every route besides the pages and server functions, with its gate.

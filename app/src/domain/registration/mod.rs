@@ -213,11 +213,11 @@ impl Keyport {
                 ));
             }
         }
-        let room = match via {
-            "open" => open::check_open_room(&mut tx, &domain).await,
-            _ => Ok(()),
-        };
-        if let Err(e) = room.and(check_room(&mut tx, &domain, "domain").await) {
+        let mut room = check_room(&mut tx, &domain, "domain").await;
+        if room.is_ok() && via == "open" {
+            room = open::check_open_room(&mut tx, &domain).await;
+        }
+        if let Err(e) = room {
             tx.rollback().await?;
             return Err(metadata_error(e));
         }
