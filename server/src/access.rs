@@ -1,11 +1,11 @@
 //! The edge of the server functions: each call is checked against its
 //! rule (`app::api::access`) before the function reads its arguments, and
-//! the caller the rule let in travels with the request (`Access`).
+//! the caller the rule let in travels with the request (`Admitted`).
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use app::api::access::{self, Access};
+use app::api::access::{self, Admitted};
 use app::api::request::asks_for_html;
 use app::api::AppError;
 use app::domain::Keyport;
@@ -46,7 +46,7 @@ pub async fn rpc_access(
     };
     match access::check(&keyport, &session, rule).await {
         Ok(access) => {
-            request.extensions_mut().insert::<Access>(access);
+            request.extensions_mut().insert::<Admitted>(access);
             next.run(request).await
         }
         Err(refused) => refusal(&request, refused),

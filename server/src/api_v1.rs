@@ -253,7 +253,7 @@ async fn create_client(
         refresh_absolute_seconds: body.refresh_absolute_seconds,
     };
     let (app, credentials) = keyport
-        .register_application(&caller.actor(), &caller.user, &domain, input)
+        .register_application(&caller.access(), &domain, input)
         .await?;
     let created = keyport.application_for(&caller.user, &app.id).await?;
     let body = Created {
@@ -275,7 +275,7 @@ async fn delete_client(
 ) -> Result<StatusCode, ApiError> {
     let app = managed_client(&keyport, &caller, &client_id).await?;
     keyport
-        .remove_applications(&caller.actor(), &caller.user, &[app.app.id.into()])
+        .remove_applications(&caller.access(), &[app.app.id.into()])
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -328,7 +328,7 @@ async fn rotate_secret(
     };
     let app = managed_client(&keyport, &caller, &client_id).await?;
     let rotated = keyport
-        .rotate_secret(&caller.actor(), &caller.user, &app.app.id, grace)
+        .rotate_secret(&caller.access(), &app.app.id, grace)
         .await?;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],

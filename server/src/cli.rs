@@ -11,10 +11,10 @@ use crate::config::{
 };
 use crate::sessions::DbSessionStore;
 use crate::AppState;
+use app::domain::access::Access;
 use app::domain::accounts::NewUser;
-use app::domain::audit::Actor;
 use app::domain::secrets::{Password, Secret};
-use app::domain::tenancy::{self, Steward};
+use app::domain::tenancy;
 use clap::Parser;
 use tower_sessions::ExpiredDeletion;
 use tracing_subscriber::EnvFilter;
@@ -272,9 +272,8 @@ async fn reset_mfa(config: &Config, email: &str) -> Result<(), String> {
         .await
         .map_err(explain)?
         .ok_or_else(|| format!("no user has the email {email}"))?;
-    let actor = app::domain::audit::Actor::command_line();
     let user = keyport
-        .reset_factors(&actor, None, &user.id)
+        .reset_factors(&Access::operator(), &user.id)
         .await
         .map_err(explain)?;
     println!(
@@ -309,9 +308,8 @@ async fn client_create(
             domain.name
         ));
     }
-    let actor = Actor::command_line();
     match keyport
-        .register_application(&actor, &owner, &domain, input)
+        .register_application(&Access::operator_as(owner), &domain, input)
         .await
     {
         Ok((app, credentials)) => {
@@ -400,7 +398,7 @@ async fn registration_token(
         public_allowed: public,
     };
     let (token, plaintext) = keyport
-        .create_registration_token(&Actor::command_line(), &creator, &domain, new)
+        .create_registration_token(&Access::operator_as(creator.clone()), &domain, new)
         .await
         .map_err(|e| match e {
             app::domain::Error::Forbidden => {
@@ -445,7 +443,7 @@ async fn api_create(
         identifier,
         permissions,
     };
-    match state.keyport.create_api(&Actor::command_line(), new).await {
+    match state.keyport.create_api(&Access::operator(), new).await {
         Ok(api) => {
             let scopes: Vec<&str> = api.permissions.iter().map(|p| p.scope.as_str()).collect();
             let out = serde_json::json!({
@@ -464,18 +462,18 @@ async fn api_create(
 async fn domain_command(config: &Config, command: DomainCommand) -> Result<(), String> {
     let state = open(config).await?;
     let keyport = &state.keyport;
-    let (by, actor) = (Steward::CommandLine, Actor::command_line());
+    let access = Access::operator();
     let domain = match command {
         DomainCommand::Create { name, app_limit } => {
-            keyport.create_domain(by, &actor, &name, app_limit).await
+            keyport.create_domain(&access, &name, app_limit).await
         }
         DomainCommand::Rename { domain, name } => {
             let id = named_domain(keyport, &domain).await?.id;
-            keyport.rename_domain(by, &actor, &id, &name).await
+            keyport.rename_domain(&access, &id, &name).await
         }
         DomainCommand::SetLimit { domain, app_limit } => {
             let id = named_domain(keyport, &domain).await?.id;
-            keyport.set_app_limit(by, &actor, &id, app_limit).await
+            keyport.set_app_limit(&access, &id, app_limit).await
         }
         DomainCommand::List => {
             let all = tenancy::summaries(&keyport.db).await.map_err(explain)?;

@@ -14,7 +14,7 @@ use app::domain::validate::ApplicationInput;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use common::authorize::{
-    actor, approve, code_from, decide, exchange, location, param, start, third_party, CALLBACK,
+    access, approve, code_from, decide, exchange, location, param, start, third_party, CALLBACK,
 };
 use common::{encode, Response, TestApp, ORIGIN, PASSWORD};
 use futures::future::join_all;

@@ -8,7 +8,7 @@ use app::domain::accounts::Role;
 use app::domain::authorization::CODE_TTL;
 use axum::http::StatusCode;
 use common::authorize::{
-    actor, approve, code_from, decide, exchange, location, param, path_and_query, start,
+    access, approve, code_from, decide, exchange, location, param, path_and_query, start,
     third_party, CALLBACK,
 };
 use common::{http_client, TestApp};
@@ -436,7 +436,7 @@ async fn consent_is_remembered_until_permissions_change_or_it_is_revoked(app: &T
         ..Default::default()
     };
     app.keyport
-        .update_application(&actor(&owner), &owner, &app_id, input)
+        .update_application(&access(&owner), &app_id, input)
         .await
         .unwrap();
     let (path, state, _) = start(&client, &[]);

@@ -8,7 +8,7 @@ mod process;
 
 use app::domain::accounts::Role;
 use app::domain::audit::{self, Action};
-use app::domain::tenancy::{self, Steward};
+use app::domain::tenancy;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use common::{Browser, Part, TestApp, PNG};

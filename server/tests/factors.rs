@@ -516,12 +516,11 @@ fn the_command_line_resets_an_admins_factors() {
 /// fresh for step-up on the strength of a link.
 async fn a_password_link_sets_the_password_and_nothing_more(app: &TestApp) {
     let (_, root) = app.signed_in("root@example.com", Role::SuperAdmin).await;
-    let actor = common::authorize::actor(&root);
     let (mut owner, user) = app.signed_in("user@example.com", Role::Member).await;
     let (secret, _) = enrol_totp(app, &mut owner).await;
     let (_, link) = app
         .keyport
-        .issue_password_link(&actor, &root, &user.id)
+        .issue_password_link(&common::authorize::access(&root), &user.id)
         .await
         .unwrap();
     let mut holder = app.browser();
@@ -552,7 +551,7 @@ async fn a_password_link_sets_the_password_and_nothing_more(app: &TestApp) {
     let plain = app.user("plain@example.com", Role::Member).await;
     let (_, link) = app
         .keyport
-        .issue_password_link(&actor, &root, &plain.id)
+        .issue_password_link(&common::authorize::access(&root), &plain.id)
         .await
         .unwrap();
     let mut holder = app.browser();

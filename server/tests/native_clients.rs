@@ -10,7 +10,7 @@ use app::domain::accounts::{Role, User};
 use app::domain::authorization::REUSE_GRACE;
 use app::domain::validate::ApplicationInput;
 use axum::http::StatusCode;
-use common::authorize::{actor, decide, location, param, path_and_query};
+use common::authorize::{access, decide, location, param, path_and_query};
 use common::{encode, http_client, Browser, TestApp};
 use oauth2::basic::{BasicClient, BasicTokenResponse};
 use oauth2::{
@@ -62,7 +62,7 @@ async fn native_tool(app: &TestApp, refresh: bool) -> (String, Tool) {
     };
     let (registered, credentials) = app
         .keyport
-        .register_application(&actor(&owner), &owner, &domain, input)
+        .register_application(&access(&owner), &domain, input)
         .await
         .unwrap();
     assert!(credentials.is_none(), "a public client gets no secret");
@@ -287,7 +287,7 @@ async fn a_public_client_has_no_secret_and_no_client_credentials(app: &TestApp) 
     let id = app.application_id(&client_id).await;
     let reveal = app
         .keyport
-        .reveal_credentials(&actor(&admin), &admin, &id)
+        .reveal_credentials(&access(&admin), &id)
         .await
         .unwrap_err();
     assert!(
@@ -505,10 +505,7 @@ async fn refresh_follows_consent_and_the_user(app: &TestApp) {
     let listed = browser.rpc("connections/list", &[]).await;
     assert!(listed.text.contains("\"kept\":[{"), "{}", listed.text);
     let id = app.application_id(&client_id).await;
-    app.keyport
-        .disconnect(&actor(&user), &user, &id)
-        .await
-        .unwrap();
+    app.keyport.disconnect(&access(&user), &id).await.unwrap();
     refused_with(
         &refresh_by_hand(app, &client_id, &token).await,
         "invalid_grant",
@@ -521,7 +518,7 @@ async fn refresh_follows_consent_and_the_user(app: &TestApp) {
     let admin = app.user("boss@example.com", Role::SuperAdmin).await;
     for disabled in [true, false] {
         app.keyport
-            .set_disabled(&actor(&admin), &admin, &user.id, disabled)
+            .set_disabled(&access(&admin), &user.id, disabled)
             .await
             .unwrap();
     }
@@ -548,7 +545,7 @@ async fn refresh_follows_consent_and_the_user(app: &TestApp) {
         ..Default::default()
     };
     app.keyport
-        .update_application(&actor(&owner), &owner, &id, input)
+        .update_application(&access(&owner), &id, input)
         .await
         .unwrap();
     refused_with(
@@ -560,7 +557,7 @@ async fn refresh_follows_consent_and_the_user(app: &TestApp) {
     let again = sign_in(app, &mut browser, &tool, &["audit:read", "offline_access"]).await;
     let token = again.refresh_token().unwrap().secret().clone();
     app.keyport
-        .remove_applications(&actor(&owner), &owner, &[id])
+        .remove_applications(&access(&owner), &[id])
         .await
         .unwrap();
     let gone = refresh_by_hand(app, &client_id, &token).await;
@@ -596,7 +593,7 @@ async fn refresh_tokens_come_only_when_asked_for_and_allowed(app: &TestApp) {
         ..Default::default()
     };
     app.keyport
-        .update_application(&actor(&owner), &owner, &id, input)
+        .update_application(&access(&owner), &id, input)
         .await
         .unwrap();
     let not_asked = sign_in(app, &mut browser, &tool, &["clients:read"]).await;

@@ -9,6 +9,7 @@ use app::domain::accounts::Role;
 use app::domain::audit::{self, Action, Actor};
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
+use common::authorize::access;
 use common::{Browser, TestApp, PASSWORD};
 use serde_json::Value;
 

@@ -7,13 +7,13 @@
 mod common;
 mod process;
 
+use app::domain::access::Access;
 use app::domain::accounts::{Role, User};
-use app::domain::audit::Actor;
 use app::domain::registration::NewRegistrationToken;
-use app::domain::tenancy::{Domain, Steward};
+use app::domain::tenancy::Domain;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::authorize::{actor, decide, location, param, path_and_query};
+use common::authorize::{access, decide, location, param, path_and_query};
 use common::{encode, http_client, TestApp, REPORTS};
 use oauth2::basic::BasicClient;
 use oauth2::{
@@ -56,7 +56,7 @@ async fn initial_token(app: &TestApp, admin: &User, domain: &Domain, uses: i64) 
         public_allowed: true,
     };
     app.keyport
-        .create_registration_token(&actor(admin), admin, domain, new)
+        .create_registration_token(&access(admin), domain, new)
         .await
         .unwrap()
         .1
@@ -265,7 +265,7 @@ async fn registration_needs_a_token_that_is_still_good(app: &TestApp) {
         .unwrap();
     let id = listed.iter().find(|t| t.uses_left == 5).unwrap().id.clone();
     app.keyport
-        .revoke_registration_token(&actor(&admin), &admin, &domain, &id)
+        .revoke_registration_token(&access(&admin), &domain, &id)
         .await
         .unwrap();
     token_refused(&register(app, Some(&revoked), &metadata).await, "revoked");
@@ -281,7 +281,7 @@ async fn registration_needs_a_token_that_is_still_good(app: &TestApp) {
     let super_admin = app.user("root@example.com", Role::SuperAdmin).await;
     for (role, refused) in [(Role::Member, true), (Role::DomainAdmin, false)] {
         app.keyport
-            .change_role(&actor(&super_admin), &super_admin, &admin.id, role)
+            .change_role(&access(&super_admin), &admin.id, role)
             .await
             .unwrap();
         if refused {
@@ -292,7 +292,7 @@ async fn registration_needs_a_token_that_is_still_good(app: &TestApp) {
         }
     }
     app.keyport
-        .set_disabled(&actor(&super_admin), &super_admin, &admin.id, true)
+        .set_disabled(&access(&super_admin), &admin.id, true)
         .await
         .unwrap();
     token_refused(&register(app, Some(&fresh), &metadata).await, "disabled");
@@ -397,7 +397,7 @@ async fn metadata_is_checked_and_a_refusal_changes_nothing(app: &TestApp) {
     };
     let (_, gateways) = app
         .keyport
-        .create_registration_token(&actor(&admin), &admin, &domain, confidential_only)
+        .create_registration_token(&access(&admin), &domain, confidential_only)
         .await
         .unwrap();
     let public = register(app, Some(&gateways), &agent_metadata()).await;
@@ -556,7 +556,7 @@ async fn a_burst_spends_each_use_once_and_stays_within_the_domain_limit(app: &Te
     // Room for three more in the domain, twenty uses: three clients, and
     // the rest told why in RFC 7591's words.
     app.keyport
-        .set_app_limit(Steward::CommandLine, &Actor::command_line(), &domain.id, 6)
+        .set_app_limit(&Access::operator(), &domain.id, 6)
         .await
         .unwrap();
     let token = initial_token(app, &admin, &domain, 20).await;
@@ -587,7 +587,7 @@ async fn a_burst_spends_each_use_once_and_stays_within_the_domain_limit(app: &Te
 async fn open_registration_takes_public_clients_from_each_address_in_moderation(app: &TestApp) {
     let (admin, domain) = setup(app).await;
     app.keyport
-        .set_open_registration(&actor(&admin), &admin, &domain, true, false)
+        .set_open_registration(&access(&admin), &domain, true, false)
         .await
         .unwrap();
     // Public clients only, and never Keyport's own management API.
@@ -653,7 +653,7 @@ async fn open_registration_takes_public_clients_from_each_address_in_moderation(
 
     // Turned off: a token is needed again.
     app.keyport
-        .set_open_registration(&actor(&admin), &admin, &domain, false, false)
+        .set_open_registration(&access(&admin), &domain, false, false)
         .await
         .unwrap();
     token_refused(
@@ -734,7 +734,7 @@ fn the_command_line_creates_an_initial_access_token() {
 async fn strangers_take_no_more_than_open_registrations_quota(app: &TestApp) {
     let (admin, domain) = setup(app).await;
     app.keyport
-        .set_open_registration(&actor(&admin), &admin, &domain, true, false)
+        .set_open_registration(&access(&admin), &domain, true, false)
         .await
         .unwrap();
     assert_eq!(
@@ -743,14 +743,14 @@ async fn strangers_take_no_more_than_open_registrations_quota(app: &TestApp) {
     );
     let beyond = app
         .keyport
-        .set_open_quota(&actor(&admin), &admin, &domain, domain.app_limit + 1)
+        .set_open_quota(&access(&admin), &domain, domain.app_limit + 1)
         .await;
     assert!(
         beyond.is_err(),
         "a quota past the domain's limit: {beyond:?}"
     );
     app.keyport
-        .set_open_quota(&actor(&admin), &admin, &domain, 3)
+        .set_open_quota(&access(&admin), &domain, 3)
         .await
         .unwrap();
 

@@ -6,12 +6,12 @@
 mod common;
 mod process;
 
+use app::domain::access::Access;
 use app::domain::accounts::Role;
 use app::domain::apis::NewApi;
-use app::domain::audit::Actor;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::authorize::{actor, approve, start, third_party, CALLBACK};
+use common::authorize::{access, approve, start, third_party, CALLBACK};
 use common::{encode, http_client, TestApp, REPORTS};
 use oauth2::{AuthorizationCode, TokenResponse};
 
@@ -153,7 +153,7 @@ async fn an_authorization_names_its_api_and_refresh_picks_among_the_granted(app:
         ..Default::default()
     };
     app.keyport
-        .update_application(&actor(&owner), &owner, &app_id, input)
+        .update_application(&access(&owner), &app_id, input)
         .await
         .unwrap();
     let (mut browser, _) = app
@@ -276,7 +276,7 @@ async fn apis_are_registered_with_their_own_permissions(app: &TestApp) {
     ] {
         let refused = app
             .keyport
-            .create_api(&Actor::command_line(), register(identifier, scope))
+            .create_api(&Access::operator(), register(identifier, scope))
             .await
             .unwrap_err();
         assert!(
@@ -287,7 +287,7 @@ async fn apis_are_registered_with_their_own_permissions(app: &TestApp) {
     let loopback = app
         .keyport
         .create_api(
-            &Actor::command_line(),
+            &Access::operator(),
             register("http://127.0.0.1:8080/mcp", "mcp:use"),
         )
         .await

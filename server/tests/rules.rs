@@ -12,14 +12,14 @@ use std::collections::BTreeSet;
 
 use app::api::access::{Rule, Who, PREFIX, RULES};
 use app::api::AppError;
+use app::domain::access::Access;
 use app::domain::accounts::{NewUser, Role};
-use app::domain::audit::Actor;
 use app::domain::secrets::Password;
-use app::domain::tenancy::Steward;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
+use common::authorize::access;
 use common::factors::enrol_totp;
-use common::{Browser, TestApp, PASSWORD};
+use common::{Browser, Response, TestApp, PASSWORD};
 use keyport::Gate;
 
 #[test]
@@ -129,7 +129,7 @@ async fn each_kind_of_caller_meets_each_rule(app: &TestApp) {
     // A domain whose admins must set up a second factor within 7 days.
     let branch = app
         .keyport
-        .create_domain(Steward::CommandLine, &Actor::command_line(), "Branch", None)
+        .create_domain(&Access::operator(), "Branch", None)
         .await
         .unwrap();
     app.keyport
@@ -177,7 +177,7 @@ async fn each_kind_of_caller_meets_each_rule(app: &TestApp) {
         browsers.push((caller, browser));
     }
     app.keyport
-        .set_disabled(&Actor::command_line(), &super_admin, &gone.id, true)
+        .set_disabled(&access(&super_admin), &gone.id, true)
         .await
         .unwrap();
 
@@ -282,9 +282,8 @@ async fn each_route_refuses_who_its_gate_keeps_out(app: &TestApp) {
     // A confidential client, and initial access tokens (for the reporting
     // API's permissions) spent or revoked.
     app.reports_api().await;
-    let client = app.client(&admin, "Gatekeeper", &["clients:read"]).await;
+    let clients = Clients::new(app, &admin).await;
     let domain = app.keyport.domain(&admin.domain_id).await.unwrap().unwrap();
-    let actor = common::authorize::actor(&admin);
     let initial = |label: &str| app::domain::registration::NewRegistrationToken {
         label: label.into(),
         uses: 1,
@@ -295,16 +294,16 @@ async fn each_route_refuses_who_its_gate_keeps_out(app: &TestApp) {
     };
     let (to_revoke, revoked) = app
         .keyport
-        .create_registration_token(&actor, &admin, &domain, initial("Revoked"))
+        .create_registration_token(&access(&admin), &domain, initial("Revoked"))
         .await
         .unwrap();
     app.keyport
-        .revoke_registration_token(&actor, &admin, &domain, &to_revoke.id)
+        .revoke_registration_token(&access(&admin), &domain, &to_revoke.id)
         .await
         .unwrap();
     let (spent, used_up) = app
         .keyport
-        .create_registration_token(&actor, &admin, &domain, initial("Spent"))
+        .create_registration_token(&access(&admin), &domain, initial("Spent"))
         .await
         .unwrap();
     sqlx::query("UPDATE registration_tokens SET uses_left = 0 WHERE id = $1")
@@ -346,7 +345,7 @@ async fn each_route_refuses_who_its_gate_keeps_out(app: &TestApp) {
             );
         }
         match gate {
-            Gate::Client => client_gate(app, method, path, &client).await,
+            Gate::Client => client_gate(app, method, path, &clients).await,
             Gate::Registration => {
                 for (token, why) in [(&revoked, "revoked"), (&used_up, "used up")] {
                     let answer = app.call(json(method, path, "{}", Some(token))).await;
@@ -395,32 +394,183 @@ async fn each_route_refuses_who_its_gate_keeps_out(app: &TestApp) {
     }
 }
 
-/// A route that authenticates clients refuses a wrong secret and lets the
-/// right one in (RFC 6749 §2.3.1, HTTP Basic).
-async fn client_gate(app: &TestApp, method: &str, path: &str, (id, secret): &(String, String)) {
-    use base64::Engine as _;
-    for (presented, allowed) in [(secret.as_str(), true), ("kps_wrong", false)] {
-        let mut request = bare(method, path, "grant_type=client_credentials&token=x");
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{presented}"));
-        request.headers_mut().insert(
-            header::AUTHORIZATION,
-            format!("Basic {basic}").parse().unwrap(),
-        );
-        let answer = app.call(request).await;
-        if allowed {
-            assert_eq!(
-                answer.status,
-                StatusCode::OK,
-                "{method} {path} with its secret: {}",
-                answer.text
-            );
-        } else {
-            assert_eq!(
-                answer.status,
-                StatusCode::UNAUTHORIZED,
-                "{method} {path} with a wrong secret: {}",
-                answer.text
-            );
+/// The clients the client-authenticating routes are called as: a
+/// confidential client with its secret, a public one, and a confidential
+/// client of another domain.
+struct Clients {
+    own: (String, String),
+    public: String,
+    elsewhere: (String, String),
+    elsewhere_domain: String,
+}
+
+impl Clients {
+    async fn new(app: &TestApp, admin: &app::domain::accounts::User) -> Self {
+        let own = app.client(admin, "Gatekeeper", &["clients:read"]).await;
+        let domain = app.keyport.domain(&admin.domain_id).await.unwrap().unwrap();
+        let input = app::domain::validate::ApplicationInput {
+            name: "Desktop tool".into(),
+            permissions: vec!["clients:read".into()],
+            callback_url: "http://127.0.0.1/callback".into(),
+            public: true,
+            ..Default::default()
+        };
+        let (public, _) = app
+            .keyport
+            .register_application(&access(admin), &domain, input)
+            .await
+            .unwrap();
+        let elsewhere_domain = app
+            .keyport
+            .create_domain(&Access::operator(), "Elsewhere", None)
+            .await
+            .unwrap();
+        let stranger = app
+            .keyport
+            .insert_user(
+                NewUser {
+                    domain_id: elsewhere_domain.id.clone(),
+                    email: "elsewhere@example.com".into(),
+                    role: Role::DomainAdmin,
+                    password: Password::new(PASSWORD),
+                },
+                None,
+                "test",
+                None,
+            )
+            .await
+            .unwrap();
+        let elsewhere = app
+            .client(&stranger, "Elsewhere's", &["clients:read"])
+            .await;
+        Self {
+            own,
+            public: public.client_id.to_string(),
+            elsewhere,
+            elsewhere_domain: elsewhere_domain.id.to_string(),
         }
+    }
+}
+
+/// How a client presents itself: HTTP Basic (RFC 6749 §2.3.1), or a
+/// public client's `client_id` alone (§2.1).
+enum As<'a> {
+    Basic(&'a str, &'a str),
+    Public(&'a str),
+}
+
+async fn as_client(app: &TestApp, method: &str, path: &str, who: As<'_>, form: &str) -> Response {
+    use base64::Engine as _;
+    match who {
+        As::Basic(id, secret) => {
+            let mut request = bare(method, path, form);
+            let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+            request.headers_mut().insert(
+                header::AUTHORIZATION,
+                format!("Basic {basic}").parse().unwrap(),
+            );
+            app.call(request).await
+        }
+        As::Public(id) => {
+            app.call(bare(method, path, &format!("{form}&client_id={id}")))
+                .await
+        }
+    }
+}
+
+/// Each route that authenticates clients, as each kind of client: its
+/// right and a wrong secret, a public client, and another domain's
+/// client, each asked about a token of the first. A client route this
+/// matrix does not know fails it.
+async fn client_gate(app: &TestApp, method: &str, path: &str, clients: &Clients) {
+    let (id, secret) = (clients.own.0.as_str(), clients.own.1.as_str());
+    let own = As::Basic(id, secret);
+    let elsewhere = || As::Basic(&clients.elsewhere.0, &clients.elsewhere.1);
+    let wrong = as_client(
+        app,
+        method,
+        path,
+        As::Basic(id, "kps_wrong"),
+        "grant_type=client_credentials&token=x",
+    )
+    .await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNAUTHORIZED,
+        "{method} {path} with a wrong secret: {}",
+        wrong.text
+    );
+    let token = app
+        .token_request(Some((id, secret)), "grant_type=client_credentials")
+        .await
+        .json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let about = format!("token={token}");
+    let active = |token: String| async move {
+        let answer = as_client(
+            app,
+            "POST",
+            "/oauth2/introspect",
+            As::Basic(id, secret),
+            &format!("token={token}"),
+        )
+        .await;
+        answer.json()["active"].as_bool().unwrap()
+    };
+    match path {
+        "/oauth2/token" | "/v4/oauth2/token" => {
+            let grant = "grant_type=client_credentials";
+            let issued = as_client(app, method, path, own, grant).await;
+            assert_eq!(issued.status, StatusCode::OK, "{path}: {}", issued.text);
+            // A public client has no credentials of its own to trade; the
+            // compatible endpoint knows HTTP Basic alone, so its bare
+            // client_id is no authentication at all.
+            let public = as_client(app, method, path, As::Public(&clients.public), grant).await;
+            let (status, error) = match path {
+                "/v4/oauth2/token" => (StatusCode::UNAUTHORIZED, "invalid_client"),
+                _ => (StatusCode::BAD_REQUEST, "unauthorized_client"),
+            };
+            assert_eq!(public.status, status, "{path}: {}", public.text);
+            assert_eq!(public.json()["error"], error, "{path}");
+            // Another domain's client gets a token for its own domain.
+            let theirs = as_client(app, method, path, elsewhere(), grant).await;
+            assert_eq!(theirs.status, StatusCode::OK, "{path}: {}", theirs.text);
+            let issued = theirs.json()["access_token"].as_str().unwrap().to_owned();
+            let claims = app.keyport.verify_for_any_api(&issued).await.unwrap();
+            assert_eq!(claims.domain_id, clients.elsewhere_domain, "{path}");
+        }
+        "/oauth2/introspect" => {
+            let answer = as_client(app, method, path, own, &about).await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+            assert_eq!(answer.json()["active"], true);
+            // A public client may not introspect (RFC 7662 §2.1).
+            let public = as_client(app, method, path, As::Public(&clients.public), &about).await;
+            assert_eq!(public.status, StatusCode::UNAUTHORIZED, "{}", public.text);
+            // Another domain's client learns nothing of this domain's token.
+            let theirs = as_client(app, method, path, elsewhere(), &about).await;
+            assert_eq!(theirs.status, StatusCode::OK, "{}", theirs.text);
+            assert_eq!(theirs.json(), serde_json::json!({ "active": false }));
+        }
+        "/oauth2/revoke" => {
+            // Only the client the token was issued to revokes it (RFC 7009
+            // §2.1); anyone else is told 200 and changes nothing (§2.2).
+            for (who, name) in [
+                (As::Public(&clients.public), "a public client"),
+                (elsewhere(), "another domain's client"),
+            ] {
+                let answer = as_client(app, method, path, who, &about).await;
+                assert_eq!(answer.status, StatusCode::OK, "{name}: {}", answer.text);
+                assert!(
+                    active(token.clone()).await,
+                    "{name} revoked another's token"
+                );
+            }
+            let answer = as_client(app, method, path, own, &about).await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+            assert!(!active(token).await, "its own client could not revoke it");
+        }
+        _ => panic!("{method} {path} authenticates clients: add it to this matrix"),
     }
 }

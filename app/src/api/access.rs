@@ -154,20 +154,27 @@ mod checks {
     use super::{rule_for, Rule, Who};
     use crate::api::request::{self, session_error};
     use crate::api::AppError;
+    use crate::domain::access::Access;
     use crate::domain::accounts::{Role, User};
     use crate::domain::Keyport;
 
     /// Who is asking, as their function's rule let them in: the user, for
     /// every rule but `Anyone` and `SecondFactorDue`.
     #[derive(Debug, Clone)]
-    pub struct Access {
+    pub struct Admitted {
         user: Option<User>,
     }
 
-    impl Access {
-        /// The signed-in user the rule let in.
+    impl Admitted {
+        /// The signed-in user the rule let in, for what they read.
         pub fn user(self) -> Result<User, AppError> {
             self.user.ok_or(AppError::Unauthenticated)
+        }
+
+        /// The signed-in user the rule let in, as the principal of what
+        /// they change or reveal.
+        pub fn access(self) -> Result<Access, AppError> {
+            Ok(Access::session(self.user()?, request::client_address()))
         }
     }
 
@@ -176,14 +183,14 @@ mod checks {
         keyport: &Keyport,
         session: &Session,
         rule: &Rule,
-    ) -> Result<Access, AppError> {
+    ) -> Result<Admitted, AppError> {
         let user = match rule.who {
-            Who::Anyone => return Ok(Access { user: None }),
+            Who::Anyone => return Ok(Admitted { user: None }),
             Who::SecondFactorDue => {
                 let pending: Option<serde_json::Value> =
                     session.get(request::PENDING).await.map_err(session_error)?;
                 return match pending {
-                    Some(_) => Ok(Access { user: None }),
+                    Some(_) => Ok(Admitted { user: None }),
                     None => Err(AppError::Unauthenticated),
                 };
             }
@@ -205,19 +212,19 @@ mod checks {
         if rule.step_up && request::verified_for_session(keyport, session).await? <= 0 {
             return Err(AppError::StepUpRequired);
         }
-        Ok(Access { user: Some(user) })
+        Ok(Admitted { user: Some(user) })
     }
 
     /// The caller of the server function `F`, as its rule lets them in:
     /// checked at the edge for a call over HTTP, here for a page that calls
     /// it while rendering. Refused for a step-up, a plain form post goes
     /// to the confirmation page.
-    pub async fn allow<F: server_fn::ServerFn>() -> Result<Access, AppError> {
+    pub async fn allow<F: server_fn::ServerFn>() -> Result<Admitted, AppError> {
         let parts = use_context::<http::request::Parts>();
         if let Some(access) = parts
             .as_ref()
             .filter(|p| p.uri.path() == F::PATH)
-            .and_then(|p| p.extensions.get::<Access>())
+            .and_then(|p| p.extensions.get::<Admitted>())
         {
             return Ok(access.clone());
         }

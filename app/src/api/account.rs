@@ -87,9 +87,9 @@ pub async fn begin_totp() -> Result<TotpSetupView, AppError> {
     use crate::api::access::allow;
 
     let setup = form("totp", &[], async {
-        let user = allow::<BeginTotp>().await?.user()?;
+        let access = allow::<BeginTotp>().await?.access()?;
         no_store();
-        let setup = keyport()?.begin_totp(&user).await?;
+        let setup = keyport()?.begin_totp(&access).await?;
         Ok(TotpSetupView {
             secret: setup.secret,
             qr_svg: setup.qr_svg,
@@ -104,13 +104,13 @@ pub async fn begin_totp() -> Result<TotpSetupView, AppError> {
 /// brings recovery codes, shown once.
 #[server(prefix = "/rpc", endpoint = "account/totp_confirm")]
 pub async fn confirm_totp(code: String) -> Result<Option<Vec<String>>, AppError> {
-    use super::request::{actor, enrolled, form, keep_result, keyport, no_store};
+    use super::request::{enrolled, form, keep_result, keyport, no_store};
     use crate::api::access::allow;
 
     let codes = form("totp_confirm", &[], async {
-        let user = allow::<ConfirmTotp>().await?.user()?;
+        let access = allow::<ConfirmTotp>().await?.access()?;
         no_store();
-        let codes = keyport()?.confirm_totp(&actor(&user), &user, &code).await?;
+        let codes = keyport()?.confirm_totp(&access, &code).await?;
         enrolled().await?;
         Ok(codes)
     })
@@ -140,14 +140,14 @@ pub async fn add_passkey(
     name: String,
     credential: String,
 ) -> Result<Option<Vec<String>>, AppError> {
-    use super::request::{actor, enrolled, keyport, no_store, take_ceremony};
+    use super::request::{enrolled, keyport, no_store, take_ceremony};
     use crate::api::access::allow;
 
-    let user = allow::<AddPasskey>().await?.user()?;
+    let access = allow::<AddPasskey>().await?.access()?;
     no_store();
     let state = take_ceremony("add passkey").await?;
     let codes = keyport()?
-        .finish_passkey(&actor(&user), &user, &name, &state, &credential)
+        .finish_passkey(&access, &name, &state, &credential)
         .await?;
     enrolled().await?;
     Ok(codes)
@@ -156,12 +156,12 @@ pub async fn add_passkey(
 /// Removes one of the user's own factors.
 #[server(prefix = "/rpc", endpoint = "account/remove_factor")]
 pub async fn remove_factor(id: String) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
 
     form("remove_factor", &[], async {
-        let user = allow::<RemoveFactor>().await?.user()?;
-        Ok(keyport()?.remove_factor(&actor(&user), &user, &id).await?)
+        let access = allow::<RemoveFactor>().await?.access()?;
+        Ok(keyport()?.remove_factor(&access, &id).await?)
     })
     .await?;
     leptos_axum::redirect("/account");
@@ -171,15 +171,13 @@ pub async fn remove_factor(id: String) -> Result<(), AppError> {
 /// New recovery codes in place of those left; shown once.
 #[server(prefix = "/rpc", endpoint = "account/recovery_codes")]
 pub async fn new_recovery_codes() -> Result<Vec<String>, AppError> {
-    use super::request::{actor, form, keep_result, keyport, no_store};
+    use super::request::{form, keep_result, keyport, no_store};
     use crate::api::access::allow;
 
     let codes = form("codes", &[], async {
-        let user = allow::<NewRecoveryCodes>().await?.user()?;
+        let access = allow::<NewRecoveryCodes>().await?.access()?;
         no_store();
-        Ok(keyport()?
-            .regenerate_recovery_codes(&actor(&user), &user)
-            .await?)
+        Ok(keyport()?.regenerate_recovery_codes(&access).await?)
     })
     .await?;
     keep_result("codes", &codes).await;

@@ -59,7 +59,7 @@ pub async fn create_api(
     identifier: String,
     permissions: String,
 ) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
     use crate::domain::apis::NewApi;
 
@@ -69,7 +69,7 @@ pub async fn create_api(
         ("permissions", permissions.as_str()),
     ];
     form("api", &kept, async {
-        let user = allow::<CreateApi>().await?.user()?;
+        let access = allow::<CreateApi>().await?.access()?;
         let permissions = permissions
             .lines()
             .map(str::trim)
@@ -84,7 +84,7 @@ pub async fn create_api(
             identifier: identifier.clone(),
             permissions,
         };
-        keyport()?.create_api(&actor(&user), new).await?;
+        keyport()?.create_api(&access, new).await?;
         Ok(())
     })
     .await?;

@@ -66,13 +66,14 @@ pub struct KeptView {
 /// Checks the query string of `/oauth2/authorize` for the signed-in user.
 #[server(prefix = "/rpc", endpoint = "authorize/request")]
 pub async fn authorization_request(query: String) -> Result<Authorization, AppError> {
-    use super::request::{actor, keyport, no_store};
+    use super::request::{keyport, no_store};
     use crate::api::access::allow;
 
     no_store();
-    let user = allow::<AuthorizationRequest>().await?.user()?;
+    let access = allow::<AuthorizationRequest>().await?.access()?;
+    let user = access.person()?;
     let keyport = keyport()?;
-    let checked = match check(&keyport, &user, &query).await {
+    let checked = match check(&keyport, user, &query).await {
         Ok(Ok(checked)) => checked,
         Ok(Err(url)) => return Ok(redirect(url)),
         Err(e) => {
@@ -85,10 +86,8 @@ pub async fn authorization_request(query: String) -> Result<Authorization, AppEr
             return Err(e);
         }
     };
-    if keyport.consent_covers(&user, &checked).await? {
-        let url = keyport
-            .approve_authorization(&actor(&user), &user, &checked)
-            .await?;
+    if keyport.consent_covers(user, &checked).await? {
+        let url = keyport.approve_authorization(&access, &checked).await?;
         return Ok(redirect(url));
     }
     let redirect = url::Url::parse(&checked.redirect_uri).map_err(|_| AppError::Internal)?;
@@ -125,7 +124,7 @@ pub async fn authorization_request(query: String) -> Result<Authorization, AppEr
             .collect(),
         returns_to,
         returns_host,
-        user_email: user.email,
+        user_email: user.email.clone(),
     })))
 }
 
@@ -133,22 +132,20 @@ pub async fn authorization_request(query: String) -> Result<Authorization, AppEr
 /// redirect to the application's callback.
 #[server(prefix = "/rpc", endpoint = "authorize/decide")]
 pub async fn decide_authorization(request: String, decision: String) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
 
     let url = form("authorize", &[], async {
-        let user = allow::<DecideAuthorization>().await?.user()?;
+        let access = allow::<DecideAuthorization>().await?.access()?;
+        let user = access.person()?;
         let keyport = keyport()?;
-        let checked = match check(&keyport, &user, &request).await? {
+        let checked = match check(&keyport, user, &request).await? {
             Ok(checked) => checked,
             Err(url) => return Ok(url),
         };
-        let actor = actor(&user);
         match decision.as_str() {
-            "approve" => Ok(keyport
-                .approve_authorization(&actor, &user, &checked)
-                .await?),
-            "deny" => Ok(keyport.deny_authorization(&actor, &checked).await?),
+            "approve" => Ok(keyport.approve_authorization(&access, &checked).await?),
+            "deny" => Ok(keyport.deny_authorization(access.actor(), &checked).await?),
             _ => Err(AppError::BadRequest(
                 "decision must be approve or deny".into(),
             )),
@@ -229,14 +226,12 @@ pub async fn list_connections() -> Result<Vec<ConnectionView>, AppError> {
 /// tokens it holds for this user stop working.
 #[server(prefix = "/rpc", endpoint = "connections/disconnect")]
 pub async fn disconnect_application(application_id: String) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
 
     form("connections", &[], async {
-        let user = allow::<DisconnectApplication>().await?.user()?;
-        Ok(keyport()?
-            .disconnect(&actor(&user), &user, &application_id)
-            .await?)
+        let access = allow::<DisconnectApplication>().await?.access()?;
+        Ok(keyport()?.disconnect(&access, &application_id).await?)
     })
     .await
 }

@@ -146,24 +146,22 @@ pub async fn domains_page(q: Option<String>) -> Result<DomainListing, AppError> 
 
 #[server(prefix = "/rpc", endpoint = "domains/create")]
 pub async fn create_domain(name: String, app_limit: String) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
-    use crate::domain::tenancy::{checked_domain_name, parse_app_limit, Steward};
+    use crate::domain::tenancy::{checked_domain_name, parse_app_limit};
 
     form(
         "domain",
         &[("name", &name), ("app_limit", &app_limit)],
         async {
-            let admin = allow::<CreateDomain>().await?.user()?;
+            let access = allow::<CreateDomain>().await?.access()?;
             let limit = match app_limit.trim() {
                 "" => Ok(None),
                 typed => parse_app_limit(typed).map(Some),
             };
             // Every refused field at once.
             let (_, limit) = crate::domain::both(checked_domain_name(&name), limit)?;
-            keyport()?
-                .create_domain(Steward::Admin(&admin), &actor(&admin), &name, limit)
-                .await?;
+            keyport()?.create_domain(&access, &name, limit).await?;
             Ok(())
         },
     )
@@ -172,15 +170,12 @@ pub async fn create_domain(name: String, app_limit: String) -> Result<(), AppErr
 
 #[server(prefix = "/rpc", endpoint = "domains/rename")]
 pub async fn rename_domain(id: String, name: String) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
-    use crate::domain::tenancy::Steward;
 
     form("domains", &[("id", &id), ("name", &name)], async {
-        let admin = allow::<RenameDomain>().await?.user()?;
-        keyport()?
-            .rename_domain(Steward::Admin(&admin), &actor(&admin), &id, &name)
-            .await?;
+        let access = allow::<RenameDomain>().await?.access()?;
+        keyport()?.rename_domain(&access, &id, &name).await?;
         Ok(())
     })
     .await
@@ -188,19 +183,17 @@ pub async fn rename_domain(id: String, name: String) -> Result<(), AppError> {
 
 #[server(prefix = "/rpc", endpoint = "domains/limit")]
 pub async fn set_domain_limit(id: String, app_limit: String) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
-    use crate::domain::tenancy::{parse_app_limit, Steward};
+    use crate::domain::tenancy::parse_app_limit;
 
     form(
         "domains",
         &[("id", &id), ("app_limit", &app_limit)],
         async {
-            let admin = allow::<SetDomainLimit>().await?.user()?;
+            let access = allow::<SetDomainLimit>().await?.access()?;
             let limit = parse_app_limit(&app_limit)?;
-            keyport()?
-                .set_app_limit(Steward::Admin(&admin), &actor(&admin), &id, limit)
-                .await?;
+            keyport()?.set_app_limit(&access, &id, limit).await?;
             Ok(())
         },
     )
@@ -209,15 +202,12 @@ pub async fn set_domain_limit(id: String, app_limit: String) -> Result<(), AppEr
 
 #[server(prefix = "/rpc", endpoint = "domains/delete")]
 pub async fn delete_domain(id: String) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
-    use crate::domain::tenancy::Steward;
 
     form("domains", &[("id", &id)], async {
-        let admin = allow::<DeleteDomain>().await?.user()?;
-        keyport()?
-            .delete_domain(Steward::Admin(&admin), &actor(&admin), &id)
-            .await?;
+        let access = allow::<DeleteDomain>().await?.access()?;
+        keyport()?.delete_domain(&access, &id).await?;
         Ok(())
     })
     .await
@@ -226,14 +216,12 @@ pub async fn delete_domain(id: String) -> Result<(), AppError> {
 /// Moves a user, with the applications they own, to another domain.
 #[server(prefix = "/rpc", endpoint = "users/move")]
 pub async fn move_user(id: String, domain: String) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
 
     form("users", &[("id", &id)], async {
-        let admin = allow::<MoveUser>().await?.user()?;
-        keyport()?
-            .move_user(&actor(&admin), &admin, &id, &domain)
-            .await?;
+        let access = allow::<MoveUser>().await?.access()?;
+        keyport()?.move_user(&access, &id, &domain).await?;
         Ok(())
     })
     .await

@@ -204,23 +204,24 @@ pub async fn step_up_choice() -> Result<FactorChoice, AppError> {
 /// password. Without JavaScript, returns to `next`.
 #[server(prefix = "/rpc", endpoint = "factors/confirm")]
 pub async fn confirm_identity(secret: String, next: Option<String>) -> Result<(), AppError> {
-    use super::request::{actor, form, is_plain_form_post, keyport, mark_verified};
+    use super::request::{form, is_plain_form_post, keyport, mark_verified};
     use crate::api::access::allow;
     use crate::domain::secrets::Password;
 
     form("confirm", &[], async {
-        let user = allow::<ConfirmIdentity>().await?.user()?;
+        let access = allow::<ConfirmIdentity>().await?.access()?;
+        let user = access.person()?;
         let keyport = keyport()?;
-        let actor = actor(&user);
+        let actor = access.actor();
         let method = if keyport.has_second_factor(&user.id).await? {
-            keyport.check_code(&actor, &user, &secret).await?
+            keyport.check_code(actor, user, &secret).await?
         } else {
             keyport
-                .check_password(&actor, &user, Password::new(secret))
+                .check_password(actor, user, Password::new(secret))
                 .await?;
             "password"
         };
-        keyport.record_step_up(&actor, &user, method).await?;
+        keyport.record_step_up(actor, user, method).await?;
         mark_verified().await
     })
     .await?;
@@ -245,16 +246,17 @@ pub async fn step_up_passkey_options() -> Result<String, AppError> {
 /// Step-up with a passkey.
 #[server(prefix = "/rpc", endpoint = "factors/step_up_passkey")]
 pub async fn confirm_with_passkey(credential: String) -> Result<(), AppError> {
-    use super::request::{actor, keyport, mark_verified, take_ceremony};
+    use super::request::{keyport, mark_verified, take_ceremony};
     use crate::api::access::allow;
 
-    let user = allow::<ConfirmWithPasskey>().await?.user()?;
+    let access = allow::<ConfirmWithPasskey>().await?.access()?;
+    let user = access.person()?;
     let state = take_ceremony("step up").await?;
     let keyport = keyport()?;
-    let actor = actor(&user);
+    let actor = access.actor();
     keyport
-        .finish_passkey_check(&actor, &user, &state, &credential)
+        .finish_passkey_check(actor, user, &state, &credential)
         .await?;
-    keyport.record_step_up(&actor, &user, "passkey").await?;
+    keyport.record_step_up(actor, user, "passkey").await?;
     mark_verified().await
 }

@@ -14,7 +14,7 @@ pub async fn list_permissions() -> Result<Vec<PermissionView>, AppError> {
 
 #[server(prefix = "/rpc", endpoint = "permissions/add")]
 pub async fn add_permission(scope: String, description: String) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
 
     let kept = [
@@ -22,9 +22,9 @@ pub async fn add_permission(scope: String, description: String) -> Result<(), Ap
         ("description", description.as_str()),
     ];
     form("permission", &kept, async {
-        let user = allow::<AddPermission>().await?.user()?;
+        let access = allow::<AddPermission>().await?.access()?;
         keyport()?
-            .add_permission(&actor(&user), &scope, &description)
+            .add_permission(&access, &scope, &description)
             .await?;
         Ok(())
     })
@@ -33,13 +33,13 @@ pub async fn add_permission(scope: String, description: String) -> Result<(), Ap
 
 #[server(prefix = "/rpc", endpoint = "permissions/describe")]
 pub async fn describe_permission(scope: String, description: String) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
 
     form("permission", &[], async {
-        let user = allow::<DescribePermission>().await?.user()?;
+        let access = allow::<DescribePermission>().await?.access()?;
         Ok(keyport()?
-            .describe_permission(&actor(&user), &scope, &description)
+            .describe_permission(&access, &scope, &description)
             .await?)
     })
     .await

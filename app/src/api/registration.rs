@@ -139,7 +139,7 @@ pub async fn create_registration_token(
     grant_types: Option<Vec<String>>,
     public: Option<String>,
 ) -> Result<CreatedToken, AppError> {
-    use super::request::{actor, form, keep_result, keyport, no_store};
+    use super::request::{form, keep_result, keyport, no_store};
     use crate::api::access::allow;
     use crate::domain::applications::visible_domain;
     use crate::domain::registration::NewRegistrationToken;
@@ -152,9 +152,10 @@ pub async fn create_registration_token(
     ];
     let created = form("registration-token", &kept, async {
         let label = label.clone();
-        let user = allow::<CreateRegistrationToken>().await?.user()?;
+        let access = allow::<CreateRegistrationToken>().await?.access()?;
+        let user = access.person()?;
         let keyport = keyport()?;
-        let domain = visible_domain(&keyport, &user, domain.as_deref()).await?;
+        let domain = visible_domain(&keyport, user, domain.as_deref()).await?;
         let mut problems = Vec::new();
         let uses = uses.trim().parse::<i64>().unwrap_or_else(|_| {
             problems.push(Invalid::new(
@@ -196,7 +197,7 @@ pub async fn create_registration_token(
             public_allowed: public.is_some(),
         };
         let (token, plaintext) = keyport
-            .create_registration_token(&actor(&user), &user, &domain, new)
+            .create_registration_token(&access, &domain, new)
             .await?;
         Ok(CreatedToken {
             label: token.label,
@@ -213,16 +214,17 @@ pub async fn create_registration_token(
 
 #[server(prefix = "/rpc", endpoint = "registration/revoke")]
 pub async fn revoke_registration_token(domain: Option<String>, id: String) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
     use crate::domain::applications::visible_domain;
 
     form("registration", &[], async {
-        let user = allow::<RevokeRegistrationToken>().await?.user()?;
+        let access = allow::<RevokeRegistrationToken>().await?.access()?;
+        let user = access.person()?;
         let keyport = keyport()?;
-        let domain = visible_domain(&keyport, &user, domain.as_deref()).await?;
+        let domain = visible_domain(&keyport, user, domain.as_deref()).await?;
         Ok(keyport
-            .revoke_registration_token(&actor(&user), &user, &domain, &id)
+            .revoke_registration_token(&access, &domain, &id)
             .await?)
     })
     .await
@@ -235,22 +237,17 @@ pub async fn set_open_registration(
     on: bool,
     move_here: Option<bool>,
 ) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
     use crate::domain::applications::visible_domain;
 
     form("registration", &[], async {
-        let user = allow::<SetOpenRegistration>().await?.user()?;
+        let access = allow::<SetOpenRegistration>().await?.access()?;
+        let user = access.person()?;
         let keyport = keyport()?;
-        let domain = visible_domain(&keyport, &user, domain.as_deref()).await?;
+        let domain = visible_domain(&keyport, user, domain.as_deref()).await?;
         Ok(keyport
-            .set_open_registration(
-                &actor(&user),
-                &user,
-                &domain,
-                on,
-                move_here.unwrap_or(false),
-            )
+            .set_open_registration(&access, &domain, on, move_here.unwrap_or(false))
             .await?)
     })
     .await
@@ -259,23 +256,22 @@ pub async fn set_open_registration(
 /// Sets how many clients may register themselves in the domain.
 #[server(prefix = "/rpc", endpoint = "registration/quota")]
 pub async fn set_open_quota(domain: Option<String>, quota: String) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
     use crate::domain::applications::visible_domain;
 
     form("registration-quota", &[("quota", &quota)], async {
-        let user = allow::<SetOpenQuota>().await?.user()?;
+        let access = allow::<SetOpenQuota>().await?.access()?;
+        let user = access.person()?;
         let keyport = keyport()?;
-        let domain = visible_domain(&keyport, &user, domain.as_deref()).await?;
+        let domain = visible_domain(&keyport, user, domain.as_deref()).await?;
         let quota = quota.trim().parse().map_err(|_| {
             AppError::from(crate::domain::Error::invalid(
                 "quota",
                 "Give the quota as a whole number.",
             ))
         })?;
-        Ok(keyport
-            .set_open_quota(&actor(&user), &user, &domain, quota)
-            .await?)
+        Ok(keyport.set_open_quota(&access, &domain, quota).await?)
     })
     .await
 }

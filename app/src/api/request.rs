@@ -164,12 +164,10 @@ pub fn content_security_policy(form_target: Option<&str>) {
     }
 }
 
+/// How the audit log names `user` during a sign-in, before they have an
+/// `Access`.
 pub fn actor(user: &User) -> Actor {
-    Actor {
-        user_id: Some(user.id.clone()),
-        label: user.email.clone(),
-        address: client_address(),
-    }
+    Actor::of(user, client_address())
 }
 
 /// Session keys of the second factor: a password sign-in waiting for it

@@ -142,18 +142,17 @@ pub async fn create_user(
     role: String,
     domain: Option<String>,
 ) -> Result<LinkView, AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
     use crate::domain::applications;
 
     let link = form("user", &[("email", &email), ("role", &role)], async {
-        let admin = allow::<CreateUser>().await?.user()?;
+        let access = allow::<CreateUser>().await?.access()?;
+        let admin = access.person()?;
         let keyport = keyport()?;
-        let domain = applications::visible_domain(&keyport, &admin, domain.as_deref()).await?;
+        let domain = applications::visible_domain(&keyport, admin, domain.as_deref()).await?;
         let role = role.parse().map_err(AppError::from)?;
-        let (user, link) = keyport
-            .create_user(&actor(&admin), &admin, &domain, &email, role)
-            .await?;
+        let (user, link) = keyport.create_user(&access, &domain, &email, role).await?;
         Ok(link_view(&keyport, user.email, &link))
     })
     .await?;
@@ -163,15 +162,13 @@ pub async fn create_user(
 /// A new password link for a user (the old one stops working).
 #[server(prefix = "/rpc", endpoint = "users/link")]
 pub async fn password_link(id: String) -> Result<LinkView, AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
 
     let link = form("users", &[], async {
-        let admin = allow::<PasswordLink>().await?.user()?;
+        let access = allow::<PasswordLink>().await?.access()?;
         let keyport = keyport()?;
-        let (user, link) = keyport
-            .issue_password_link(&actor(&admin), &admin, &id)
-            .await?;
+        let (user, link) = keyport.issue_password_link(&access, &id).await?;
         Ok(link_view(&keyport, user.email, &link))
     })
     .await?;
@@ -180,15 +177,13 @@ pub async fn password_link(id: String) -> Result<LinkView, AppError> {
 
 #[server(prefix = "/rpc", endpoint = "users/role")]
 pub async fn change_role(id: String, role: String) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
 
     form("users", &[], async {
-        let admin = allow::<ChangeRole>().await?.user()?;
+        let access = allow::<ChangeRole>().await?.access()?;
         let role = role.parse().map_err(AppError::from)?;
-        Ok(keyport()?
-            .change_role(&actor(&admin), &admin, &id, role)
-            .await?)
+        Ok(keyport()?.change_role(&access, &id, role).await?)
     })
     .await
 }
@@ -196,14 +191,12 @@ pub async fn change_role(id: String, role: String) -> Result<(), AppError> {
 /// Disables (`disabled` = true) or enables a user.
 #[server(prefix = "/rpc", endpoint = "users/disable")]
 pub async fn set_user_disabled(id: String, disabled: bool) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
 
     form("users", &[], async {
-        let admin = allow::<SetUserDisabled>().await?.user()?;
-        Ok(keyport()?
-            .set_disabled(&actor(&admin), &admin, &id, disabled)
-            .await?)
+        let access = allow::<SetUserDisabled>().await?.access()?;
+        Ok(keyport()?.set_disabled(&access, &id, disabled).await?)
     })
     .await
 }
@@ -271,14 +264,12 @@ pub async fn set_password(
 /// they are asked to set one up again. Audited.
 #[server(prefix = "/rpc", endpoint = "users/reset_factors")]
 pub async fn reset_user_factors(id: String) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
 
     form("users", &[], async {
-        let admin = allow::<ResetUserFactors>().await?.user()?;
-        keyport()?
-            .reset_factors(&actor(&admin), Some(&admin), &id)
-            .await?;
+        let access = allow::<ResetUserFactors>().await?.access()?;
+        keyport()?.reset_factors(&access, &id).await?;
         Ok(())
     })
     .await
@@ -292,12 +283,12 @@ pub async fn set_mfa_policy(
     #[server(default)] roles: Vec<String>,
     grace_days: String,
 ) -> Result<(), AppError> {
-    use super::request::{actor, form, keyport};
+    use super::request::{form, keyport};
     use crate::api::access::allow;
     use crate::domain::factors::MfaPolicy;
 
     form("mfa_policy", &[("grace_days", &grace_days)], async {
-        let admin = allow::<SetMfaPolicy>().await?.user()?;
+        let access = allow::<SetMfaPolicy>().await?.access()?;
         let grace_days = grace_days.trim().parse().map_err(|_| {
             AppError::from(crate::domain::Error::invalid(
                 "grace_days",
@@ -310,12 +301,7 @@ pub async fn set_mfa_policy(
             .collect::<Result<Vec<_>, _>>()
             .map_err(AppError::from)?;
         Ok(keyport()?
-            .set_mfa_policy(
-                &actor(&admin),
-                &admin,
-                &domain,
-                MfaPolicy { roles, grace_days },
-            )
+            .set_mfa_policy(&access, &domain, MfaPolicy { roles, grace_days })
             .await?)
     })
     .await

@@ -9,7 +9,8 @@
 
 use std::sync::Arc;
 
-use super::audit::{Action, Actor};
+use super::access::Access;
+use super::audit::Action;
 use super::permissions::{check_description, check_scope, Permission};
 use super::{Error, Invalid, Keyport, Result};
 
@@ -174,7 +175,9 @@ impl Keyport {
     }
 
     /// Registers an API with its permissions, in one transaction.
-    pub async fn create_api(&self, actor: &Actor, new: NewApi) -> Result<Api> {
+    pub async fn create_api(&self, access: &Access, new: NewApi) -> Result<Api> {
+        access.require_super_admin()?;
+        let actor = access.actor();
         let name = new.name.trim().to_owned();
         let identifier = new.identifier.trim().to_owned();
         let mut problems: Vec<Invalid> = Vec::new();

@@ -159,6 +159,15 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// `user`, asking from `address`.
+    pub fn of(user: &super::accounts::User, address: String) -> Self {
+        Self {
+            user_id: Some(user.id.clone()),
+            label: user.email.clone(),
+            address,
+        }
+    }
+
     /// The operator at the server's command line.
     pub fn command_line() -> Self {
         Self {

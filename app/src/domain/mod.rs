@@ -1,6 +1,7 @@
 //! Keyport's rules and storage, for the server only. Nothing here knows of
 //! HTTP, Leptos or the page that called it.
 
+pub mod access;
 pub mod accounts;
 pub mod apis;
 pub mod applications;

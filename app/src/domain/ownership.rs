@@ -1,9 +1,10 @@
 //! Who owns an application, and handing it to someone else: when its
 //! owner leaves, an integration keeps its client ID, secrets and consents.
 
+use super::access::Access;
 use super::accounts::{self, User};
 use super::applications::{app_entry, Application};
-use super::audit::{self, Action, Actor};
+use super::audit::{self, Action};
 use super::rules::{may_hand_to, may_manage_application};
 use super::{Error, Keyport, Result};
 
@@ -33,11 +34,11 @@ impl Keyport {
     /// Admins only (a domain admin within their domain); audited.
     pub async fn transfer_application(
         &self,
-        actor: &Actor,
-        admin: &User,
+        access: &Access,
         id: &str,
         new_owner_id: &str,
     ) -> Result<Application> {
+        let (actor, admin) = (access.actor(), access.person()?);
         if !admin.role.is_admin() {
             return Err(Error::Forbidden);
         }

@@ -1,6 +1,7 @@
 //! The permission catalog: the scopes applications can be granted.
 
-use super::audit::{Action, Actor};
+use super::access::Access;
+use super::audit::Action;
 use super::{Error, Invalid, Keyport, Result};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -59,10 +60,11 @@ impl Keyport {
 
     pub async fn add_permission(
         &self,
-        actor: &Actor,
+        access: &Access,
         scope: &str,
         description: &str,
     ) -> Result<Permission> {
+        access.require_super_admin()?;
         let (scope, description) = (scope.trim(), description.trim());
         let problems: Vec<Invalid> = [check_scope(scope), check_description(description)]
             .into_iter()
@@ -84,7 +86,7 @@ impl Keyport {
             .await;
         let exists = Invalid::new("scope", "This permission already exists.");
         super::store::on_constraint(inserted, &[("permissions_pkey", exists)])?;
-        self.audit(None, actor, Action::PermissionAdded, Some(scope))
+        self.audit(None, access.actor(), Action::PermissionAdded, Some(scope))
             .await?;
         Ok(Permission {
             scope: scope.into(),
@@ -95,10 +97,11 @@ impl Keyport {
 
     pub async fn describe_permission(
         &self,
-        actor: &Actor,
+        access: &Access,
         scope: &str,
         description: &str,
     ) -> Result<()> {
+        access.require_super_admin()?;
         let description = description.trim();
         if let Some(problem) = check_description(description) {
             return Err(Error::Invalid(vec![problem]));
@@ -117,8 +120,13 @@ impl Keyport {
         if updated.rows_affected() == 0 {
             return Err(Error::NotFound);
         }
-        self.audit(None, actor, Action::PermissionDescribed, Some(scope))
-            .await
+        self.audit(
+            None,
+            access.actor(),
+            Action::PermissionDescribed,
+            Some(scope),
+        )
+        .await
     }
 }
 

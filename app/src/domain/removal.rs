@@ -2,6 +2,7 @@
 //! kept for 30 days under "Recently removed", restored from there with the
 //! same client ID and a fresh secret, and purged afterwards.
 
+use super::access::Access;
 use super::accounts::User;
 use super::applications::{self, app_entry, Application, Credentials, SELECT};
 use super::audit::{self, Action, Actor};
@@ -18,12 +19,8 @@ impl Keyport {
     /// Removes every listed application `user` may manage, in one
     /// transaction; any id they may not see fails the whole removal. Their
     /// consents go; tokens they hold are refused from now on.
-    pub async fn remove_applications(
-        &self,
-        actor: &Actor,
-        user: &User,
-        ids: &[String],
-    ) -> Result<usize> {
+    pub async fn remove_applications(&self, access: &Access, ids: &[String]) -> Result<usize> {
+        let (actor, user) = (access.actor(), access.person()?);
         if ids.is_empty() {
             return Err(Error::invalid(
                 "ids",
@@ -85,10 +82,10 @@ impl Keyport {
     /// its name free.
     pub async fn restore_application(
         &self,
-        actor: &Actor,
-        user: &User,
+        access: &Access,
         id: &str,
     ) -> Result<(Application, Option<Credentials>)> {
+        let (actor, user) = (access.actor(), access.person()?);
         if !super::validate::storable(id) {
             return Err(Error::NotFound);
         }

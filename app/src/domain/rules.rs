@@ -52,6 +52,16 @@ pub fn may_manage_user(admin: &User, target: &User) -> bool {
     }
 }
 
+/// Whether `user` administers the domain `domain_id` (its registration,
+/// its users): super admins every domain, domain admins their own.
+pub fn may_administer(user: &User, domain_id: &str) -> bool {
+    match user.role {
+        Role::SuperAdmin => true,
+        Role::DomainAdmin => user.domain_id == domain_id,
+        Role::Member => false,
+    }
+}
+
 /// Whether `admin` may give someone `role`: never one above their own.
 pub fn may_grant_role(admin: &User, role: Role) -> bool {
     admin.role.is_admin() && admin.role.reaches(role)

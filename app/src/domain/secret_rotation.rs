@@ -2,7 +2,7 @@
 //! the one it replaces keeps working until a deadline the admin picks. The
 //! old one can be retired early, and retires itself at the deadline.
 
-use super::accounts::User;
+use super::access::Access;
 use super::applications::{app_entry, Application, Credentials, SELECT};
 use super::audit::{self, Action, Actor};
 use super::clock::Timestamp;
@@ -43,11 +43,11 @@ impl Keyport {
     /// a previous secret still in its grace period is retired by this.
     pub async fn rotate_secret(
         &self,
-        actor: &Actor,
-        user: &User,
+        access: &Access,
         id: &str,
         grace_seconds: i64,
     ) -> Result<Rotated> {
+        let (actor, user) = (access.actor(), access.person()?);
         if !(0..=GRACE_MAX).contains(&grace_seconds) {
             return Err(Error::invalid(
                 "grace_seconds",
@@ -120,7 +120,8 @@ impl Keyport {
     }
 
     /// Retires the previous secret before its deadline.
-    pub async fn retire_previous_secret(&self, actor: &Actor, user: &User, id: &str) -> Result<()> {
+    pub async fn retire_previous_secret(&self, access: &Access, id: &str) -> Result<()> {
+        let (actor, user) = (access.actor(), access.person()?);
         let app = self.application_for(user, id).await?.app;
         let now = self.now();
         let mut tx = self.db.write().await?;

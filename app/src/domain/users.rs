@@ -5,6 +5,7 @@
 
 use uuid::Uuid;
 
+use super::access::Access;
 use super::accounts::{normalize_email, validate_email, validate_password, Role, User};
 use super::audit::{self, Action, Actor};
 use super::clock::Timestamp;
@@ -49,12 +50,12 @@ impl Keyport {
     /// they set one.
     pub async fn create_user(
         &self,
-        actor: &Actor,
-        admin: &User,
+        access: &Access,
         domain: &Domain,
         email: &str,
         role: Role,
     ) -> Result<(User, LinkToken)> {
+        let (actor, admin) = (access.actor(), access.person()?);
         if !admin.role.is_admin()
             || (admin.role != Role::SuperAdmin && domain.id != admin.domain_id)
         {
@@ -114,10 +115,10 @@ impl Keyport {
     /// working), for a lost link or a forgotten password.
     pub async fn issue_password_link(
         &self,
-        actor: &Actor,
-        admin: &User,
+        access: &Access,
         id: &str,
     ) -> Result<(User, LinkToken)> {
+        let (actor, admin) = (access.actor(), access.person()?);
         let user = self.managed_user(admin, id).await?;
         let link = LinkToken::generate();
         let now = self.now();
@@ -132,13 +133,8 @@ impl Keyport {
         Ok((user, link))
     }
 
-    pub async fn change_role(
-        &self,
-        actor: &Actor,
-        admin: &User,
-        id: &str,
-        role: Role,
-    ) -> Result<()> {
+    pub async fn change_role(&self, access: &Access, id: &str, role: Role) -> Result<()> {
+        let (actor, admin) = (access.actor(), access.person()?);
         let user = self.managed_user(admin, id).await?;
         if user.id == admin.id {
             return Err(Error::invalid("role", "You cannot change your own role."));
@@ -178,13 +174,8 @@ impl Keyport {
 
     /// Disables a user, ending every session of theirs in the same
     /// transaction, or enables them again.
-    pub async fn set_disabled(
-        &self,
-        actor: &Actor,
-        admin: &User,
-        id: &str,
-        disabled: bool,
-    ) -> Result<()> {
+    pub async fn set_disabled(&self, access: &Access, id: &str, disabled: bool) -> Result<()> {
+        let (actor, admin) = (access.actor(), access.person()?);
         let user = self.managed_user(admin, id).await?;
         if user.id == admin.id {
             return Err(Error::invalid("user", "You cannot disable yourself."));

@@ -2,8 +2,8 @@
 //! answers with, and the caller a Bearer token names, let in by its
 //! route's scope before the body is read.
 
+use app::domain::access::Access;
 use app::domain::accounts::User;
-use app::domain::audit::Actor;
 use app::domain::rules::may_hold;
 use app::domain::tokens::{AccessClaims, TokenError};
 use app::domain::{tenancy, Error, Keyport};
@@ -171,17 +171,14 @@ impl Caller {
         self.claims.client_id != self.claims.sub
     }
 
-    pub(super) fn actor(&self) -> Actor {
-        let client = format!("client {}", self.claims.client_id);
-        Actor {
-            user_id: self.is_delegated().then(|| self.user.id.clone()),
-            label: if self.is_delegated() {
-                format!("{} via {client}", self.user.email)
-            } else {
-                client
-            },
-            address: self.address.clone(),
-        }
+    /// The principal of the request: the token's user, as the token came.
+    pub(super) fn access(&self) -> Access {
+        Access::token(
+            self.user.clone(),
+            &self.claims.client_id,
+            self.is_delegated(),
+            self.address.clone(),
+        )
     }
 }
 

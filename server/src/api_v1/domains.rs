@@ -2,7 +2,7 @@
 //! `domains:read`, creating and changing `domains:write`, and either only
 //! for a token whose user is a super admin now.
 
-use app::domain::tenancy::{self, DomainChange, Steward};
+use app::domain::tenancy::{self, DomainChange};
 use app::domain::Keyport;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -13,14 +13,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{ApiError, Caller};
-
-impl Caller {
-    /// Who changes domains through the API: the token's user, whom its
-    /// route's scope (`domains:*`, a super admin's) let in.
-    fn steward(&self) -> Steward<'_> {
-        Steward::Admin(&self.user)
-    }
-}
 
 /// A domain as the API answers with it.
 fn domain_json(domain: &tenancy::Domain) -> Value {
@@ -60,10 +52,9 @@ pub async fn create(
     caller: Caller,
     body: Result<Json<NewDomain>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let by = caller.steward();
     let Json(body) = body.map_err(ApiError::json)?;
     let domain = keyport
-        .create_domain(by, &caller.actor(), &body.name, body.app_limit)
+        .create_domain(&caller.access(), &body.name, body.app_limit)
         .await?;
     Ok((StatusCode::CREATED, Json(domain_json(&domain))).into_response())
 }
@@ -82,14 +73,13 @@ pub async fn change(
     Path(domain_id): Path<String>,
     body: Result<Json<Change>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let by = caller.steward();
     let Json(body) = body.map_err(ApiError::json)?;
     let change = DomainChange {
         name: body.name.as_deref(),
         app_limit: body.app_limit,
     };
     let domain = keyport
-        .change_domain(by, &caller.actor(), &domain_id, change)
+        .change_domain(&caller.access(), &domain_id, change)
         .await
         .map_err(|e| match e {
             app::domain::Error::NotFound => ApiError::domain_not_found(),

@@ -62,7 +62,7 @@ pub(crate) async fn domain_admins_cannot_borrow_a_super_admins_reach(app: &TestA
     };
     let refused = app
         .keyport
-        .register_application(&actor(&admin_user), &admin_user, &domain, input)
+        .register_application(&access(&admin_user), &domain, input)
         .await;
     assert!(
         matches!(refused, Err(app::domain::Error::Invalid(_))),
@@ -91,7 +91,7 @@ pub(crate) async fn domain_admins_cannot_borrow_a_super_admins_reach(app: &TestA
     );
     let root = app.user("root@example.com", Role::SuperAdmin).await;
     app.keyport
-        .change_role(&actor(&root), &root, &boss.id, Role::DomainAdmin)
+        .change_role(&access(&root), &boss.id, Role::DomainAdmin)
         .await
         .unwrap();
     let refused = app.bearer_get("/api/v1/domains", Some(&token)).await;
@@ -111,7 +111,7 @@ pub(crate) async fn a_changed_role_ends_the_users_sessions(app: &TestApp) {
     let (mut admin, admin_user) = app.signed_in("admin@example.com", Role::DomainAdmin).await;
     assert_eq!(admin.rpc("users/page", &[]).await.status, StatusCode::OK);
     app.keyport
-        .change_role(&actor(&root), &root, &admin_user.id, Role::Member)
+        .change_role(&access(&root), &admin_user.id, Role::Member)
         .await
         .unwrap();
     assert_eq!(

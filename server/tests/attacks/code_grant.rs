@@ -24,7 +24,7 @@ pub(crate) async fn update(
     };
     edit(&mut input);
     app.keyport
-        .update_application(&actor(&owner), &owner, &id, input)
+        .update_application(&access(&owner), &id, input)
         .await
         .unwrap();
 }
@@ -73,9 +73,8 @@ pub(crate) async fn removed_applications_are_refused_at_authorize(app: &TestApp)
     let (id, _, client) = third_party(app, &["clients:read"]).await;
     let (mut admin, admin_user) = app.signed_in("admin@example.com", Role::DomainAdmin).await;
     let app_id = app.application_id(&id).await;
-    let who = actor(&admin_user);
     app.keyport
-        .remove_applications(&who, &admin_user, std::slice::from_ref(&app_id))
+        .remove_applications(&access(&admin_user), std::slice::from_ref(&app_id))
         .await
         .unwrap();
     let (path, _, _) = start(&client, &[]);
@@ -109,7 +108,7 @@ pub(crate) async fn removed_applications_are_refused_at_authorize(app: &TestApp)
     .await
     .unwrap();
     app.keyport
-        .restore_application(&who, &admin_user, &app_id)
+        .restore_application(&access(&admin_user), &app_id)
         .await
         .unwrap();
     let (path, _, _) = start(&client, &[]);

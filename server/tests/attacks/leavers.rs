@@ -15,14 +15,14 @@ pub(crate) async fn disabled_owners_clients_get_invalid_client(app: &TestApp) {
         StatusCode::OK
     );
     app.keyport
-        .set_disabled(&actor(&admin), &admin, &leaver.id, true)
+        .set_disabled(&access(&admin), &leaver.id, true)
         .await
         .unwrap();
     let refused = token_from(app, "198.51.100.20", &[], &id, &secret).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert_eq!(refused.json()["error"], "invalid_client");
     app.keyport
-        .set_disabled(&actor(&admin), &admin, &leaver.id, false)
+        .set_disabled(&access(&admin), &leaver.id, false)
         .await
         .unwrap();
     assert_eq!(
@@ -75,7 +75,7 @@ pub(crate) async fn admins_transfer_ownership_without_a_new_secret(app: &TestApp
         .await;
     assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
     app.keyport
-        .set_disabled(&actor(&admin_user), &admin_user, &leaver.id, true)
+        .set_disabled(&access(&admin_user), &leaver.id, true)
         .await
         .unwrap();
     assert_eq!(
@@ -113,7 +113,7 @@ pub(crate) async fn a_password_link_ends_the_users_other_sessions(app: &TestApp)
     let (mut old, user) = app.signed_in("user@example.com", Role::Member).await;
     let (_, link) = app
         .keyport
-        .issue_password_link(&actor(&admin), &admin, &user.id)
+        .issue_password_link(&access(&admin), &user.id)
         .await
         .unwrap();
     let mut fresh = app.browser();
@@ -150,7 +150,7 @@ pub(crate) async fn management_api_tokens_act_as_their_user_stands_now(app: &Tes
     };
     let (_, credentials) = app
         .keyport
-        .register_application(&actor(&boss), &boss, &branch, input)
+        .register_application(&access(&boss), &branch, input)
         .await
         .unwrap();
     let credentials = credentials.unwrap();

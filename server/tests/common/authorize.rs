@@ -120,10 +120,8 @@ pub async fn exchange(
     .await
 }
 
-pub fn actor(user: &app::domain::accounts::User) -> app::domain::audit::Actor {
-    app::domain::audit::Actor {
-        user_id: Some(user.id.clone()),
-        label: user.email.clone(),
-        address: "test".into(),
-    }
+/// `user`, signed in to the console: the principal of a domain operation
+/// a test calls directly.
+pub fn access(user: &app::domain::accounts::User) -> app::domain::access::Access {
+    app::domain::access::Access::session(user.clone(), "test".into())
 }

@@ -148,7 +148,7 @@ impl TestApp {
             ],
         };
         self.keyport
-            .create_api(&app::domain::audit::Actor::command_line(), new)
+            .create_api(&app::domain::access::Access::operator(), new)
             .await
             .expect("the reporting API registers");
     }
@@ -440,11 +440,6 @@ impl TestApp {
             .await
             .unwrap()
             .unwrap();
-        let actor = app::domain::audit::Actor {
-            user_id: Some(owner.id.clone()),
-            label: owner.email.clone(),
-            address: "test".into(),
-        };
         let input = app::domain::validate::ApplicationInput {
             name: name.into(),
             permissions: permissions.iter().map(|p| p.to_string()).collect(),
@@ -453,7 +448,7 @@ impl TestApp {
         };
         let (_, credentials) = self
             .keyport
-            .register_application(&actor, owner, &domain, input)
+            .register_application(&authorize::access(owner), &domain, input)
             .await
             .unwrap();
         let credentials = credentials.expect("a confidential client has a secret");

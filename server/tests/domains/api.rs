@@ -123,12 +123,7 @@ pub(crate) async fn the_domains_api_needs_its_scope_and_a_super_admin(app: &Test
     let token = access_token(app, &id, &secret).await;
     let nordics = app
         .keyport
-        .create_domain(
-            Steward::CommandLine,
-            &app::domain::audit::Actor::command_line(),
-            "Nordics",
-            None,
-        )
+        .create_domain(&app::domain::access::Access::operator(), "Nordics", None)
         .await
         .unwrap()
         .id;
@@ -170,7 +165,7 @@ pub(crate) async fn the_domains_api_needs_its_scope_and_a_super_admin(app: &Test
     };
     let refused = app
         .keyport
-        .register_application(&common::authorize::actor(&da), &da, &domain, input)
+        .register_application(&common::authorize::access(&da), &domain, input)
         .await;
     assert!(
         matches!(refused, Err(app::domain::Error::Invalid(_))),
@@ -211,8 +206,7 @@ pub(crate) async fn the_domains_api_needs_its_scope_and_a_super_admin(app: &Test
     // And a super admin demoted since the token was issued loses it.
     app.keyport
         .change_role(
-            &common::authorize::actor(&root),
-            &app.user("boss@example.com", Role::SuperAdmin).await,
+            &common::authorize::access(&app.user("boss@example.com", Role::SuperAdmin).await),
             &root.id,
             Role::DomainAdmin,
         )

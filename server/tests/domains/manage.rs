@@ -236,10 +236,10 @@ pub(crate) async fn a_lowered_limit_and_parallel_registrations_never_overfill_a_
     app: &TestApp,
 ) {
     let root = app.user("root@example.com", Role::SuperAdmin).await;
-    let actor = common::authorize::actor(&root);
+    let access = common::authorize::access(&root);
     let domain = app
         .keyport
-        .create_domain(Steward::Admin(&root), &actor, "Busy", Some(6))
+        .create_domain(&access, "Busy", Some(6))
         .await
         .unwrap();
     for i in 0..4 {
@@ -254,9 +254,7 @@ pub(crate) async fn a_lowered_limit_and_parallel_registrations_never_overfill_a_
         let (root, domain) = (root.clone(), domain.clone());
         async move { register(app, &root, &domain, &format!("Burst {i}")).await }
     });
-    let lowering = app
-        .keyport
-        .set_app_limit(Steward::Admin(&root), &actor, &domain.id, 4);
+    let lowering = app.keyport.set_app_limit(&access, &domain.id, 4);
     let (registered, lowered) = tokio::join!(futures::future::join_all(registrations), lowering);
     let registered = registered.iter().filter(|r| r.is_ok()).count();
     let now = tenancy::find_domain(&app.keyport.db, &domain.id)
@@ -293,9 +291,8 @@ pub(crate) async fn register(
         permissions: vec!["clients:read".into()],
         ..Default::default()
     };
-    let actor = common::authorize::actor(owner);
     app.keyport
-        .register_application(&actor, owner, domain, input)
+        .register_application(&common::authorize::access(owner), domain, input)
         .await
         .map(drop)
 }

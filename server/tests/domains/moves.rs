@@ -78,7 +78,7 @@ pub(crate) async fn a_move_takes_the_users_applications_or_changes_nothing(app: 
     // one step, logged in both domains; the client keeps working, its
     // tokens now carry the new domain.
     app.keyport
-        .remove_applications(&common::authorize::actor(&root), &root, &[clashing])
+        .remove_applications(&common::authorize::access(&root), &[clashing])
         .await
         .unwrap();
     let moved = admin.rpc("users/move", &move_form).await;

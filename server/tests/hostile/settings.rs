@@ -1,7 +1,7 @@
 //! Application settings and multipart uploads under hostile fields.
 
+use crate::common::authorize::access;
 use app::domain::accounts::Role;
-use app::domain::audit::Actor;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, Request, StatusCode};
 
@@ -126,7 +126,7 @@ pub(crate) async fn application_settings_store_only_what_the_rules_accept(app: &
             }
             if create {
                 app.keyport
-                    .remove_applications(&Actor::keyport(), &admin_user, &[id])
+                    .remove_applications(&access(&admin_user), &[id])
                     .await
                     .unwrap();
             }

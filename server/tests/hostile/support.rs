@@ -2,8 +2,8 @@
 //! answer passes, the row counts a refusal leaves alone and the rules a
 //! stored value follows.
 
+use crate::common::authorize::access;
 use app::domain::accounts::{Role, User};
-use app::domain::audit::Actor;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use base64::Engine as _;
@@ -369,11 +369,7 @@ pub(crate) async fn world(app: &TestApp, admin: &mut Browser<'_>, admin_user: Us
         .unwrap();
     let removed_id = admin.register("Removed").await;
     app.keyport
-        .remove_applications(
-            &Actor::keyport(),
-            &admin_user,
-            std::slice::from_ref(&removed_id),
-        )
+        .remove_applications(&access(&admin_user), std::slice::from_ref(&removed_id))
         .await
         .unwrap();
     let member = app.user("member@example.com", Role::Member).await;

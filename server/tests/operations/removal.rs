@@ -85,11 +85,11 @@ pub(crate) async fn removed_applications_are_refused_restored_and_purged_after_3
     // A token from before a removal stays refused after the restore.
     app.clock.advance(1);
     app.keyport
-        .remove_applications(&Actor::keyport(), &owner, std::slice::from_ref(&id))
+        .remove_applications(&access(&owner), std::slice::from_ref(&id))
         .await
         .unwrap();
     app.keyport
-        .restore_application(&Actor::keyport(), &owner, &id)
+        .restore_application(&access(&owner), &id)
         .await
         .unwrap();
     assert_eq!(
@@ -100,7 +100,7 @@ pub(crate) async fn removed_applications_are_refused_restored_and_purged_after_3
 
     // Removed again: kept for 30 days to the second, then purged once.
     app.keyport
-        .remove_applications(&Actor::keyport(), &owner, std::slice::from_ref(&id))
+        .remove_applications(&access(&owner), std::slice::from_ref(&id))
         .await
         .unwrap();
     app.clock.advance(30 * DAY);
@@ -142,7 +142,7 @@ pub(crate) async fn restore_needs_room_and_a_free_name(app: &TestApp) {
     let (client_id, _) = app.client(&owner, "Nightly sync", &["clients:read"]).await;
     let id = application_id(app, &client_id).await;
     app.keyport
-        .remove_applications(&Actor::keyport(), &owner, std::slice::from_ref(&id))
+        .remove_applications(&access(&owner), std::slice::from_ref(&id))
         .await
         .unwrap();
     // The name is free again while the old one waits in Recently removed.

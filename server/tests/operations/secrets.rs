@@ -174,7 +174,7 @@ pub(crate) async fn usage_is_counted_per_secret_and_per_day(app: &TestApp) {
     browser.sign_in("admin@example.com", PASSWORD).await;
     let rotated = app
         .keyport
-        .rotate_secret(&Actor::keyport(), &owner, &id, 3600)
+        .rotate_secret(&access(&owner), &id, 3600)
         .await
         .unwrap();
     use app::domain::secrets::Secret;

@@ -123,17 +123,15 @@ pub async fn applications_named(ids: Vec<String>) -> Result<Vec<(String, String)
 #[server(prefix = "/rpc", endpoint = "applications/remove")]
 pub async fn remove_applications(ids: Vec<String>) -> Result<usize, AppError> {
     use crate::api::access::allow;
-    use crate::api::request::{actor, keyport};
+    use crate::api::request::keyport;
 
-    let user = allow::<RemoveApplications>().await?.user()?;
+    let access = allow::<RemoveApplications>().await?.access()?;
     if ids.len() > REMOVE_MAX {
         return Err(AppError::BadRequest(format!(
             "at most {REMOVE_MAX} applications at once"
         )));
     }
-    let removed = keyport()?
-        .remove_applications(&actor(&user), &user, &ids)
-        .await?;
+    let removed = keyport()?.remove_applications(&access, &ids).await?;
     leptos_axum::redirect(&format!("/applications?removed={removed}"));
     Ok(removed)
 }
@@ -159,13 +157,11 @@ pub async fn removed_applications(domain: Option<String>) -> Result<RemovedList,
 #[server(prefix = "/rpc", endpoint = "applications/restore")]
 pub async fn restore_application(id: String) -> Result<(), AppError> {
     use crate::api::access::allow;
-    use crate::api::request::{actor, form, keyport};
+    use crate::api::request::{form, keyport};
 
     form("restore", &[("id", &id)], async {
-        let user = allow::<RestoreApplication>().await?.user()?;
-        keyport()?
-            .restore_application(&actor(&user), &user, &id)
-            .await?;
+        let access = allow::<RestoreApplication>().await?.access()?;
+        keyport()?.restore_application(&access, &id).await?;
         Ok(())
     })
     .await?;

@@ -83,14 +83,11 @@ pub async fn reveal_credentials(
     row: Option<String>,
 ) -> Result<CredentialsView, AppError> {
     use crate::api::access::allow;
-    use crate::api::request::{actor, keep_result, keyport, no_store};
+    use crate::api::request::{keep_result, keyport, no_store};
 
-    let user = allow::<RevealCredentials>().await?.user()?;
+    let access = allow::<RevealCredentials>().await?.access()?;
     no_store();
-    let credentials: CredentialsView = keyport()?
-        .reveal_credentials(&actor(&user), &user, &id)
-        .await?
-        .into();
+    let credentials: CredentialsView = keyport()?.reveal_credentials(&access, &id).await?.into();
     let revealed = Revealed {
         id,
         row,
@@ -104,12 +101,12 @@ pub async fn reveal_credentials(
 #[server(prefix = "/rpc", endpoint = "applications/transfer")]
 pub async fn transfer_application(id: String, owner: String) -> Result<(), AppError> {
     use crate::api::access::allow;
-    use crate::api::request::{actor, form, keyport};
+    use crate::api::request::{form, keyport};
 
     let at = form("transfer", &[], async {
-        let user = allow::<TransferApplication>().await?.user()?;
+        let access = allow::<TransferApplication>().await?.access()?;
         let app = keyport()?
-            .transfer_application(&actor(&user), &user, &id, &owner)
+            .transfer_application(&access, &id, &owner)
             .await?;
         Ok(app.updated_at)
     })

@@ -9,12 +9,12 @@ use crate::api::AppError;
 #[server(prefix = "/rpc", endpoint = "applications/rotate")]
 pub async fn rotate_secret(id: String, grace_seconds: i64) -> Result<(), AppError> {
     use crate::api::access::allow;
-    use crate::api::request::{actor, form, keyport};
+    use crate::api::request::{form, keyport};
 
     let at = form("rotate", &[], async {
-        let user = allow::<RotateSecret>().await?.user()?;
+        let access = allow::<RotateSecret>().await?.access()?;
         let rotated = keyport()?
-            .rotate_secret(&actor(&user), &user, &id, grace_seconds)
+            .rotate_secret(&access, &id, grace_seconds)
             .await?;
         Ok(rotated.app.rotated_at.unwrap_or_default())
     })
@@ -28,13 +28,11 @@ pub async fn rotate_secret(id: String, grace_seconds: i64) -> Result<(), AppErro
 #[server(prefix = "/rpc", endpoint = "applications/retire")]
 pub async fn retire_secret(id: String) -> Result<(), AppError> {
     use crate::api::access::allow;
-    use crate::api::request::{actor, form, keyport};
+    use crate::api::request::{form, keyport};
 
     form("rotate", &[], async {
-        let user = allow::<RetireSecret>().await?.user()?;
-        Ok(keyport()?
-            .retire_previous_secret(&actor(&user), &user, &id)
-            .await?)
+        let access = allow::<RetireSecret>().await?.access()?;
+        Ok(keyport()?.retire_previous_secret(&access, &id).await?)
     })
     .await?;
     leptos_axum::redirect(&format!("/applications/{id}?retired=1"));

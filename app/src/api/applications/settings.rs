@@ -10,16 +10,17 @@ use crate::api::AppError;
 #[server(input = SettingsForm, input_derive = (), prefix = "/rpc", endpoint = "applications/create")]
 pub async fn create_application(data: MultipartData) -> Result<String, AppError> {
     use crate::api::access::allow;
-    use crate::api::request::{actor, form, keyport};
+    use crate::api::request::{form, keyport};
     use crate::domain::applications;
 
     let settings = body::read(data).await?;
     let id = form("application", &settings.kept(), async {
-        let user = allow::<CreateApplication>().await?.user()?;
+        let access = allow::<CreateApplication>().await?.access()?;
+        let user = access.person()?;
         let keyport = keyport()?;
-        let domain = applications::visible_domain(&keyport, &user, settings.get("domain")).await?;
+        let domain = applications::visible_domain(&keyport, user, settings.get("domain")).await?;
         let (app, _) = keyport
-            .register_application(&actor(&user), &user, &domain, settings.input())
+            .register_application(&access, &domain, settings.input())
             .await?;
         Ok(app.id)
     })
@@ -31,14 +32,14 @@ pub async fn create_application(data: MultipartData) -> Result<String, AppError>
 #[server(input = SettingsForm, input_derive = (), prefix = "/rpc", endpoint = "applications/update")]
 pub async fn update_application(data: MultipartData) -> Result<(), AppError> {
     use crate::api::access::allow;
-    use crate::api::request::{actor, form, keyport};
+    use crate::api::request::{form, keyport};
 
     let settings = body::read(data).await?;
     let id = settings.get("id").unwrap_or_default().to_owned();
     form("application", &settings.kept(), async {
-        let user = allow::<UpdateApplication>().await?.user()?;
+        let access = allow::<UpdateApplication>().await?.access()?;
         keyport()?
-            .update_application(&actor(&user), &user, &id, settings.input())
+            .update_application(&access, &id, settings.input())
             .await?;
         Ok(())
     })

@@ -12,6 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use sqlx::Row;
 
+use super::access::Access;
 use super::accounts::{Role, User};
 use super::audit::{self, Action, Actor};
 use super::ids::{ApplicationId, ClientId, DomainId, UserId};
@@ -309,12 +310,8 @@ impl Keyport {
     }
 
     /// Decrypts the client secret for its owner or an admin, and audits it.
-    pub async fn reveal_credentials(
-        &self,
-        actor: &Actor,
-        user: &User,
-        id: &str,
-    ) -> Result<Credentials> {
+    pub async fn reveal_credentials(&self, access: &Access, id: &str) -> Result<Credentials> {
+        let (actor, user) = (access.actor(), access.person()?);
         let app = self.application_for(user, id).await?.app;
         if app.is_public() {
             return Err(Error::invalid("secret", PUBLIC_HAS_NO_SECRET));

@@ -5,6 +5,7 @@
 use uuid::Uuid;
 
 use super::{check_room, lock_domain, Application, Credentials, WithPermissions};
+use crate::domain::access::Access;
 use crate::domain::accounts::User;
 use crate::domain::audit::{self, Action, Actor};
 use crate::domain::authorization::{revoke_families, Families};
@@ -22,11 +23,11 @@ impl Keyport {
     /// is locked before counting.
     pub async fn register_application(
         &self,
-        actor: &Actor,
-        user: &User,
+        access: &Access,
         domain: &Domain,
         input: ApplicationInput,
     ) -> Result<(Application, Option<Credentials>)> {
+        let (actor, user) = (access.actor(), access.person()?);
         let input = validate::application(self, input).await?;
         let mut tx = self.db.write().await?;
         lock_domain(&mut tx, &domain.id).await?;
@@ -125,11 +126,11 @@ impl Keyport {
     /// Changes an application's settings; without a new icon the old one stays.
     pub async fn update_application(
         &self,
-        actor: &Actor,
-        user: &User,
+        access: &Access,
         id: &str,
         input: ApplicationInput,
     ) -> Result<Application> {
+        let (actor, user) = (access.actor(), access.person()?);
         let WithPermissions {
             app: current,
             permissions: before,

@@ -2,8 +2,9 @@
 //! back: the consent, the codes not yet exchanged, the refresh tokens, and
 //! the access tokens issued on the user's behalf.
 
+use super::super::access::Access;
 use super::super::accounts::User;
-use super::super::audit::{Action, Actor};
+use super::super::audit::Action;
 use super::super::clock::Timestamp;
 use super::super::ids::ApplicationId;
 use super::super::{Error, Keyport, Result};
@@ -37,7 +38,8 @@ impl Keyport {
 
     /// Forgets `user`'s consent for an application and revokes the tokens
     /// issued to it on their behalf that are still valid.
-    pub async fn disconnect(&self, actor: &Actor, user: &User, application_id: &str) -> Result<()> {
+    pub async fn disconnect(&self, access: &Access, application_id: &str) -> Result<()> {
+        let (actor, user) = (access.actor(), access.person()?);
         if !super::super::validate::storable(application_id) {
             return Err(Error::NotFound);
         }

@@ -20,6 +20,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
+use super::access::Access;
 use super::accounts::User;
 use super::applications::Application;
 use super::audit::{Action, Actor};
@@ -313,10 +314,10 @@ impl Keyport {
     /// callback URL that carries it.
     pub async fn approve_authorization(
         &self,
-        actor: &Actor,
-        user: &User,
+        access: &Access,
         checked: &Checked,
     ) -> Result<String> {
+        let (actor, user) = (access.actor(), access.person()?);
         let code = random_token(32);
         let now = self.now();
         let scope = checked.scope();

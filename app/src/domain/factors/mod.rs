@@ -17,6 +17,7 @@ pub use totp::TotpSetup;
 
 use uuid::Uuid;
 
+use super::access::Access;
 use super::accounts::Attempt;
 use super::accounts::{Role, User};
 use super::audit::{self, Action, Actor};
@@ -180,11 +181,11 @@ impl Keyport {
     /// grace period. Super admins only; audited.
     pub async fn set_mfa_policy(
         &self,
-        actor: &Actor,
-        admin: &User,
+        access: &Access,
         domain_id: &str,
         policy: MfaPolicy,
     ) -> Result<()> {
+        let (actor, admin) = (access.actor(), access.person()?);
         if admin.role != Role::SuperAdmin {
             return Err(Error::Forbidden);
         }
@@ -273,7 +274,8 @@ impl Keyport {
 
     /// Removes one of the user's own factors; audited. Their last factor
     /// takes their recovery codes with it.
-    pub async fn remove_factor(&self, actor: &Actor, user: &User, id: &str) -> Result<()> {
+    pub async fn remove_factor(&self, access: &Access, id: &str) -> Result<()> {
+        let (actor, user) = (access.actor(), access.person()?);
         let now = self.now();
         let mut tx = self.db.write().await?;
         let removed: Option<(String, String)> = sqlx::query_as(
@@ -311,13 +313,9 @@ impl Keyport {
     /// asked to set up a factor again, with a grace period anew. An admin
     /// who may manage them does this (never for themselves); with no
     /// admin, the operator at the server's command line. Audited.
-    pub async fn reset_factors(
-        &self,
-        actor: &Actor,
-        admin: Option<&User>,
-        id: &str,
-    ) -> Result<User> {
-        let user = match admin {
+    pub async fn reset_factors(&self, access: &Access, id: &str) -> Result<User> {
+        let actor = access.actor();
+        let user = match access.user() {
             Some(admin) => {
                 let user = self.managed_user(admin, id).await?;
                 if user.id == admin.id {

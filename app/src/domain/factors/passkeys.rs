@@ -18,6 +18,7 @@ use webauthn_rs::prelude::{
     WebauthnBuilder,
 };
 
+use super::super::access::Access;
 use super::super::accounts::{Attempt, User};
 use super::super::audit::{self, Action, Actor};
 use super::super::limiter::Key;
@@ -121,12 +122,12 @@ impl Keyport {
     /// codes. Audited.
     pub async fn finish_passkey(
         &self,
-        actor: &Actor,
-        user: &User,
+        access: &Access,
         name: &str,
         state: &str,
         credential: &str,
     ) -> Result<Option<Vec<String>>> {
+        let (actor, user) = (access.actor(), access.person()?);
         let name = factor_name(name, "Passkey")?;
         let rp = self.relying_party()?;
         let state: PasskeyRegistration = parse(state)?;

@@ -4,6 +4,7 @@
 
 use rand::Rng as _;
 
+use super::super::access::Access;
 use super::super::accounts::User;
 use super::super::audit::{self, Action, Actor};
 use super::super::clock::Timestamp;
@@ -111,11 +112,8 @@ pub(super) async fn enrolled(
 impl Keyport {
     /// New recovery codes for a user with a second factor, in place of
     /// any left; audited.
-    pub async fn regenerate_recovery_codes(
-        &self,
-        actor: &Actor,
-        user: &User,
-    ) -> Result<Vec<String>> {
+    pub async fn regenerate_recovery_codes(&self, access: &Access) -> Result<Vec<String>> {
+        let (actor, user) = (access.actor(), access.person()?);
         if !self.has_second_factor(&user.id).await? {
             return Err(Error::invalid(
                 "codes",

@@ -9,8 +9,8 @@ use base64::Engine as _;
 use rand::RngCore as _;
 use totp_rs::{Algorithm, TOTP};
 
+use super::super::access::Access;
 use super::super::accounts::User;
-use super::super::audit::Actor;
 use super::super::clock::Timestamp;
 use super::super::{Error, Keyport, Result};
 use super::new_id;
@@ -85,7 +85,8 @@ impl Keyport {
     /// Starts setting up an authenticator app: a new secret, not yet
     /// counting. One the user started before and never confirmed is
     /// replaced.
-    pub async fn begin_totp(&self, user: &User) -> Result<TotpSetup> {
+    pub async fn begin_totp(&self, access: &Access) -> Result<TotpSetup> {
+        let user = access.person()?;
         let mut secret = vec![0u8; SECRET_BYTES];
         rand::rngs::OsRng.fill_bytes(&mut secret);
         let totp = generator(secret.clone(), &user.email);
@@ -129,12 +130,8 @@ impl Keyport {
 
     /// Turns the authenticator app on with a code from it. When it is the
     /// user's first factor, answers their new recovery codes. Audited.
-    pub async fn confirm_totp(
-        &self,
-        actor: &Actor,
-        user: &User,
-        code: &str,
-    ) -> Result<Option<Vec<String>>> {
+    pub async fn confirm_totp(&self, access: &Access, code: &str) -> Result<Option<Vec<String>>> {
+        let (actor, user) = (access.actor(), access.person()?);
         let pending: Option<(String, String)> = sqlx::query_as(
             "SELECT id, secret FROM user_factors \
              WHERE user_id = $1 AND kind = 'totp' AND confirmed_at IS NULL",

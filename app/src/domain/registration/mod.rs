@@ -27,7 +27,8 @@ pub use tokens::{
 
 use serde::Deserialize;
 
-use super::accounts::{Role, User};
+use super::access::Access;
+use super::accounts::User;
 use super::applications::{check_room, lock_domain, Application, Credentials, Origin, SELECT};
 use super::audit::Actor;
 use super::clock::Timestamp;
@@ -295,8 +296,8 @@ impl Keyport {
             refresh_idle_seconds: Some(app.refresh_idle_seconds),
             refresh_absolute_seconds: Some(app.refresh_absolute_seconds),
         };
-        let actor = registration_actor(&app, address);
-        self.update_application(&actor, &owner, &app.id, input)
+        let access = Access::registration(owner, &app.client_id, address);
+        self.update_application(&access, &app.id, input)
             .await
             .map_err(metadata_error)?;
         // The settings took: the grants it may use follow.
@@ -308,7 +309,7 @@ impl Keyport {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        let app = self.application_for(&owner, &app.id).await?;
+        let app = self.application_for(access.person()?, &app.id).await?;
         Ok(registration(app.app, app.permissions))
     }
 
@@ -321,8 +322,8 @@ impl Keyport {
         address: &str,
     ) -> Registered<()> {
         let (app, owner) = self.registered(client_id, access_token).await?;
-        let actor = registration_actor(&app, address);
-        self.remove_applications(&actor, &owner, &[app.id.to_string()])
+        let access = Access::registration(owner, &app.client_id, address);
+        self.remove_applications(&access, &[app.id.to_string()])
             .await?;
         Ok(())
     }
@@ -401,20 +402,11 @@ fn registration(app: Application, permissions: Vec<String>) -> Registration {
     }
 }
 
-/// Who acts on a registration through RFC 7592: the client itself.
-fn registration_actor(app: &Application, address: &str) -> Actor {
-    Actor {
-        user_id: None,
-        label: format!("registration of {}", app.client_id),
-        address: address.to_owned(),
-    }
-}
-
-/// Domain admins of `domain`, and super admins, manage its registration.
+/// Those who administer `domain` manage its registration.
 fn require_domain_admin(user: &User, domain: &Domain) -> Result<()> {
-    match user.role {
-        Role::SuperAdmin => Ok(()),
-        Role::DomainAdmin if user.domain_id == domain.id => Ok(()),
-        _ => Err(Error::Forbidden),
+    if super::rules::may_administer(user, &domain.id) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden)
     }
 }

@@ -6,9 +6,10 @@
 
 use super::tokens::record;
 use super::{require_domain_admin, Policy, Registered, RegistrationError, Source, OPEN_UNUSED_FOR};
-use crate::domain::accounts::{Role, User};
+use crate::domain::access::Access;
+use crate::domain::accounts::Role;
 use crate::domain::applications::{Application, SELECT};
-use crate::domain::audit::{Action, Actor};
+use crate::domain::audit::Action;
 use crate::domain::clock::Timestamp;
 use crate::domain::limiter::Key;
 use crate::domain::store::Write;
@@ -108,12 +109,12 @@ impl Keyport {
     /// only when they confirm it (`move_here`), and audited in both.
     pub async fn set_open_registration(
         &self,
-        actor: &Actor,
-        user: &User,
+        access: &Access,
         domain: &Domain,
         on: bool,
         move_here: bool,
     ) -> Result<()> {
+        let (actor, user) = (access.actor(), access.person()?);
         require_domain_admin(user, domain)?;
         let elsewhere = match on {
             true => self.open_elsewhere(domain).await?,
@@ -225,13 +226,8 @@ impl Keyport {
 
     /// Sets how many clients may register themselves in `domain`: from 0
     /// to its limit less the applications its admins registered.
-    pub async fn set_open_quota(
-        &self,
-        actor: &Actor,
-        user: &User,
-        domain: &Domain,
-        quota: i64,
-    ) -> Result<()> {
+    pub async fn set_open_quota(&self, access: &Access, domain: &Domain, quota: i64) -> Result<()> {
+        let (actor, user) = (access.actor(), access.person()?);
         require_domain_admin(user, domain)?;
         let mut tx = self.db.write().await?;
         let room = open_room(&mut *tx, &domain.id).await?;

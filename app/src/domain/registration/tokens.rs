@@ -4,6 +4,7 @@
 use uuid::Uuid;
 
 use super::{require_domain_admin, words, Policy, GRANT_TYPES};
+use crate::domain::access::Access;
 use crate::domain::accounts::User;
 use crate::domain::audit::{self, Action, Actor};
 use crate::domain::clock::Timestamp;
@@ -114,11 +115,11 @@ impl Keyport {
     /// returned once and kept only as a SHA-256.
     pub async fn create_registration_token(
         &self,
-        actor: &Actor,
-        user: &User,
+        access: &Access,
         domain: &Domain,
         new: NewRegistrationToken,
     ) -> Result<(RegistrationToken, String)> {
+        let (actor, user) = (access.actor(), access.person()?);
         require_domain_admin(user, domain)?;
         let apis = self.apis().await?;
         let catalog: Vec<String> = apis
@@ -264,11 +265,11 @@ impl Keyport {
     /// it registered stay.
     pub async fn revoke_registration_token(
         &self,
-        actor: &Actor,
-        user: &User,
+        access: &Access,
         domain: &Domain,
         id: &str,
     ) -> Result<()> {
+        let (actor, user) = (access.actor(), access.person()?);
         require_domain_admin(user, domain)?;
         let token = match validate::storable(id) {
             true => self.registration_token(id).await?,

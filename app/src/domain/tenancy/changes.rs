@@ -5,10 +5,11 @@ use uuid::Uuid;
 
 use super::{
     checked_app_limit, checked_domain_name, domain_entry, domain_in, name_taken, plural, Domain,
-    DomainChange, Steward, DEFAULT_APP_LIMIT,
+    DomainChange, DEFAULT_APP_LIMIT,
 };
+use crate::domain::access::Access;
 use crate::domain::applications::{lock_domain, room};
-use crate::domain::audit::{self, Action, Actor};
+use crate::domain::audit::{self, Action};
 use crate::domain::ids::DomainId;
 use crate::domain::{Error, Keyport, Result};
 
@@ -16,12 +17,12 @@ impl Keyport {
     /// Creates a domain allowed `app_limit` applications (63 unless given).
     pub async fn create_domain(
         &self,
-        by: Steward<'_>,
-        actor: &Actor,
+        access: &Access,
         name: &str,
         app_limit: Option<i64>,
     ) -> Result<Domain> {
-        by.check()?;
+        access.require_super_admin()?;
+        let actor = access.actor();
         let (name, app_limit) = crate::domain::both(
             checked_domain_name(name),
             checked_app_limit(app_limit.unwrap_or(DEFAULT_APP_LIMIT)),
@@ -55,32 +56,20 @@ impl Keyport {
         Ok(domain)
     }
 
-    pub async fn rename_domain(
-        &self,
-        by: Steward<'_>,
-        actor: &Actor,
-        id: &str,
-        name: &str,
-    ) -> Result<Domain> {
+    pub async fn rename_domain(&self, access: &Access, id: &str, name: &str) -> Result<Domain> {
         let change = DomainChange {
             name: Some(name),
             app_limit: None,
         };
-        self.change_domain(by, actor, id, change).await
+        self.change_domain(access, id, change).await
     }
 
-    pub async fn set_app_limit(
-        &self,
-        by: Steward<'_>,
-        actor: &Actor,
-        id: &str,
-        limit: i64,
-    ) -> Result<Domain> {
+    pub async fn set_app_limit(&self, access: &Access, id: &str, limit: i64) -> Result<Domain> {
         let change = DomainChange {
             name: None,
             app_limit: Some(limit),
         };
-        self.change_domain(by, actor, id, change).await
+        self.change_domain(access, id, change).await
     }
 
     /// Renames a domain and sets how many applications it may hold (from 1
@@ -89,12 +78,12 @@ impl Keyport {
     /// row), so none slips past a lowered limit.
     pub async fn change_domain(
         &self,
-        by: Steward<'_>,
-        actor: &Actor,
+        access: &Access,
         id: &str,
         change: DomainChange<'_>,
     ) -> Result<Domain> {
-        by.check()?;
+        access.require_super_admin()?;
+        let actor = access.actor();
         let name = change.name.map(checked_domain_name).transpose()?;
         let limit = change.app_limit.map(checked_app_limit).transpose()?;
         let now = self.now();
@@ -152,8 +141,9 @@ impl Keyport {
     /// Deletes a domain that holds no users and no applications in use; its
     /// removed applications, which could only come back into it, are purged
     /// with it. The default domain stays.
-    pub async fn delete_domain(&self, by: Steward<'_>, actor: &Actor, id: &str) -> Result<Domain> {
-        by.check()?;
+    pub async fn delete_domain(&self, access: &Access, id: &str) -> Result<Domain> {
+        access.require_super_admin()?;
+        let actor = access.actor();
         let now = self.now();
         let mut tx = self.db.write().await?;
         let domain = domain_in(&mut tx, id).await?;

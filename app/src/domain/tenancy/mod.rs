@@ -92,23 +92,6 @@ impl Tenancy {
     }
 }
 
-/// Who changes domains: a super admin, in the console or through the
-/// management API, or the operator at the server's command line.
-#[derive(Debug, Clone, Copy)]
-pub enum Steward<'a> {
-    Admin(&'a User),
-    CommandLine,
-}
-
-impl Steward<'_> {
-    fn check(self) -> Result<()> {
-        match self {
-            Self::Admin(user) if user.role != Role::SuperAdmin => Err(Error::Forbidden),
-            _ => Ok(()),
-        }
-    }
-}
-
 /// What to change of a domain; `None` keeps it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DomainChange<'a> {

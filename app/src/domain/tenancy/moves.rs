@@ -1,10 +1,11 @@
 //! Moving a user to another domain together with what they own: all of it
 //! in one transaction, or nothing.
 
-use super::{domain_in, Domain, Steward};
+use super::{domain_in, Domain};
+use crate::domain::access::Access;
 use crate::domain::accounts::User;
 use crate::domain::applications::{lock_domain, room};
-use crate::domain::audit::{self, Action, Actor};
+use crate::domain::audit::{self, Action};
 use crate::domain::store::Write;
 use crate::domain::validate::storable;
 use crate::domain::{Error, Keyport, Result};
@@ -26,13 +27,16 @@ impl Keyport {
     /// of the same name. Super admins only, and never themselves.
     pub async fn move_user(
         &self,
-        actor: &Actor,
-        admin: &User,
+        access: &Access,
         user_id: &str,
         domain_id: &str,
     ) -> Result<Moved> {
-        Steward::Admin(admin).check()?;
-        if admin.id.as_str() == user_id {
+        access.require_super_admin()?;
+        let actor = access.actor();
+        if access
+            .user()
+            .is_some_and(|admin| admin.id.as_str() == user_id)
+        {
             return Err(Error::invalid("domain", "You cannot move yourself."));
         }
         let now = self.now();
