@@ -15,8 +15,10 @@ SSR := -p app -p keyport --features app/ssr
 
 # --split: pages other than sign-in and the applications list are WebAssembly
 # chunks of their own, loaded when first shown (app/src/ui/mod.rs).
+# --precompress: every site file also as .br and .gz, sent to browsers that
+# take them (server/src/lib.rs, `site_file`).
 run: tools
-	cargo leptos serve --release --split
+	cargo leptos serve --release --split --precompress
 
 test: tools browser fmt clippy unit e2e attacks budget
 
@@ -51,7 +53,7 @@ unit:
 	cargo test $(SSR) -p keyport-scratch
 
 site:
-	cargo leptos build --release --split
+	cargo leptos build --release --split --precompress
 
 # On a failure, the servers' warnings and errors follow the report.
 e2e: tools browser site
@@ -75,7 +77,7 @@ attacks: site
 WASM_BUDGET_KIB := 400
 WASM_ALL_BUDGET_KIB := 960
 budget: site
-	@cd target/site/pkg; gz() { gzip -9 -c "$$1" | wc -c; }; main=$$(gz keyport.wasm); all=0; \
+	@cd target/site/pkg; gz() { gzip -9 -c "$$1" | wc -c; }; main=$$(gz keyport*.wasm); all=0; \
 	for f in *.wasm; do all=$$((all + $$(gz $$f))); done; \
 	echo "release .wasm: $$((main / 1024)) KiB gzipped (budget $(WASM_BUDGET_KIB) KiB), all $$(ls *.wasm | wc -l) modules $$((all / 1024)) KiB (budget $(WASM_ALL_BUDGET_KIB) KiB)"; \
 	[ $$main -le $$(( $(WASM_BUDGET_KIB) * 1024 )) ] || { echo "keyport.wasm is over its budget"; exit 1; }; \

@@ -138,7 +138,7 @@ test("an authenticator app: set up, then asked for at sign-in, with a recovery c
   await page.getByRole("button", { name: "Verify" }).click();
   await expectApplications(page, email);
 
-  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Account" }).click();
+  await page.getByRole("banner").getByRole("link", { name: "Account", exact: true }).click();
   await expect(page.getByRole("heading", { name: "Account", level: 1 })).toBeVisible();
   await expect(page.getByText("9 of 10 recovery codes left.")).toBeVisible();
 });

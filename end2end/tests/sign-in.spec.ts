@@ -35,3 +35,32 @@ test("sign out ends the session", async ({ page }, testInfo) => {
   await expect(page).toHaveURL(/\/login/);
   await expect(page.getByRole("heading", { name: "Sign in" })).toBeVisible();
 });
+
+test("a session that ends while the console is open sends the next page to sign-in, and back after it", async ({ page }, testInfo) => {
+  await signIn(page, testInfo);
+  await page.context().clearCookies();
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Connected apps" }).click();
+  await expect(page.getByRole("heading", { name: "Sign in" })).toBeVisible();
+  expectAddress(page, /^\/login\?next=\/connected$/);
+  await page.getByLabel("Email").fill(ADMIN.email);
+  await page.getByLabel("Password").fill(ADMIN.password);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await expect(page.getByRole("heading", { name: "Connected applications", level: 1 })).toBeVisible();
+  expectAddress(page, /^\/connected$/);
+});
+
+test("the site's files go out compressed, and are kept for good under names that carry their content's hash", async ({ request }) => {
+  const html = await (await request.get("/login")).text();
+  const files = [...html.matchAll(/\/pkg\/[\w.-]+\.(?:wasm|js|css)/g)].map((m) => m[0]);
+  expect(files.some((f) => f.endsWith(".wasm"))).toBe(true);
+  for (const file of new Set(files)) {
+    expect(file, "a hashed name").toMatch(/\.[\w-]{22}\.(wasm|js|css)$/);
+    for (const encoding of ["br", "gzip"]) {
+      const response = await request.get(file, { headers: { "Accept-Encoding": encoding } });
+      expect(response.status()).toBe(200);
+      expect(response.headers()["content-encoding"], `${file} as ${encoding}`).toBe(encoding);
+      expect(response.headers()["vary"]).toMatch(/accept-encoding/i);
+      expect(response.headers()["cache-control"]).toBe("public, max-age=31536000, immutable");
+    }
+  }
+});

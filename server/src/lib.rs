@@ -136,13 +136,26 @@ impl AppState {
 }
 
 /// Where the built site (WASM, JS, CSS) lives: `LEPTOS_*` variables as set
-/// by cargo-leptos, or the defaults of this workspace.
+/// by cargo-leptos, or the defaults of this workspace. The site's file
+/// names carry a hash of their content when the build left its list of
+/// hashes beside this executable (`hash-files` in Cargo.toml), unless
+/// `LEPTOS_HASH_FILES` says otherwise.
 fn leptos_options() -> LeptosOptions {
     let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+    let hash_file = var("LEPTOS_HASH_FILE_NAME", "hash.txt");
+    let hash_files = match std::env::var("LEPTOS_HASH_FILES") {
+        Ok(value) => value == "true",
+        Err(_) => std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.join(&hash_file)))
+            .is_some_and(|path| path.is_file()),
+    };
     LeptosOptions::builder()
         .output_name(var("LEPTOS_OUTPUT_NAME", "keyport"))
         .site_root(var("LEPTOS_SITE_ROOT", "target/site"))
         .site_pkg_dir(var("LEPTOS_SITE_PKG_DIR", "pkg"))
+        .hash_files(hash_files)
+        .hash_file(hash_file.into())
         .build()
 }
 
@@ -368,14 +381,48 @@ async fn site_file(
         let Ok(found) = leptos_axum::site_pkg_dir_service(&options)
             .oneshot(file)
             .await;
-        if found.status() == StatusCode::OK {
-            return found.into_response();
+        if found.status() == StatusCode::OK || found.status() == StatusCode::NOT_MODIFIED {
+            return cached(request.uri().path(), found.into_response());
         }
     }
     let Ok(page) = leptos_axum::ErrorHandler::new(app::ui::shell, options)
         .oneshot(request)
         .await;
     page
+}
+
+/// How long a browser keeps a site file: for good when its name carries
+/// its content's hash (`keyport.<hash>.wasm`), otherwise until it asks
+/// again (`Last-Modified` answers that cheaply). Each file is sent brotli-
+/// or gzip-compressed when the build made those copies and the browser
+/// takes them, so caches keep one copy per encoding.
+fn cached(path: &str, mut file: axum::response::Response) -> axum::response::Response {
+    use axum::http::header::{HeaderValue, CACHE_CONTROL, VARY};
+
+    let policy = if content_hashed(path) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    let headers = file.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(policy));
+    headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+    file
+}
+
+/// A file name with a content hash as cargo-leptos writes it: a part of
+/// 22 URL-safe base64 characters (MD5) between the name and its extension.
+fn content_hashed(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or_default();
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() >= 3
+        && parts[1..parts.len() - 1].iter().any(|part| {
+            part.len() == 22
+                && part.bytes().any(|b| b != b'_')
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 /// The user a console session may act for now, as the server functions
@@ -430,5 +477,31 @@ async fn healthz(State(keyport): State<Keyport>) -> (StatusCode, &'static str) {
         (StatusCode::OK, "ok")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_hashed;
+
+    #[test]
+    fn only_a_name_with_its_content_hash_is_kept_for_good() {
+        for hashed in [
+            "/pkg/keyport.Ab3_x-9Zq0Lm4Nn5Oo6Pp7.wasm",
+            "/pkg/keyport.Ab3_x-9Zq0Lm4Nn5Oo6Pp7.js",
+            "/pkg/__wasm_split.Ab3_x-9Zq0Lm4Nn5Oo6Pp7.js",
+        ] {
+            assert!(content_hashed(hashed), "{hashed}");
+        }
+        for plain in [
+            "/pkg/keyport.wasm",
+            "/pkg/keyport.css",
+            "/pkg/__wasm_split.______________________.js",
+            "/pkg/snippets/leptos-abc/inline0.js",
+            "/pkg/keyport.Ab3_x-9Zq0Lm4Nn5Oo6Pp.wasm",
+            "/pkg/keyport.Ab3/x-9Zq0Lm4Nn5Oo6Pp7.wasm",
+        ] {
+            assert!(!content_hashed(plain), "{plain}");
+        }
     }
 }

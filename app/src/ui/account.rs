@@ -13,6 +13,7 @@ use crate::api::account::{
 };
 use crate::api::AppError;
 use crate::time::{format_optional_time, format_time};
+use crate::ui::components::LoadFailed;
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
@@ -55,7 +56,7 @@ pub fn AccountPage() -> impl IntoView {
                     Ok(view) => view! {
                         <Account view begin confirm remove regenerate passkey_codes added/>
                     }.into_any(),
-                    Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <LoadFailed error=e/> }.into_any(),
                 }
             })}
         </Suspense>

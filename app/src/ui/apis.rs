@@ -10,6 +10,7 @@ use super::components::{CopyButton, ErrorBanner, Field};
 use crate::api::apis::{list_apis, ApiView, CreateApi};
 use crate::api::auth::take_flash;
 use crate::api::AppError;
+use crate::ui::components::LoadFailed;
 
 #[component]
 pub fn ApisPage() -> impl IntoView {
@@ -71,7 +72,7 @@ pub fn ApisPage() -> impl IntoView {
                             })}
                         }.into_any()
                     }
-                    Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <LoadFailed error=e/> }.into_any(),
                 }
             })}
         </Suspense>

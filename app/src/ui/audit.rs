@@ -9,6 +9,7 @@ use super::components::{ErrorBanner, Field};
 use crate::api::audit::{audit_page, AuditListing, AuditQuery};
 use crate::api::AppError;
 use crate::time::format_time;
+use crate::ui::components::LoadFailed;
 
 fn query_string(pairs: &[(&str, String)]) -> String {
     pairs
@@ -49,7 +50,7 @@ pub fn AuditPage() -> impl IntoView {
                 match listing.await {
                     Ok(listing) => view! { <Filters q=q.clone() listing=Some(listing.clone()) error=None/><Entries q listing/> }.into_any(),
                     Err(e @ AppError::Invalid(_)) => view! { <Filters q listing=None error=Some(e)/> }.into_any(),
-                    Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <LoadFailed error=e/> }.into_any(),
                 }
             })}
         </Suspense>

@@ -8,6 +8,7 @@ use leptos_router::hooks::use_query_map;
 use super::components::{ErrorBanner, Field};
 use crate::api::auth::{setup_status, take_flash, CompleteSetup, SignIn};
 use crate::api::AppError;
+use crate::ui::components::LoadFailed;
 
 #[component]
 pub(super) fn Brand() -> impl IntoView {
@@ -113,7 +114,7 @@ pub fn SetupPage() -> impl IntoView {
                                 <p>"Keyport is already set up."</p>
                                 <p><a class="button primary" href="/login">"Sign in"</a></p>
                             }.into_any(),
-                            Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                            Err(e) => view! { <LoadFailed error=e/> }.into_any(),
                         }
                     })}
                 </Suspense>

@@ -15,6 +15,7 @@ use crate::api::authorize::{
 };
 use crate::api::AppError;
 use crate::time::format_time;
+use crate::ui::components::LoadFailed;
 
 /// `/oauth2/authorize`: the request is checked on the server before anything
 /// is shown. The decision is a plain form post in every browser, so that the
@@ -185,7 +186,7 @@ pub fn ConnectionsPage() -> impl IntoView {
                             </div>
                         }.into_any()
                     }
-                    Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <LoadFailed error=e/> }.into_any(),
                 }
             })}
         </Suspense>

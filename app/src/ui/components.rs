@@ -65,12 +65,35 @@ pub fn ErrorBanner(
                 </p>
             }
             .into_any(),
+            AppError::Unauthenticated => view! {
+                <p class="banner error" role="alert">
+                    {e.to_string()} " " <a href=sign_in_here()>"Sign in"</a>
+                </p>
+            }
+            .into_any(),
             e => {
                 let text = if plainly { e.plainly() } else { e.to_string() };
                 view! { <p class="banner error" role="alert">{text}</p> }.into_any()
             }
         })
     }
+}
+
+/// Why a page's data could not be read. A session that ended meanwhile
+/// (it expired, or was signed out elsewhere) goes to the sign-in page and
+/// comes back here afterwards, as a reload of the page would.
+#[component]
+pub fn LoadFailed(error: AppError) -> impl IntoView {
+    if error == AppError::Unauthenticated {
+        return view! { <leptos_router::components::Redirect path=sign_in_here()/> }.into_any();
+    }
+    view! { <p class="banner error" role="alert">{error.to_string()}</p> }.into_any()
+}
+
+/// The sign-in page, returning to this one.
+fn sign_in_here() -> String {
+    let location = leptos_router::hooks::use_location();
+    crate::ui::portal::sign_in_path(&crate::ui::portal::here(&location))
 }
 
 /// The confirmation page, returning to this one.

@@ -14,6 +14,7 @@ use crate::api::domains::{
 };
 use crate::api::AppError;
 use crate::time::format_optional_time;
+use crate::ui::components::LoadFailed;
 
 /// The row forms' actions, which refresh the list and share one banner.
 #[derive(Clone, Copy)]
@@ -78,7 +79,7 @@ pub fn DomainsPage() -> impl IntoView {
                             })}
                         }.into_any()
                     }
-                    Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <LoadFailed error=e/> }.into_any(),
                 }
             })}
         </Suspense>

@@ -16,6 +16,7 @@ use crate::api::factors::{
     verify_passkey, FactorChoice, VerifyCode,
 };
 use crate::api::AppError;
+use crate::ui::components::LoadFailed;
 
 /// Goes to `path` as a page load of its own (an authorization request
 /// needs its own security policy).
@@ -93,7 +94,7 @@ pub fn VerifyPage() -> impl IntoView {
                                 <p>"This sign-in has expired. Sign in again with your password."</p>
                                 <p><a class="button primary" href="/login">"Sign in"</a></p>
                             }.into_any(),
-                            Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                            Err(e) => view! { <LoadFailed error=e/> }.into_any(),
                         }
                     })}
                 </Suspense>

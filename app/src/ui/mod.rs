@@ -21,7 +21,7 @@ mod users;
 pub(crate) mod webauthn;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
 
@@ -38,7 +38,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         // router may still match (`/users/`, `/applications/` with a
         // trailing slash). The app would fail there for want of them.
         if use_context::<crate::domain::Keyport>().is_none() {
-            return unrouted().into_any();
+            return unrouted(options).into_any();
         }
     }
     view! {
@@ -49,6 +49,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="data:,"/>
                 <AutoReload options=options.clone()/>
+                <HashedStylesheet options=options.clone() id="leptos"/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -63,7 +64,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// A path the server has no route for: a plain 404 page, without the app
 /// or its hydration script.
 #[cfg(feature = "ssr")]
-fn unrouted() -> impl IntoView {
+fn unrouted(options: LeptosOptions) -> impl IntoView {
     components::set_page_status(404);
     view! {
         <!DOCTYPE html>
@@ -72,7 +73,7 @@ fn unrouted() -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="data:,"/>
-                <link rel="stylesheet" href="/pkg/keyport.css"/>
+                <HashedStylesheet options/>
                 <title>"Not found · Keyport"</title>
             </head>
             <body>
@@ -154,7 +155,6 @@ pub fn App() -> impl IntoView {
         }
     });
     view! {
-        <Stylesheet id="leptos" href="/pkg/keyport.css"/>
         <Title formatter=|page: String| if page.is_empty() { "Keyport".to_string() } else { format!("{} · Keyport", rcdata(&page)) }/>
         <Router>
             <Routes fallback=components::NotFound>

@@ -8,6 +8,7 @@ use super::components::{ErrorBanner, Field};
 use crate::api::auth::take_flash;
 use crate::api::permissions::{list_permissions, AddPermission, DescribePermission};
 use crate::api::AppError;
+use crate::ui::components::LoadFailed;
 
 #[component]
 pub fn PermissionsPage() -> impl IntoView {
@@ -76,7 +77,7 @@ pub fn PermissionsPage() -> impl IntoView {
                             </section>
                         }.into_any()
                     }
-                    Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <LoadFailed error=e/> }.into_any(),
                 }
             })}
         </Suspense>

@@ -27,6 +27,7 @@ pub fn Portal() -> impl IntoView {
     let location = use_location();
     let step_up = crate::ui::step_up::provide_step_up();
     view! {
+        <div class="shell">
         <Suspense>
             {move || {
                 let again = here(&location);
@@ -53,6 +54,7 @@ pub fn Portal() -> impl IntoView {
         </Suspense>
         <main class="page"><Outlet/></main>
         <crate::ui::step_up::StepUpDialog step_up/>
+        </div>
     }
 }
 
@@ -116,6 +118,7 @@ pub fn urlencode(s: &str) -> String {
 #[component]
 fn Header(viewer: Viewer) -> impl IntoView {
     let sign_out = ServerAction::<SignOut>::new();
+    let menu = menu_for(&viewer);
     view! {
         <header>
             <div class="topbar">
@@ -123,17 +126,10 @@ fn Header(viewer: Viewer) -> impl IntoView {
                     <span class="logo" aria-hidden="true">"K"</span>
                     <span>"Keyport"</span>
                 </a>
-                <nav aria-label="Main">
-                    <A href="/applications">"Applications"</A>
-                    {viewer.is_admin.then(|| view! { <A href="/users">"Users"</A> <A href="/domains">"Domains"</A> <A href="/apis">"APIs"</A> <A href="/registration">"Registration"</A> <A href="/audit">"Audit log"</A> })}
-                    {viewer.is_super_admin.then(|| view! { <A href="/permissions">"Permissions"</A> })}
-                    <A href="/connected">"Connected apps"</A>
-                    <A href="/tools/token">"Token inspector"</A>
-                    <A href="/account">"Account"</A>
-                </nav>
                 <div class="who">
                     <span class="email">{viewer.email.clone()}</span>
                     <span class="role">{role_label(&viewer.role)}</span>
+                    <A href="/account">"Account"</A>
                     <ActionForm action=sign_out>
                         <button type="submit" class="button subtle">"Sign out"</button>
                     </ActionForm>
@@ -154,6 +150,135 @@ fn Header(viewer: Viewer) -> impl IntoView {
                 </p>
             })}
         </header>
+        <Menu groups=menu/>
+    }
+}
+
+/// Who sees a link of the menu.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Everyone,
+    Admins,
+    SuperAdmins,
+}
+
+/// A group of the menu: its words (none for a link of its own), the id
+/// that labels its list, and its links, each with where it goes, its
+/// words, and who sees it.
+struct Group {
+    title: &'static str,
+    id: &'static str,
+    links: &'static [(&'static str, &'static str, Seen)],
+}
+
+/// The portal's pages in groups, each link with who sees it (the rules
+/// table decides what they may do there). A group nobody sees is left out.
+const MENU: &[Group] = &[
+    Group {
+        title: "",
+        id: "menu-applications",
+        links: &[("/applications", "Applications", Seen::Everyone)],
+    },
+    Group {
+        title: "Access",
+        id: "menu-access",
+        links: &[
+            ("/users", "Users", Seen::Admins),
+            ("/domains", "Domains", Seen::Admins),
+        ],
+    },
+    Group {
+        title: "APIs and agents",
+        id: "menu-apis",
+        links: &[
+            ("/apis", "APIs", Seen::Admins),
+            ("/registration", "Registration", Seen::Admins),
+            ("/permissions", "Permissions", Seen::SuperAdmins),
+        ],
+    },
+    Group {
+        title: "Activity",
+        id: "menu-activity",
+        links: &[
+            ("/audit", "Audit log", Seen::Admins),
+            ("/connected", "Connected apps", Seen::Everyone),
+        ],
+    },
+    Group {
+        title: "Tools",
+        id: "menu-tools",
+        links: &[("/tools/token", "Token inspector", Seen::Everyone)],
+    },
+];
+
+/// A group as `viewer` sees it: its words, its id and the links they see.
+type MenuGroup = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+);
+
+/// The groups and links `viewer` sees.
+fn menu_for(viewer: &Viewer) -> Vec<MenuGroup> {
+    let sees = |seen: Seen| match seen {
+        Seen::Everyone => true,
+        Seen::Admins => viewer.is_admin,
+        Seen::SuperAdmins => viewer.is_super_admin,
+    };
+    MENU.iter()
+        .map(|group| {
+            let links = group
+                .links
+                .iter()
+                .filter(|(_, _, seen)| sees(*seen))
+                .map(|(href, label, _)| (*href, *label))
+                .collect::<Vec<_>>();
+            (group.title, group.id, links)
+        })
+        .filter(|(_, _, links)| !links.is_empty())
+        .collect()
+}
+
+/// The menu: a sidebar from 1024 px, a button that opens the same list on
+/// a narrower screen. A `<details>`, so it opens without JavaScript; once
+/// hydrated, following one of its links closes it.
+#[component]
+fn Menu(groups: Vec<MenuGroup>) -> impl IntoView {
+    let menu = NodeRef::<leptos::html::Details>::new();
+    let location = use_location();
+    // Not on the first run: a menu the visitor opened before the page
+    // came alive stays open.
+    Effect::new(move |first: Option<()>| {
+        location.pathname.track();
+        if first.is_some() {
+            if let Some(menu) = menu.get_untracked() {
+                menu.set_open(false);
+            }
+        }
+    });
+    let groups = groups
+        .into_iter()
+        .map(|(title, id, links)| {
+            let links = links
+                .into_iter()
+                .map(|(href, label)| view! { <li><A href=href>{label}</A></li> })
+                .collect_view();
+            if title.is_empty() {
+                view! { <ul>{links}</ul> }.into_any()
+            } else {
+                view! {
+                    <p class="menu-group" id=id>{title}</p>
+                    <ul aria-labelledby=id>{links}</ul>
+                }
+                .into_any()
+            }
+        })
+        .collect_view();
+    view! {
+        <details class="menu" node_ref=menu>
+            <summary>"Menu"</summary>
+            <nav aria-label="Main">{groups}</nav>
+        </details>
     }
 }
 

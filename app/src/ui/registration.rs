@@ -16,6 +16,7 @@ use crate::api::registration::{
 };
 use crate::api::{AppError, Flash};
 use crate::time::{format_optional_time, format_time};
+use crate::ui::components::LoadFailed;
 
 /// The grant types a token may allow, with how the page names them.
 const GRANT_TYPES: [(&str, &str); 3] = [
@@ -91,7 +92,7 @@ pub fn RegistrationPage() -> impl IntoView {
                             <OpenRegistration page open quota quota_kept/>
                         }.into_any()
                     }
-                    Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <LoadFailed error=e/> }.into_any(),
                 }
             })}
         </Suspense>

@@ -12,6 +12,7 @@ use crate::api::factors::{
     confirm_identity, confirm_with_passkey, step_up_choice, step_up_passkey_options, FactorChoice,
 };
 use crate::api::AppError;
+use crate::ui::components::LoadFailed;
 use crate::ui::webauthn;
 
 /// What goes ahead once the user has confirmed.
@@ -147,7 +148,7 @@ pub fn ConfirmForm(next: Option<String>, on_done: Callback<()>) -> impl IntoView
                 async move {
                     match choice.await {
                         Ok((choice, kept)) => view! { <ConfirmChoices choice kept next on_done/> }.into_any(),
-                        Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                        Err(e) => view! { <LoadFailed error=e/> }.into_any(),
                     }
                 }
             })}

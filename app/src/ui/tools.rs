@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::tools::{last_inspection, InspectToken, InspectionView};
+use crate::ui::components::LoadFailed;
 
 #[component]
 pub fn TokenInspectorPage() -> impl IntoView {
@@ -40,7 +41,7 @@ pub fn TokenInspectorPage() -> impl IntoView {
                 view! {
                     {move || result.get().map(|r| match r {
                         Ok(view) => view! { <Verdict view/> }.into_any(),
-                        Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                        Err(e) => view! { <LoadFailed error=e/> }.into_any(),
                     })}
                 }
             })}

@@ -17,6 +17,7 @@ use crate::api::users::{
 };
 use crate::api::AppError;
 use crate::time::format_time;
+use crate::ui::components::LoadFailed;
 use crate::ui::components::{CopyButton, DomainSwitcher};
 
 #[component]
@@ -98,7 +99,7 @@ pub fn UsersPage() -> impl IntoView {
                             <PolicyForm policy_view=listing.policy.clone() domain=listing.domain.id.clone() action=policy/>
                         }.into_any()
                     }
-                    Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <LoadFailed error=e/> }.into_any(),
                 }
             })}
         </Suspense>
@@ -443,7 +444,7 @@ pub fn WelcomePage() -> impl IntoView {
                                 <p class="banner error" role="alert">"This link has expired or was already used. Ask an administrator for a new one."</p>
                                 <p><a class="button" href="/login">"Sign in"</a></p>
                             }.into_any(),
-                            Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                            Err(e) => view! { <LoadFailed error=e/> }.into_any(),
                         }
                     })}
                 </Suspense>

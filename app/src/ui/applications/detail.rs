@@ -15,6 +15,7 @@ use crate::api::auth::take_flash;
 use crate::api::AppError;
 use crate::time::{format_optional_time, format_time};
 use crate::ui::charts::UsageChart;
+use crate::ui::components::LoadFailed;
 use crate::ui::components::{use_hydrated, CopyButton, ErrorBanner};
 use leptos::server_fn::ServerFn;
 
@@ -45,7 +46,7 @@ pub fn ApplicationPage() -> impl IntoView {
                         view! { <Details page flash refused not_transferred/> }.into_any()
                     }
                     Err(AppError::NotFound) => view! { <crate::ui::components::NotFound/> }.into_any(),
-                    Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <LoadFailed error=e/> }.into_any(),
                 }
             })}
         </Suspense>

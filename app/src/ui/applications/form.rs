@@ -10,6 +10,7 @@ use crate::api::auth::take_flash;
 use crate::api::{AppError, Flash};
 use crate::ui::components::permission_choices;
 use crate::ui::components::ErrorBanner;
+use crate::ui::components::LoadFailed;
 
 #[component]
 pub fn NewApplicationPage() -> impl IntoView {
@@ -48,7 +49,7 @@ pub fn NewApplicationPage() -> impl IntoView {
                             </section>
                         }.into_any()
                     }
-                    Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <LoadFailed error=e/> }.into_any(),
                 }
             })}
         </Suspense>

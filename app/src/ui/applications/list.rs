@@ -12,6 +12,7 @@ use crate::api::applications::{
 };
 use crate::time::{format_optional_time, format_time};
 use crate::ui::charts::sparkline;
+use crate::ui::components::LoadFailed;
 use crate::ui::components::{initial, use_hydrated, DomainSwitcher};
 use crate::ui::markup::Markup;
 use leptos::server_fn::ServerFn;
@@ -36,7 +37,7 @@ pub fn ApplicationsPage() -> impl IntoView {
                     {Suspend::new(async move {
                         match list.await {
                             Ok(list) => view! { <ApplicationsTable list/> }.into_any(),
-                            Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                            Err(e) => view! { <LoadFailed error=e/> }.into_any(),
                         }
                     })}
                 </Suspense>

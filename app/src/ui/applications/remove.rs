@@ -8,6 +8,7 @@ use leptos_router::hooks::use_query_map;
 use super::plural;
 use crate::api::applications::{applications_named, RemoveApplications};
 use crate::ui::components::ErrorBanner;
+use crate::ui::components::LoadFailed;
 
 #[component]
 pub fn RemovePage() -> impl IntoView {
@@ -51,7 +52,7 @@ pub fn RemovePage() -> impl IntoView {
                             </div>
                         }.into_any()
                     }
-                    Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <LoadFailed error=e/> }.into_any(),
                 }
             })}
         </Suspense>

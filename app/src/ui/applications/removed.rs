@@ -11,6 +11,7 @@ use crate::api::auth::take_flash;
 use crate::api::AppError;
 use crate::time::format_time;
 use crate::ui::components::ErrorBanner;
+use crate::ui::components::LoadFailed;
 
 #[component]
 pub fn RemovedPage() -> impl IntoView {
@@ -72,7 +73,7 @@ pub fn RemovedPage() -> impl IntoView {
                             </div>
                         }.into_any()
                     }
-                    Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <LoadFailed error=e/> }.into_any(),
                 }
             })}
         </Suspense>
