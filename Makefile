@@ -11,7 +11,7 @@ WASM_BINDGEN_VERSION := 0.2.130
 # Every Rust check builds the server half with this feature set.
 SSR := -p app -p keyport --features app/ssr
 
-.PHONY: run test tools browser fmt clippy unit e2e attacks site budget bench fuzz reliability
+.PHONY: run test tools browser fmt clippy unit e2e race attacks site budget bench fuzz reliability
 
 # --split: pages other than sign-in and the applications list are WebAssembly
 # chunks of their own, loaded when first shown (app/src/ui/mod.rs).
@@ -58,6 +58,13 @@ site:
 # On a failure, the servers' warnings and errors follow the report.
 e2e: tools browser site
 	cd end2end && { npx playwright test || { grep -hE "WARN|ERROR" .run/*.log | tail -40; exit 1; }; }
+
+# The flows that race the user (a throttled CPU, each step the moment its
+# element shows), RACE_REPEAT times each with no second try; `make test`
+# runs them once. Today: registering from a signed-out visit.
+RACE_REPEAT ?= 20
+race: tools browser site
+	cd end2end && npx playwright test operations.spec.ts --grep "throttled CPU" --repeat-each=$(RACE_REPEAT) --retries=0
 
 # The attack suite's measurements of a release node (server/tests/attacks.rs):
 # memory and latency under a flood of wrong secrets, as deployed.
