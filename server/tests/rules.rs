@@ -13,8 +13,9 @@ use std::collections::BTreeSet;
 use app::api::access::{Rule, Who, PREFIX, RULES};
 use app::api::AppError;
 use app::domain::access::Access;
-use app::domain::accounts::{NewUser, Role};
+use app::domain::accounts::{NewUser, Role, User};
 use app::domain::secrets::Password;
+use app::domain::tenancy::Domain;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use common::authorize::access;
@@ -119,24 +120,19 @@ async fn signed_in<'a>(app: &'a TestApp, email: &str) -> Browser<'a> {
     browser
 }
 
-async fn each_kind_of_caller_meets_each_rule(app: &TestApp) {
-    app.factors_not_required().await;
-    let super_admin = app.user("super@example.com", Role::SuperAdmin).await;
-    app.user("stale@example.com", Role::SuperAdmin).await;
-    app.user("admin@example.com", Role::DomainAdmin).await;
-    app.user("member@example.com", Role::Member).await;
-    let gone = app.user("gone@example.com", Role::Member).await;
-    // A domain whose admins must set up a second factor within 7 days.
-    let branch = app
+/// A new domain, and a domain admin of it.
+async fn admin_of_new_domain(app: &TestApp, name: &str, email: &str) -> (Domain, User) {
+    let domain = app
         .keyport
-        .create_domain(&Access::operator(), "Branch", None)
+        .create_domain(&Access::operator(), name, None)
         .await
         .unwrap();
-    app.keyport
+    let admin = app
+        .keyport
         .insert_user(
             NewUser {
-                domain_id: branch.id.clone(),
-                email: "late@example.com".into(),
+                domain_id: domain.id.clone(),
+                email: email.into(),
                 role: Role::DomainAdmin,
                 password: Password::new(PASSWORD),
             },
@@ -146,6 +142,18 @@ async fn each_kind_of_caller_meets_each_rule(app: &TestApp) {
         )
         .await
         .unwrap();
+    (domain, admin)
+}
+
+async fn each_kind_of_caller_meets_each_rule(app: &TestApp) {
+    app.factors_not_required().await;
+    let super_admin = app.user("super@example.com", Role::SuperAdmin).await;
+    app.user("stale@example.com", Role::SuperAdmin).await;
+    app.user("admin@example.com", Role::DomainAdmin).await;
+    app.user("member@example.com", Role::Member).await;
+    let gone = app.user("gone@example.com", Role::Member).await;
+    // A domain whose admins must set up a second factor within 7 days.
+    admin_of_new_domain(app, "Branch", "late@example.com").await;
     // Their grace period starts when they are first asked.
     signed_in(app, "late@example.com").await;
     app.user("twofactor@example.com", Role::Member).await;
@@ -420,26 +428,8 @@ impl Clients {
             .register_application(&access(admin), &domain, input)
             .await
             .unwrap();
-        let elsewhere_domain = app
-            .keyport
-            .create_domain(&Access::operator(), "Elsewhere", None)
-            .await
-            .unwrap();
-        let stranger = app
-            .keyport
-            .insert_user(
-                NewUser {
-                    domain_id: elsewhere_domain.id.clone(),
-                    email: "elsewhere@example.com".into(),
-                    role: Role::DomainAdmin,
-                    password: Password::new(PASSWORD),
-                },
-                None,
-                "test",
-                None,
-            )
-            .await
-            .unwrap();
+        let (elsewhere_domain, stranger) =
+            admin_of_new_domain(app, "Elsewhere", "elsewhere@example.com").await;
         let elsewhere = app
             .client(&stranger, "Elsewhere's", &["clients:read"])
             .await;
