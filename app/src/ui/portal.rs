@@ -248,9 +248,9 @@ fn Menu(groups: Vec<MenuGroup>) -> impl IntoView {
     let location = use_location();
     // Not on the first run: a menu the visitor opened before the page
     // came alive stays open.
-    Effect::new(move |first: Option<()>| {
+    Effect::new(move |ran_before: Option<()>| {
         location.pathname.track();
-        if first.is_some() {
+        if ran_before.is_some() {
             if let Some(menu) = menu.get_untracked() {
                 menu.set_open(false);
             }
