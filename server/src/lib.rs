@@ -138,18 +138,15 @@ impl AppState {
 /// Where the built site (WASM, JS, CSS) lives: `LEPTOS_*` variables as set
 /// by cargo-leptos, or the defaults of this workspace. The site's file
 /// names carry a hash of their content when the build left its list of
-/// hashes beside this executable (`hash-files` in Cargo.toml), unless
-/// `LEPTOS_HASH_FILES` says otherwise.
+/// hashes beside this executable (`hash-files` in Cargo.toml): the file
+/// decides, so a server never links to names its site does not have.
 fn leptos_options() -> LeptosOptions {
     let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
     let hash_file = var("LEPTOS_HASH_FILE_NAME", "hash.txt");
-    let hash_files = match std::env::var("LEPTOS_HASH_FILES") {
-        Ok(value) => value == "true",
-        Err(_) => std::env::current_exe()
-            .ok()
-            .and_then(|exe| Some(exe.parent()?.join(&hash_file)))
-            .is_some_and(|path| path.is_file()),
-    };
+    let hash_files = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join(&hash_file)))
+        .is_some_and(|path| path.is_file());
     LeptosOptions::builder()
         .output_name(var("LEPTOS_OUTPUT_NAME", "keyport"))
         .site_root(var("LEPTOS_SITE_ROOT", "target/site"))
@@ -414,15 +411,16 @@ fn cached(path: &str, mut file: axum::response::Response) -> axum::response::Res
 /// 22 URL-safe base64 characters (MD5) between the name and its extension.
 fn content_hashed(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or_default();
-    let parts: Vec<&str> = name.split('.').collect();
-    parts.len() >= 3
-        && parts[1..parts.len() - 1].iter().any(|part| {
-            part.len() == 22
-                && part.bytes().any(|b| b != b'_')
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+    let Some((inner, _extension)) = name.rsplit_once('.') else {
+        return false;
+    };
+    inner.split('.').skip(1).any(|part| {
+        part.len() == 22
+            && part.bytes().any(|b| b != b'_')
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }
 
 /// The user a console session may act for now, as the server functions
