@@ -11,7 +11,7 @@ WASM_BINDGEN_VERSION := 0.2.130
 # Every Rust check builds the server half with this feature set.
 SSR := -p app -p keyport --features app/ssr
 
-.PHONY: run test tools browser fmt clippy unit e2e race attacks site budget bench fuzz reliability
+.PHONY: run test tools browser fmt clippy unit e2e race attacks site budget soak bench fuzz reliability
 
 # --split: pages other than sign-in and the applications list are WebAssembly
 # chunks of their own, loaded when first shown (app/src/ui/mod.rs).
@@ -20,7 +20,7 @@ SSR := -p app -p keyport --features app/ssr
 run: tools
 	cargo leptos serve --release --split --precompress
 
-test: tools browser fmt clippy unit e2e attacks budget
+test: tools browser fmt clippy unit e2e attacks budget soak
 
 tools: end2end/node_modules/.installed
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
@@ -91,17 +91,35 @@ budget: site
 	[ $$main -le $$(( $(WASM_BUDGET_KIB) * 1024 )) ] || { echo "keyport.wasm is over its budget"; exit 1; }; \
 	[ $$all -le $$(( $(WASM_ALL_BUDGET_KIB) * 1024 )) ] || { echo "the modules together are over their budget"; exit 1; }
 
+# Every portal page, signed in, over 16 keep-alive connections for
+# PAGES_SECONDS (60; `make test` runs 10), while 200 more page requests
+# are cut off mid-render or mid-response: each answer must be its page
+# (its title, its nonce) and the server may say nothing that is a warning,
+# an error or a panic (server/bench/src/pages.rs).
+PAGES_SECONDS ?= $(if $(filter test,$(MAKECMDGOALS)),10,60)
+soak: tools site
+	RUSTFLAGS="--cfg erase_components" cargo build --release -p keyport-bench
+	PAGES_SECONDS=$(PAGES_SECONDS) target/release/keyport-bench pages
+
 # Measures the server against its own limits (see server/bench/) and
 # prints one table, also written to target/bench/report.md; then the scale
 # run (a node seeded through SQL to 200 domains, 12,600 clients, 5 million
 # audit entries, beside a small one; minutes of seeding) and its table,
-# target/bench/scale.md. A benchmark, not a test: it never fails for a slow
-# machine. BENCH_SECONDS per run (default 3).
+# target/bench/scale.md; then Lighthouse (mobile preset, Chromium) on the
+# sign-in page, the applications list and the register form,
+# target/bench/lighthouse.md. A benchmark, not a test: it never fails for a
+# slow machine. BENCH_SECONDS per run (default 3).
 # (RUSTFLAGS as cargo-leptos sets them for the server: the build reuses the site's.)
-bench: tools site
+bench: tools browser site server/bench/lighthouse/node_modules/.installed
 	RUSTFLAGS="--cfg erase_components" cargo build --release -p keyport-bench
 	target/release/keyport-bench measure
 	target/release/keyport-bench scale
+	bash server/bench/lighthouse/run.sh
+
+# Lighthouse and the Node 24 it needs, from npm.
+server/bench/lighthouse/node_modules/.installed: server/bench/lighthouse/package.json server/bench/lighthouse/package-lock.json
+	cd server/bench/lighthouse && npm ci --no-audit --no-fund
+	touch $@
 
 # Fuzzes token request parsing and client-credential extraction for
 # FUZZ_SECONDS (libFuzzer through cargo-fuzz, on the stable toolchain).

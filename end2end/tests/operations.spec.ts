@@ -1,6 +1,17 @@
 import { test, expect, type CDPSession, type Page, type TestInfo } from "@playwright/test";
 import { writeFileSync } from "node:fs";
-import { ADMIN, createClient, createUser, hydrated, open, signIn, uniqueEmail, uniqueName } from "./helpers";
+import {
+  ADMIN,
+  createClient,
+  createUser,
+  expectAddress,
+  hydrated,
+  literally,
+  open,
+  signIn,
+  uniqueEmail,
+  uniqueName,
+} from "./helpers";
 
 // What an admin does over the years: rotate without downtime, read usage,
 // find unused clients, undo a removal, manage users, inspect tokens.
@@ -227,7 +238,7 @@ const slowdowns: [string, (cdp: CDPSession) => Promise<unknown>][] = [
 // page has come alive), and after each the address and the page must
 // agree, with nothing left "Loading…".
 for (const [slowdown, slow] of slowdowns) {
-  test(`register from a signed-out visit, acting the moment each field shows, on ${slowdown}`, async ({ page, context }, testInfo) => {
+  test(`register, reveal, rotate, remove and restore from a signed-out visit, acting the moment each control shows, on ${slowdown}`, async ({ page, context }, testInfo) => {
     await slow(await context.newCDPSession(page));
     const name = uniqueName(testInfo, `Raced gateway on ${slowdown}`);
     const icon = testInfo.outputPath("icon.png");
@@ -257,7 +268,74 @@ for (const [slowdown, slow] of slowdowns) {
 
     await expect(page).toHaveURL(/\/applications\/[0-9a-f-]{36}$/);
     await expect(page.getByRole("heading", { level: 1, name })).toBeVisible();
-    await expect(page.locator(".credential", { hasText: "Client ID" }).locator("code")).toHaveText(/^[0-9a-f]{32}$/);
+    const clientId = page.locator(".credential", { hasText: "Client ID" }).locator("code");
+    await expect(clientId).toHaveText(/^[0-9a-f]{32}$/);
+    await expect(page.getByText("Loading…")).toHaveCount(0);
+    const detail = new URL(page.url()).pathname;
+    const id = await clientId.textContent();
+
+    // Reveal, rotate with a grace period and retire the old secret.
+    await page.getByRole("button", { name: "Show Client Secret" }).click();
+    const secret = page.locator(".credential", { hasText: "Client Secret" }).locator("code.secret");
+    await expect(secret).toHaveText(/^kps_/);
+    const first = await secret.textContent();
+    await page.getByLabel("Keep the current secret working for").selectOption({ label: "1 hour" });
+    await page.getByRole("button", { name: "Rotate secret" }).click();
+    await expect(page.getByRole("status")).toContainText("A new secret was issued");
+    await expect(page.locator("tr.previous")).toContainText("Previous");
+    expectAddress(page, new RegExp(`^${detail}\\?rotated=\\d+$`));
+    await page.getByRole("button", { name: "Show Client Secret" }).click();
+    await expect(secret).toHaveText(/^kps_/);
+    expect(await secret.textContent()).not.toBe(first);
+    await page.getByRole("button", { name: "Retire now" }).click();
+    await expect(page.getByRole("status")).toContainText("The previous secret was retired");
+    await expect(page.locator("tr.previous")).toHaveCount(0);
+    expectAddress(page, new RegExp(`^${detail}\\?retired=1$`));
+
+    // Remove it from the list with its checkbox, and restore it.
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Applications", exact: true }).click();
+    await page.getByRole("checkbox", { name: `Select ${name}`, exact: true }).check();
+    await page.getByRole("button", { name: "Remove", exact: true }).click();
+    await page.getByRole("button", { name: "Remove 1 application" }).click();
+    await expect(page.getByText("Removed 1 application.")).toBeVisible();
+    expectAddress(page, /^\/applications(\?.*)?$/);
+    await page.getByRole("link", { name: /Recently removed \(\d+\)/ }).click();
+    await page
+      .locator("tr", { hasText: name })
+      .getByRole("button", { name: `Restore ${name}`, exact: true })
+      .click();
+    await expect(page).toHaveURL(/\/applications\/[0-9a-f-]{36}\?restored=1$/);
+    await expect(page.getByRole("status")).toContainText("restored with its client ID and a new secret");
+    await expect(page.getByRole("heading", { level: 1, name })).toBeVisible();
+    await expect(clientId).toHaveText(id!);
+    await expect(page.getByText("Loading…")).toHaveCount(0);
+  });
+
+  test(`create a member and a domain from a signed-out visit, acting the moment each control shows, on ${slowdown}`, async ({ page, context }, testInfo) => {
+    await slow(await context.newCDPSession(page));
+    const email = uniqueEmail(testInfo, `raced-${slowdown.replaceAll(" ", "-")}@keyport.test`);
+    const domain = uniqueName(testInfo, `Raced office on ${slowdown}`);
+
+    await page.goto("/users");
+    await page.getByLabel("Email").fill(ADMIN.email);
+    await page.getByLabel("Password").fill(ADMIN.password);
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await expect(page.getByRole("heading", { name: "Users", level: 1 })).toBeVisible();
+    expectAddress(page, /^\/users$/);
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Role", { exact: true }).selectOption("member");
+    await page.getByRole("button", { name: "Create user" }).click();
+    await expect(page.locator("code.link")).toHaveText(/\/welcome\?token=/);
+    await expect(page.locator("tr", { hasText: email })).toContainText("Waiting for password");
+    expectAddress(page, /^\/users$/);
+
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Domains", exact: true }).click();
+    const form = page.getByRole("region", { name: "Create a domain" });
+    await form.getByLabel("Name").fill(domain);
+    await form.getByLabel("Application limit").fill("5");
+    await form.getByRole("button", { name: "Create domain" }).click();
+    await expect(page.getByRole("row", { name: new RegExp(literally(domain)) })).toContainText("0 / 5");
+    expectAddress(page, /^\/domains$/);
     await expect(page.getByText("Loading…")).toHaveCount(0);
   });
 }

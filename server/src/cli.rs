@@ -93,8 +93,11 @@ fn return_large_allocations() {
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("KEYPORT_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
+    // Colours only for a person at a terminal: a file or a log collector
+    // gets the text without escape codes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod oauth;
 mod openapi;
 pub mod proxies;
+mod request_owner;
 pub mod sessions;
 mod turns;
 
@@ -308,9 +309,13 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes_with_context(
             &state,
             pages,
-            move || provide_context(keyport.clone()),
+            move || {
+                provide_context(keyport.clone());
+                request_owner::note();
+            },
             move || app::ui::shell(options.clone()),
         )
+        .layer(middleware::from_fn(request_owner::own_owner))
         .layer(middleware::from_fn_with_state(
             Turns::per_core(),
             turns::in_turn,

@@ -16,17 +16,27 @@ use crate::domain::Keyport;
 const FLASH: &str = "flash";
 
 pub fn keyport() -> Result<Keyport, AppError> {
-    use_context::<Keyport>().ok_or_else(|| {
-        tracing::error!("Keyport services missing from the server function context");
-        AppError::Internal
-    })
+    use_context::<Keyport>().ok_or_else(|| missing("Keyport's services"))
 }
 
 pub async fn session() -> Result<Session, AppError> {
-    leptos_axum::extract::<Session>().await.map_err(|e| {
-        tracing::error!(error = %e, "session layer missing");
-        AppError::Internal
-    })
+    match leptos_axum::extract::<Session>().await {
+        Ok(session) => Ok(session),
+        Err(_) => Err(missing("the session layer")),
+    }
+}
+
+/// What to say when part of the request's context is missing. A page
+/// whose client hung up mid-render has its owner, and with it the whole
+/// context, cleaned up; what it had started finds nothing, and stops
+/// without an answer anyone waits for. Anywhere else it is a bug.
+fn missing(what: &str) -> AppError {
+    if use_context::<Parts>().is_none() {
+        tracing::debug!("{what} not found: the request has ended");
+    } else {
+        tracing::error!("{what} missing from the request's context");
+    }
+    AppError::Internal
 }
 
 /// The client's address: as a trusted proxy reported it, or the peer's.

@@ -27,6 +27,8 @@ pub(crate) struct Load {
     body: Body,
     /// The status every answer should have.
     expected: StatusCode,
+    /// For a portal page: the `<title>` it should carry.
+    title: Option<Arc<str>>,
 }
 
 #[derive(Clone)]
@@ -47,6 +49,7 @@ impl Load {
             own: None,
             body: Body::Same(Bytes::new()),
             expected: StatusCode::OK,
+            title: None,
         }
     }
 
@@ -58,6 +61,7 @@ impl Load {
             own: None,
             body: Body::Same(body.into()),
             expected: StatusCode::OK,
+            title: None,
         }
     }
 
@@ -70,6 +74,7 @@ impl Load {
             own: None,
             body: Body::Chained(Arc::new(chains)),
             expected: StatusCode::OK,
+            title: None,
         }
     }
 
@@ -96,6 +101,14 @@ impl Load {
         self
     }
 
+    /// A portal page: every answer should carry `<title>` `title`, and a
+    /// Content-Security-Policy whose nonce its scripts carry (a page
+    /// rendered with another request's state would not).
+    pub(crate) fn titled(mut self, title: &str) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
     /// The request connection `n` sends next.
     fn request(&self, host: &HeaderValue, n: usize) -> Request<Full<Bytes>> {
         let mut request = Request::builder()
@@ -116,14 +129,25 @@ impl Load {
     }
 
     /// Whether connection `n`'s request was answered as it should be: with
-    /// the expected status, and for a chain, with the successor it presents
-    /// next.
-    fn answered(&self, n: usize, status: StatusCode, body: Collected<Bytes>) -> bool {
+    /// the expected status, for a chain with the successor it presents
+    /// next, for a page with its title and nonce.
+    fn answered(
+        &self,
+        n: usize,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: Collected<Bytes>,
+    ) -> bool {
+        let body = body.to_bytes();
         status == self.expected
             && match &self.body {
                 Body::Same(_) => true,
-                Body::Chained(chains) => chains.advance(n, &body.to_bytes()),
+                Body::Chained(chains) => chains.advance(n, &body),
             }
+            && self
+                .title
+                .as_deref()
+                .is_none_or(|title| is_page(title, headers, &body))
     }
 }
 
@@ -254,25 +278,21 @@ async fn connection(
             }
             let answered = match sender.send_request(load.request(host, n)).await {
                 Ok(response) => {
-                    let status = response.status();
-                    response
-                        .into_body()
-                        .collect()
-                        .await
-                        .map(|body| (status, body))
+                    let (parts, body) = response.into_parts();
+                    body.collect().await.map(|body| (parts, body))
                 }
                 Err(_) => {
                     done.errors += 1;
                     break; // reconnect
                 }
             };
-            let Ok((status, body)) = answered else {
+            let Ok((parts, body)) = answered else {
                 done.errors += 1;
                 break;
             };
             let elapsed = sent.elapsed();
             // A chain moves on during the warm-up too.
-            let ok = load.answered(n, status, body);
+            let ok = load.answered(n, parts.status, &parts.headers, body);
             if sent >= from {
                 done.latencies
                     .push(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
@@ -283,6 +303,20 @@ async fn connection(
         }
     }
     done
+}
+
+/// Whether an HTML page carries `<title>` `title` and a
+/// Content-Security-Policy with a nonce that its scripts carry.
+pub(crate) fn is_page(title: &str, headers: &HeaderMap, body: &[u8]) -> bool {
+    let html = String::from_utf8_lossy(body);
+    let nonce = headers
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|policy| policy.to_str().ok())
+        .and_then(|policy| policy.split("'nonce-").nth(1))
+        .and_then(|rest| rest.split('\'').next())
+        .filter(|nonce| !nonce.is_empty());
+    nonce.is_some_and(|nonce| html.contains(&format!(" nonce=\"{nonce}\"")))
+        && html.contains(&format!("<title>{title}</title>"))
 }
 
 /// One request on a fresh connection.

@@ -1,11 +1,12 @@
 //! `keyport-bench`: the `keyport` command line, built with the bench-only
 //! routes (`keyport`'s `bench` feature), plus `keyport-bench measure` and
-//! `keyport-bench scale` (`make bench`) and `keyport-bench soak` (`make
-//! reliability`). They start `keyport-bench serve` processes, so the servers
-//! measured are this binary.
+//! `keyport-bench scale` (`make bench`), `keyport-bench soak` (`make
+//! reliability`) and `keyport-bench pages` (`make soak`). They start
+//! `keyport-bench serve` processes, so the servers measured are this binary.
 
 mod load;
 mod measure;
+mod pages;
 mod refresh;
 mod registration;
 mod report;
@@ -25,6 +26,7 @@ async fn main() -> std::process::ExitCode {
         Some("measure") => measure::measure().await,
         Some("scale") => scale::scale().await,
         Some("soak") => soak::soak().await,
+        Some("pages") => pages::pages().await,
         _ => keyport::cli::run().await,
     }
 }

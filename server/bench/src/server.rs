@@ -4,7 +4,7 @@
 //! and an integration would.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -33,16 +33,22 @@ pub(crate) struct Server {
 impl Server {
     /// A server on `database`, its master key in the scratch folder.
     pub(crate) async fn start(database: &Scratch) -> Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free port: {e}"))?
-            .port();
-        Self::start_at(database, ([127, 0, 0, 1], port).into()).await
+        Self::spawn(database, free_address()?, None).await
+    }
+
+    /// A server on `database` whose output, standard output and error
+    /// together, goes to the file `output`.
+    pub(crate) async fn start_writing(database: &Scratch, output: &Path) -> Result<Self> {
+        Self::spawn(database, free_address()?, Some(output)).await
     }
 
     /// A server on `database` at `addr`. A restart keeps the address, and
     /// with it the issuer (the public URL) of the tokens given out before.
     pub(crate) async fn start_at(database: &Scratch, addr: SocketAddr) -> Result<Self> {
+        Self::spawn(database, addr, None).await
+    }
+
+    async fn spawn(database: &Scratch, addr: SocketAddr, output: Option<&Path>) -> Result<Self> {
         let env = vec![
             ("KEYPORT_BIND", addr.to_string()),
             ("KEYPORT_DATABASE_URL", database.url().to_owned()),
@@ -50,17 +56,32 @@ impl Server {
                 "KEYPORT_MASTER_KEY_FILE",
                 database.dir().join("master.key").display().to_string(),
             ),
-            ("KEYPORT_LOG", "warn".into()),
+            // A server whose output is kept says all it says as deployed;
+            // the others only what went wrong.
+            (
+                "KEYPORT_LOG",
+                if output.is_some() { "info" } else { "warn" }.into(),
+            ),
             // Each load connection rotates its refresh chain as fast as it
             // can, far past what a client does (30 a minute by default):
             // the refresh rows measure rotation, not its budget.
             ("KEYPORT_REFRESH_ROTATIONS", "100000".into()),
         ];
+        let (stdout, stderr) = match output {
+            Some(path) => {
+                let file = std::fs::File::create(path)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                let copy = file.try_clone().map_err(|e| e.to_string())?;
+                (Stdio::from(file), Stdio::from(copy))
+            }
+            None => (Stdio::null(), Stdio::inherit()),
+        };
         let started = Instant::now();
         let child = Command::new(exe()?)
             .arg("serve")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("cannot start the server: {e}"))?;
@@ -291,7 +312,7 @@ impl Seeded {
         self.signed_in_page("/audit")
     }
 
-    fn signed_in_page(&self, path: &str) -> Load {
+    pub(crate) fn signed_in_page(&self, path: &str) -> Load {
         Load::get(path)
             .header(header::COOKIE, &self.cookie)
             .header(header::ACCEPT, "text/html")
@@ -307,6 +328,14 @@ pub(crate) fn token_load(client_id: &str, client_secret: &str) -> Load {
     Load::post("/oauth2/token", "grant_type=client_credentials")
         .header(header::AUTHORIZATION, &format!("Basic {basic}"))
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+}
+
+fn free_address() -> Result<SocketAddr> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port: {e}"))?
+        .port();
+    Ok(([127, 0, 0, 1], port).into())
 }
 
 fn exe() -> Result<PathBuf> {
