@@ -9,7 +9,7 @@
 // project and the try: a retry runs against the same database.
 import { test, expect, type Page, type TestInfo } from "@playwright/test";
 import { createHmac } from "node:crypto";
-import { ADMIN, createClient, createUser, expectAddress, hydrated, open } from "./helpers";
+import { ADMIN, createClient, createUser, expectAddress, hydrated, open, slowdowns } from "./helpers";
 
 /** "" the first time a test runs, "-r1", "-r2"… when it runs again. */
 function tag(testInfo: TestInfo): string {
@@ -142,6 +142,42 @@ test("an authenticator app: set up, then asked for at sign-in, with a recovery c
   await expect(page.getByRole("heading", { name: "Account", level: 1 })).toBeVisible();
   await expect(page.getByText("9 of 10 recovery codes left.")).toBeVisible();
 });
+
+// The same as the impatient user does it on a slow machine or network:
+// from a signed-out visit to the Account page, each step the moment its
+// control shows, the address and the page agreeing after each.
+for (const [slowdown, slow] of slowdowns) {
+  test(`an authenticator app set up and asked for, from a signed-out visit, acting the moment each control shows, on ${slowdown}`, async ({ page, context }, testInfo) => {
+    await slow(await context.newCDPSession(page));
+    const email = newUser(testInfo, `raced-totp-${slowdown.split(" ").pop()!.toLowerCase()}`);
+
+    await page.goto("/account");
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Password").fill(ADMIN.password);
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await expect(page.getByRole("heading", { name: "Account", level: 1 })).toBeVisible();
+    expectAddress(page, /^\/account$/);
+    await page.getByRole("button", { name: "Set up an authenticator app" }).click();
+    const secret = (await page.getByTestId("totp-secret").textContent())!.trim();
+    expect(secret).toMatch(/^[A-Z2-7]{32}$/);
+    await page.getByLabel("Code from the app").fill(totp(secret));
+    await page.getByRole("button", { name: "Turn on" }).click();
+    await expect(page.getByRole("heading", { name: "Save your recovery codes" })).toBeVisible();
+    await expect(page.getByTestId("recovery-codes").getByRole("listitem")).toHaveCount(10);
+    expectAddress(page, /^\/account(\?.*)?$/);
+
+    await signOut(page);
+    await page.goto("/applications");
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Password").fill(ADMIN.password);
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await expectSecondStep(page);
+    await page.getByLabel("Code", { exact: true }).fill(totp(secret, Date.now() / 1000 + 30));
+    await page.getByRole("button", { name: "Verify" }).click();
+    await expectApplications(page, email);
+    await expect(page.getByText("Loading…")).toHaveCount(0);
+  });
+}
 
 test("showing a secret asks again once the last check is older than the step-up lifetime", async ({ page }, testInfo) => {
   // 16 s of waiting for a 15-s lifetime.

@@ -1,4 +1,4 @@
-import { expect, type ConsoleMessage, type Page, type Request, type TestInfo } from "@playwright/test";
+import { expect, type CDPSession, type ConsoleMessage, type Page, type Request, type TestInfo } from "@playwright/test";
 import { readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
@@ -155,3 +155,22 @@ export async function signIn(page: Page, testInfo: TestInfo, email = ADMIN.email
   await expect(page.getByRole("heading", { name: "Applications", level: 1 })).toBeVisible();
   expectAddress(page, /^\/applications$/);
 }
+
+/**
+ * How a slow machine or a slow network is played to Chromium (CDP), for the
+ * tests that race the user (`make race` picks them by these names).
+ */
+export const slowdowns: [string, (cdp: CDPSession) => Promise<unknown>][] = [
+  ["a throttled CPU", (cdp) => cdp.send("Emulation.setCPUThrottlingRate", { rate: 4 })],
+  // DevTools' "Fast 3G": 1.6 Mbit/s down, 750 kbit/s up, 150 ms.
+  [
+    "a slow network",
+    (cdp) =>
+      cdp.send("Network.emulateNetworkConditions", {
+        offline: false,
+        latency: 150,
+        downloadThroughput: (1.6 * 1024 * 1024) / 8,
+        uploadThroughput: (750 * 1024) / 8,
+      }),
+  ],
+];

@@ -1,4 +1,4 @@
-import { test, expect, type CDPSession, type Page, type TestInfo } from "@playwright/test";
+import { test, expect, type Page, type TestInfo } from "@playwright/test";
 import { writeFileSync } from "node:fs";
 import {
   ADMIN,
@@ -9,6 +9,7 @@ import {
   literally,
   open,
   signIn,
+  slowdowns,
   uniqueEmail,
   uniqueName,
 } from "./helpers";
@@ -216,22 +217,6 @@ test("inspect a valid token and, once it has expired, the same token", async ({ 
   await expect(page.locator(".verdict-line")).toHaveText(/^Expired at \d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
   await expect(page.locator("pre.json").first()).toContainText("at+jwt");
 });
-
-// How a slow machine or a slow network is played to Chromium (CDP).
-const slowdowns: [string, (cdp: CDPSession) => Promise<unknown>][] = [
-  ["a throttled CPU", (cdp) => cdp.send("Emulation.setCPUThrottlingRate", { rate: 4 })],
-  // DevTools' "Fast 3G": 1.6 Mbit/s down, 750 kbit/s up, 150 ms.
-  [
-    "a slow network",
-    (cdp) =>
-      cdp.send("Network.emulateNetworkConditions", {
-        offline: false,
-        latency: 150,
-        downloadThroughput: (1.6 * 1024 * 1024) / 8,
-        uploadThroughput: (750 * 1024) / 8,
-      }),
-  ],
-];
 
 // The seeds' own workflow as an impatient user does it on a slow machine
 // or network: each step taken the moment its element shows (not once the
