@@ -2,7 +2,19 @@ import { test, expect, type Locator, type Page, type TestInfo } from "@playwrigh
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { createHash, randomBytes } from "node:crypto";
-import { ADMIN, createClient, ensureUser, expectAddress, literally, open, rerun, signIn, uniqueEmail, uniqueName } from "./helpers";
+import {
+  ADMIN,
+  createClient,
+  ensureUser,
+  expectAddress,
+  literally,
+  open,
+  rerun,
+  signIn,
+  slowdowns,
+  uniqueEmail,
+  uniqueName,
+} from "./helpers";
 
 // The authorization code flow as a third-party product plays it: it sends
 // the browser to Keyport, catches the redirect on its loopback callback,
@@ -373,3 +385,35 @@ test("an initial access token from the registration page registers an agent, unt
   await open(page, "/registration", testInfo);
   await expect(page.getByLabel("Clients that register themselves, at most")).toHaveValue("5");
 });
+
+// Consent as the impatient user gives it on a slow machine or network: a
+// signed-out arrival from the application, each step the moment its
+// control shows, and the application gets its code.
+for (const [slowdown, slow] of slowdowns) {
+  test(`approve an application from a signed-out arrival, acting the moment each control shows, on ${slowdown}`, async ({ page, context }, testInfo) => {
+    await slow(await context.newCDPSession(page));
+    const callback = await callbackServer();
+    try {
+      const user = uniqueEmail(testInfo, `raced-consent-${slowdown.split(" ").pop()}@keyport.test`);
+      ensureUser(testInfo, user, "member");
+      const name = uniqueName(testInfo, `Raced consent on ${slowdown}`);
+      const client = createClient(testInfo, ADMIN.email, name, ["clients:read"], callback.url);
+      const { verifier, challenge } = pkce();
+      const state = randomBytes(8).toString("hex");
+
+      await page.goto(authorizeUrl(client.client_id, callback.url, challenge, state));
+      await signInAs(page, user);
+      await expect(page.getByRole("heading", { name: `Authorize ${name}`, exact: true })).toBeVisible();
+      expectAddress(page, /^\/oauth2\/authorize\?/);
+      await page.getByRole("button", { name: "Approve" }).click();
+
+      const back = await callback.received;
+      expect(back.searchParams.get("state")).toBe(state);
+      await expect(page.getByRole("heading", { name: "Signed in to the gateway" })).toBeVisible();
+      const token = await exchange(testInfo, client, back.searchParams.get("code")!, callback.url, verifier);
+      expect(token.status).toBe(200);
+    } finally {
+      callback.close();
+    }
+  });
+}
