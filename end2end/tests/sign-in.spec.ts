@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { ADMIN, expectAddress, open, signIn } from "./helpers";
+import { ADMIN, expectAddress, hydrated, open, signIn } from "./helpers";
 
 test("a signed-out visit to /applications lands on the sign-in page and returns after it", async ({ page }, testInfo) => {
   await open(page, "/applications", testInfo);
@@ -63,4 +63,34 @@ test("the site's files go out compressed, and are kept for good under names that
       expect(response.headers()["cache-control"]).toBe("public, max-age=31536000, immutable");
     }
   }
+});
+
+test("a page loaded on demand keeps its title while it comes alive, its code preloaded with it", async ({ page, context }, testInfo) => {
+  await signIn(page, testInfo);
+  await (await context.newCDPSession(page)).send("Emulation.setCPUThrottlingRate", { rate: 4 });
+  // Every title the document has had since it first had one.
+  await page.addInitScript(() => {
+    const titles: string[] = [];
+    (window as unknown as { titles: string[] }).titles = titles;
+    const note = () => {
+      const title = document.title;
+      if ((titles.length > 0 || title) && titles[titles.length - 1] !== title) titles.push(title);
+    };
+    new MutationObserver(note).observe(document, { subtree: true, childList: true, characterData: true });
+  });
+  const chunks: string[] = [];
+  page.on("request", (r) => {
+    if (/\/pkg\/chunk_/.test(r.url())) chunks.push(r.url());
+  });
+  const response = await page.goto("/users");
+  await expect(page.getByRole("heading", { name: "Users", level: 1 })).toBeVisible();
+  await page.waitForLoadState("networkidle");
+  // Without JavaScript nothing comes alive, and nothing watches the title.
+  if (hydrated(testInfo)) {
+    expect(await page.evaluate(() => (window as unknown as { titles: string[] }).titles)).toEqual(["Users · Keyport"]);
+  }
+  // The page names the chunks it needs, and the browser asks for each once.
+  const preloaded = [...(await response!.text()).matchAll(/<link[^>]+href="(\/pkg\/chunk_[^"]+\.wasm)"/g)].map((m) => m[1]);
+  expect(preloaded.length).toBeGreaterThan(0);
+  expect(new Set(chunks).size).toBe(chunks.length);
 });

@@ -144,6 +144,27 @@ lazy_page! {
     Confirm => factors::ConfirmPage,
 }
 
+/// What every page's title ends with.
+const TITLE_SUFFIX: &str = " · Keyport";
+
+/// The title the app falls back on while no page has given one: in the
+/// browser, the page's own part of the title it was served with. A page
+/// loaded on demand gives its title only once its code has come, after
+/// the rest of the app has come alive; meanwhile the title stays as it
+/// was rather than going blank. On the server every page gives its own.
+fn served_title() -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        let served = document().title();
+        served
+            .strip_suffix(TITLE_SUFFIX)
+            .unwrap_or_default()
+            .to_owned()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    String::new()
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -155,7 +176,7 @@ pub fn App() -> impl IntoView {
         }
     });
     view! {
-        <Title formatter=|page: String| if page.is_empty() { "Keyport".to_string() } else { format!("{} · Keyport", rcdata(&page)) }/>
+        <Title text=served_title() formatter=|page: String| if page.is_empty() { "Keyport".to_string() } else { format!("{page}{TITLE_SUFFIX}", page = rcdata(&page)) }/>
         <Router>
             <Routes fallback=components::NotFound>
                 <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
