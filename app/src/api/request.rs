@@ -20,10 +20,9 @@ pub fn keyport() -> Result<Keyport, AppError> {
 }
 
 pub async fn session() -> Result<Session, AppError> {
-    match leptos_axum::extract::<Session>().await {
-        Ok(session) => Ok(session),
-        Err(_) => Err(missing("the session layer")),
-    }
+    leptos_axum::extract::<Session>()
+        .await
+        .map_err(|_| missing("the session layer"))
 }
 
 /// What to say when part of the request's context is missing. A page

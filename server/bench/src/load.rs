@@ -307,7 +307,7 @@ async fn connection(
 
 /// Whether an HTML page carries `<title>` `title` and a
 /// Content-Security-Policy with a nonce that its scripts carry.
-pub(crate) fn is_page(title: &str, headers: &HeaderMap, body: &[u8]) -> bool {
+fn is_page(title: &str, headers: &HeaderMap, body: &[u8]) -> bool {
     let html = String::from_utf8_lossy(body);
     let nonce = headers
         .get(header::CONTENT_SECURITY_POLICY)

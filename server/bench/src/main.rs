@@ -31,6 +31,25 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// Prints a check's report (or why it could not run) and makes its verdict
+/// the exit status.
+fn verdict(command: &str, outcome: Result<(String, bool)>) -> std::process::ExitCode {
+    match outcome {
+        Ok((report, passed)) => {
+            println!("{report}");
+            if passed {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("keyport-bench {command}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// A positive whole number from the environment variable `name`, or
 /// `default` when it is unset or not one.
 fn count(name: &str, default: u64) -> u64 {

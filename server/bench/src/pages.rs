@@ -30,20 +30,7 @@ const CUT_OFF: usize = 200;
 const UNWANTED: [&str; 4] = ["WARN", "ERROR", "panicked", "ServerMetaContext"];
 
 pub(crate) async fn pages() -> ExitCode {
-    match run().await {
-        Ok((report, passed)) => {
-            println!("{report}");
-            if passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("keyport-bench pages: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::verdict("pages", run().await)
 }
 
 async fn run() -> Result<(String, bool), String> {
@@ -63,14 +50,12 @@ async fn run() -> Result<(String, bool), String> {
     let connections: Vec<usize> = (0..loads.len())
         .map(|n| CONNECTIONS / loads.len() + usize::from(n < CONNECTIONS % loads.len()))
         .collect();
+    let rendering = loads
+        .iter()
+        .zip(&connections)
+        .map(|(load, &n)| drive(server.addr, load, n, Duration::ZERO, seconds));
     let (runs, cut) = tokio::join!(
-        futures::future::join_all(loads.iter().zip(&connections).map(|(load, &n)| drive(
-            server.addr,
-            load,
-            n,
-            Duration::ZERO,
-            seconds
-        )),),
+        futures::future::join_all(rendering),
         cut_off(server.addr, &seeded, &pages, seconds),
     );
     // What the cut-off requests left running finishes, or says why not.

@@ -29,23 +29,12 @@ struct Window {
 }
 
 pub(crate) async fn soak() -> ExitCode {
-    match run().await {
-        Ok((report, passed)) => {
-            println!("{report}");
-            let path = std::path::Path::new("target/reliability");
-            let _ = std::fs::create_dir_all(path)
-                .and_then(|()| std::fs::write(path.join("soak.md"), &report));
-            if passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("keyport-bench soak: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let outcome = run().await.inspect(|(report, _)| {
+        let path = std::path::Path::new("target/reliability");
+        let _ = std::fs::create_dir_all(path)
+            .and_then(|()| std::fs::write(path.join("soak.md"), report));
+    });
+    crate::verdict("soak", outcome)
 }
 
 async fn run() -> Result<(String, bool), String> {
