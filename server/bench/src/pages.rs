@@ -133,8 +133,11 @@ async fn cut_off(
             // Mid-render: some of the page's work has started.
             tokio::time::sleep(Duration::from_micros(250 * (n as u64 % 8))).await;
         } else {
+            // An answer that never starts is cut off too, after the
+            // longest any request may take.
             let mut first = [0; 16];
-            if matches!(stream.read(&mut first).await, Ok(read) if read > 0) {
+            let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut first)).await;
+            if matches!(read, Ok(Ok(read)) if read > 0) {
                 answered += 1;
             }
         }
