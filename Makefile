@@ -61,12 +61,13 @@ e2e: tools browser site
 
 # The flows that race the user (a CPU throttled 4x, then a slow network;
 # each step the moment its element shows), RACE_REPEAT times each with no
-# second try; `make test` runs them once. Today: an application's life
+# second try, keeping a trace of each failure (end2end/test-results/);
+# `make test` runs them once. Today: an application's life
 # (register, reveal, rotate, remove, restore), a member and a domain, an
 # authenticator app set up and asked for, and consent.
 RACE_REPEAT ?= 20
 race: tools browser site
-	cd end2end && npx playwright test operations.spec.ts factors.spec.ts authorize.spec.ts --grep "on a (throttled CPU|slow network)" --repeat-each=$(RACE_REPEAT) --retries=0
+	cd end2end && npx playwright test operations.spec.ts factors.spec.ts authorize.spec.ts --grep "on a (throttled CPU|slow network)" --repeat-each=$(RACE_REPEAT) --retries=0 --trace retain-on-failure
 
 # The attack suite's measurements of a release node (server/tests/attacks.rs):
 # memory and latency under a flood of wrong secrets, as deployed.
