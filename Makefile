@@ -64,7 +64,8 @@ e2e: tools browser site
 # second try, keeping a trace of each failure (end2end/test-results/);
 # `make test` runs them once. Today: an application's life
 # (register, reveal, rotate, remove, restore), a member and a domain, an
-# authenticator app set up and asked for, and consent.
+# authenticator app set up and asked for, consent, and an initial access
+# token.
 RACE_REPEAT ?= 20
 race: tools browser site
 	cd end2end && npx playwright test operations.spec.ts factors.spec.ts authorize.spec.ts --grep "on a (throttled CPU|slow network)" --repeat-each=$(RACE_REPEAT) --retries=0 --trace retain-on-failure

@@ -416,4 +416,36 @@ for (const [slowdown, slow] of slowdowns) {
       callback.close();
     }
   });
+
+  test(`create an initial access token from a signed-out visit to the registration page, acting the moment each control shows, on ${slowdown}`, async ({ page, context }, testInfo) => {
+    await slow(await context.newCDPSession(page));
+    const label = uniqueName(testInfo, `Raced agents on ${slowdown}`);
+
+    await page.goto("/registration");
+    await page.getByLabel("Email").fill(ADMIN.email);
+    await page.getByLabel("Password").fill(ADMIN.password);
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await expect(page.getByRole("heading", { name: "Client registration", level: 1 })).toBeVisible();
+    expectAddress(page, /^\/registration$/);
+    await page.getByLabel("Label").fill(label);
+    await page.getByLabel("Registrations").fill("1");
+    await permission(page, "clients:read").check();
+    await page.getByRole("button", { name: "Create token" }).click();
+    const shown = page.getByTestId("initial-access-token");
+    await expect(shown).toHaveText(/^kpi_/);
+    expectAddress(page, /^\/registration/);
+    await expect(page.getByText("Loading…")).toHaveCount(0);
+
+    // The token registers an agent, as RFC 7591 says.
+    const registered = await fetch(`${baseUrl(testInfo)}/oauth2/register`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${(await shown.textContent())!.trim()}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        client_name: uniqueName(testInfo, `Raced agent on ${slowdown}`),
+        redirect_uris: ["http://127.0.0.1/callback"],
+        token_endpoint_auth_method: "none",
+      }),
+    });
+    expect(registered.status).toBe(201);
+  });
 }
