@@ -11,6 +11,7 @@ import {
   open,
   rerun,
   signIn,
+  signInAt,
   slowdowns,
   uniqueEmail,
   uniqueName,
@@ -421,10 +422,7 @@ for (const [slowdown, slow] of slowdowns) {
     await slow(await context.newCDPSession(page));
     const label = uniqueName(testInfo, `Raced agents on ${slowdown}`);
 
-    await page.goto("/registration");
-    await page.getByLabel("Email").fill(ADMIN.email);
-    await page.getByLabel("Password").fill(ADMIN.password);
-    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await signInAt(page, "/registration");
     await expect(page.getByRole("heading", { name: "Client registration", level: 1 })).toBeVisible();
     expectAddress(page, /^\/registration$/);
     await page.getByLabel("Label").fill(label);

@@ -9,7 +9,7 @@
 // project and the try: a retry runs against the same database.
 import { test, expect, type Page, type TestInfo } from "@playwright/test";
 import { createHmac } from "node:crypto";
-import { ADMIN, createClient, createUser, expectAddress, hydrated, open, slowdowns } from "./helpers";
+import { ADMIN, createClient, createUser, expectAddress, hydrated, open, signInAt, slowdowns } from "./helpers";
 
 /** "" the first time a test runs, "-r1", "-r2"… when it runs again. */
 function tag(testInfo: TestInfo): string {
@@ -151,10 +151,7 @@ for (const [slowdown, slow] of slowdowns) {
     await slow(await context.newCDPSession(page));
     const email = newUser(testInfo, `raced-totp-${slowdown.split(" ").pop()!.toLowerCase()}`);
 
-    await page.goto("/account");
-    await page.getByLabel("Email").fill(email);
-    await page.getByLabel("Password").fill(ADMIN.password);
-    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await signInAt(page, "/account", email);
     await expect(page.getByRole("heading", { name: "Account", level: 1 })).toBeVisible();
     expectAddress(page, /^\/account$/);
     await page.getByRole("button", { name: "Set up an authenticator app" }).click();
@@ -167,10 +164,7 @@ for (const [slowdown, slow] of slowdowns) {
     expectAddress(page, /^\/account(\?.*)?$/);
 
     await signOut(page);
-    await page.goto("/applications");
-    await page.getByLabel("Email").fill(email);
-    await page.getByLabel("Password").fill(ADMIN.password);
-    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await signInAt(page, "/applications", email);
     await expectSecondStep(page);
     await page.getByLabel("Code", { exact: true }).fill(totp(secret, Date.now() / 1000 + 30));
     await page.getByRole("button", { name: "Verify" }).click();

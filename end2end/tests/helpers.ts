@@ -147,6 +147,18 @@ export function expectAddress(page: Page, pattern: RegExp) {
   expect(url.pathname + url.search).toMatch(pattern);
 }
 
+/**
+ * Visits `path` signed out and signs in on the sign-in page it sends to,
+ * each field filled the moment it shows (not once the page has come alive).
+ * Where that leads is for the test to say.
+ */
+export async function signInAt(page: Page, path: string, email = ADMIN.email, password = ADMIN.password) {
+  await page.goto(path);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+}
+
 export async function signIn(page: Page, testInfo: TestInfo, email = ADMIN.email, password = ADMIN.password) {
   await open(page, "/login", testInfo);
   await page.getByLabel("Email").fill(email);

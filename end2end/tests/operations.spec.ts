@@ -9,6 +9,7 @@ import {
   literally,
   open,
   signIn,
+  signInAt,
   slowdowns,
   uniqueEmail,
   uniqueName,
@@ -237,10 +238,7 @@ for (const [slowdown, slow] of slowdowns) {
       ),
     );
 
-    await page.goto("/applications");
-    await page.getByLabel("Email").fill(ADMIN.email);
-    await page.getByLabel("Password").fill(ADMIN.password);
-    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await signInAt(page, "/applications");
     await page.getByRole("link", { name: "Register New Application" }).click();
     await expect(page).toHaveURL(/\/applications\/new(\?domain=[0-9a-f-]+)?$/);
     await page.getByLabel("Application Name").fill(name);
@@ -301,10 +299,7 @@ for (const [slowdown, slow] of slowdowns) {
     const email = uniqueEmail(testInfo, `raced-${slowdown.replaceAll(" ", "-")}@keyport.test`);
     const domain = uniqueName(testInfo, `Raced office on ${slowdown}`);
 
-    await page.goto("/users");
-    await page.getByLabel("Email").fill(ADMIN.email);
-    await page.getByLabel("Password").fill(ADMIN.password);
-    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await signInAt(page, "/users");
     await expect(page.getByRole("heading", { name: "Users", level: 1 })).toBeVisible();
     expectAddress(page, /^\/users$/);
     await page.getByLabel("Email").fill(email);
