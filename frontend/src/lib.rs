@@ -1,6 +1,6 @@
-//! The browser entry point: hydrates the server-rendered page. Pages other
-//! than sign-in and the applications list come in chunks of their own
-//! (`cargo leptos --split`), loaded when first shown.
+//! The browser entry point: hydrates the server-rendered page. The pages
+//! come in chunks of their own, one per section (`cargo leptos --split`,
+//! `app/src/ui/mod.rs`), loaded when the first page of it is shown.
 
 use std::panic::PanicHookInfo;
 

@@ -2,6 +2,7 @@
 //! authenticator app) and recovery codes. Every change asks for step-up;
 //! right after sign-in that check is fresh.
 
+use crate::api::codec::JsonText;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -43,7 +44,7 @@ pub struct AccountView {
     pub new_codes: Option<Vec<String>>,
 }
 
-#[server(prefix = "/rpc", endpoint = "account/page")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "account/page")]
 pub async fn account_page() -> Result<AccountView, AppError> {
     use super::request::{enrol_by, keyport, no_store, take_result};
     use crate::api::access::allow;
@@ -81,7 +82,7 @@ pub async fn account_page() -> Result<AccountView, AppError> {
 }
 
 /// Starts setting up an authenticator app.
-#[server(prefix = "/rpc", endpoint = "account/totp")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "account/totp")]
 pub async fn begin_totp() -> Result<TotpSetupView, AppError> {
     use super::request::{form, keep_result, keyport, no_store};
     use crate::api::access::allow;
@@ -102,7 +103,7 @@ pub async fn begin_totp() -> Result<TotpSetupView, AppError> {
 
 /// Turns the authenticator app on with a code from it; the first factor
 /// brings recovery codes, shown once.
-#[server(prefix = "/rpc", endpoint = "account/totp_confirm")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "account/totp_confirm")]
 pub async fn confirm_totp(code: String) -> Result<Option<Vec<String>>, AppError> {
     use super::request::{enrolled, form, keep_result, keyport, no_store};
     use crate::api::access::allow;
@@ -122,7 +123,7 @@ pub async fn confirm_totp(code: String) -> Result<Option<Vec<String>>, AppError>
 }
 
 /// Options for the browser to make a passkey.
-#[server(prefix = "/rpc", endpoint = "account/passkey_options")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "account/passkey_options")]
 pub async fn new_passkey_options() -> Result<String, AppError> {
     use super::request::{keep_ceremony, keyport};
     use crate::api::access::allow;
@@ -135,7 +136,7 @@ pub async fn new_passkey_options() -> Result<String, AppError> {
 
 /// Keeps the passkey the browser made; the first factor brings recovery
 /// codes, shown once.
-#[server(prefix = "/rpc", endpoint = "account/passkey")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "account/passkey")]
 pub async fn add_passkey(
     name: String,
     credential: String,
@@ -154,7 +155,7 @@ pub async fn add_passkey(
 }
 
 /// Removes one of the user's own factors.
-#[server(prefix = "/rpc", endpoint = "account/remove_factor")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "account/remove_factor")]
 pub async fn remove_factor(id: String) -> Result<(), AppError> {
     use super::request::{form, keyport};
     use crate::api::access::allow;
@@ -169,7 +170,7 @@ pub async fn remove_factor(id: String) -> Result<(), AppError> {
 }
 
 /// New recovery codes in place of those left; shown once.
-#[server(prefix = "/rpc", endpoint = "account/recovery_codes")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "account/recovery_codes")]
 pub async fn new_recovery_codes() -> Result<Vec<String>, AppError> {
     use super::request::{form, keep_result, keyport, no_store};
     use crate::api::access::allow;

@@ -2,6 +2,7 @@
 //! registered by super admins, each with what its owner must publish and
 //! check.
 
+use crate::api::codec::JsonText;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +34,7 @@ pub struct ApisPage {
     pub can_register: bool,
 }
 
-#[server(prefix = "/rpc", endpoint = "apis/list")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "apis/list")]
 pub async fn list_apis() -> Result<ApisPage, AppError> {
     use super::request::keyport;
     use crate::api::access::allow;
@@ -53,7 +54,7 @@ pub async fn list_apis() -> Result<ApisPage, AppError> {
 
 /// Registers an API; `permissions` holds one per line, its name first and
 /// then what it allows.
-#[server(prefix = "/rpc", endpoint = "apis/create")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "apis/create")]
 pub async fn create_api(
     name: String,
     identifier: String,

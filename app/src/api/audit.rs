@@ -1,6 +1,7 @@
 //! The audit log for admins: filters, keyset pages and the CSV export's
 //! address.
 
+use crate::api::codec::JsonText;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -109,7 +110,7 @@ impl From<crate::domain::audit::Record> for AuditEntryView {
     }
 }
 
-#[server(prefix = "/rpc", endpoint = "audit/page")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "audit/page")]
 pub async fn audit_page(
     actor: Option<String>,
     action: Option<String>,

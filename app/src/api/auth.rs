@@ -1,5 +1,6 @@
 //! Signing in and out, the first-run setup, and who is signed in.
 
+use crate::api::codec::JsonText;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -43,7 +44,7 @@ pub fn safe_next(next: Option<&str>) -> &str {
 
 /// Who is signed in, and the domain the page shows (`domain`, as the
 /// page's `?domain=` names it).
-#[server(prefix = "/rpc", endpoint = "viewer")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "viewer")]
 pub async fn current_viewer(domain: Option<String>) -> Result<Option<Viewer>, AppError> {
     use super::request::{current_user, keyport};
     use crate::domain::accounts::Role;
@@ -86,12 +87,12 @@ pub(crate) fn confirmed(password: &str, confirm: &str) -> Result<(), AppError> {
 }
 
 /// Whether `/setup` still accepts the one-time token.
-#[server(prefix = "/rpc", endpoint = "setup_status")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "setup_status")]
 pub async fn setup_status() -> Result<bool, AppError> {
     Ok(super::request::keyport()?.setup_open())
 }
 
-#[server(prefix = "/rpc", endpoint = "setup")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "setup")]
 pub async fn complete_setup(
     token: String,
     email: String,
@@ -134,7 +135,7 @@ pub(crate) fn remember_device(device: &str) {
     super::request::set_cookie(DEVICE_COOKIE, device, DEVICE_COOKIE_MAX_AGE);
 }
 
-#[server(prefix = "/rpc", endpoint = "sign_in")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "sign_in")]
 pub async fn sign_in(
     email: String,
     password: String,
@@ -182,7 +183,7 @@ pub async fn sign_in(
     Ok(())
 }
 
-#[server(prefix = "/rpc", endpoint = "sign_out")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), AppError> {
     use super::request::{actor, current_user, keyport, session, session_error};
     use crate::domain::audit::Action;
@@ -198,7 +199,7 @@ pub async fn sign_out() -> Result<(), AppError> {
 }
 
 /// The values and error a refused plain form post left for `form`, once.
-#[server(prefix = "/rpc", endpoint = "flash")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "flash")]
 pub async fn take_flash(form: String) -> Result<Option<Flash>, AppError> {
     super::request::take_flash(&form).await
 }

@@ -2,6 +2,7 @@
 //! request behind the consent page, the user's decision, and the
 //! applications they have connected.
 
+use crate::api::codec::JsonText;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -64,7 +65,7 @@ pub struct KeptView {
 }
 
 /// Checks the query string of `/oauth2/authorize` for the signed-in user.
-#[server(prefix = "/rpc", endpoint = "authorize/request")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "authorize/request")]
 pub async fn authorization_request(query: String) -> Result<Authorization, AppError> {
     use super::request::{keyport, no_store};
     use crate::api::access::allow;
@@ -130,7 +131,7 @@ pub async fn authorization_request(query: String) -> Result<Authorization, AppEr
 
 /// Approve or deny, posted by the consent page's plain form: the answer is a
 /// redirect to the application's callback.
-#[server(prefix = "/rpc", endpoint = "authorize/decide")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "authorize/decide")]
 pub async fn decide_authorization(request: String, decision: String) -> Result<(), AppError> {
     use super::request::{form, keyport};
     use crate::api::access::allow;
@@ -183,7 +184,7 @@ fn redirect(url: String) -> Authorization {
     Authorization::Redirect(url)
 }
 
-#[server(prefix = "/rpc", endpoint = "connections/list")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "connections/list")]
 pub async fn list_connections() -> Result<Vec<ConnectionView>, AppError> {
     use super::request::keyport;
     use crate::api::access::allow;
@@ -224,7 +225,7 @@ pub async fn list_connections() -> Result<Vec<ConnectionView>, AppError> {
 
 /// Takes back the access given to an application: it must ask again, and the
 /// tokens it holds for this user stop working.
-#[server(prefix = "/rpc", endpoint = "connections/disconnect")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "connections/disconnect")]
 pub async fn disconnect_application(application_id: String) -> Result<(), AppError> {
     use super::request::{form, keyport};
     use crate::api::access::allow;

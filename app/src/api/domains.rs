@@ -2,6 +2,7 @@
 //! and delete; move a user to another domain; find an application in any
 //! domain. A domain admin reads their own domain's settings.
 
+use crate::api::codec::JsonText;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -107,7 +108,7 @@ mod ssr {
 }
 
 /// The domains the viewer may see, and what a search (`q`) found.
-#[server(prefix = "/rpc", endpoint = "domains/page")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "domains/page")]
 pub async fn domains_page(q: Option<String>) -> Result<DomainListing, AppError> {
     use super::request::keyport;
     use crate::api::access::allow;
@@ -144,7 +145,7 @@ pub async fn domains_page(q: Option<String>) -> Result<DomainListing, AppError> 
     })
 }
 
-#[server(prefix = "/rpc", endpoint = "domains/create")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "domains/create")]
 pub async fn create_domain(name: String, app_limit: String) -> Result<(), AppError> {
     use super::request::{form, keyport};
     use crate::api::access::allow;
@@ -168,7 +169,7 @@ pub async fn create_domain(name: String, app_limit: String) -> Result<(), AppErr
     .await
 }
 
-#[server(prefix = "/rpc", endpoint = "domains/rename")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "domains/rename")]
 pub async fn rename_domain(id: String, name: String) -> Result<(), AppError> {
     use super::request::{form, keyport};
     use crate::api::access::allow;
@@ -181,7 +182,7 @@ pub async fn rename_domain(id: String, name: String) -> Result<(), AppError> {
     .await
 }
 
-#[server(prefix = "/rpc", endpoint = "domains/limit")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "domains/limit")]
 pub async fn set_domain_limit(id: String, app_limit: String) -> Result<(), AppError> {
     use super::request::{form, keyport};
     use crate::api::access::allow;
@@ -200,7 +201,7 @@ pub async fn set_domain_limit(id: String, app_limit: String) -> Result<(), AppEr
     .await
 }
 
-#[server(prefix = "/rpc", endpoint = "domains/delete")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "domains/delete")]
 pub async fn delete_domain(id: String) -> Result<(), AppError> {
     use super::request::{form, keyport};
     use crate::api::access::allow;
@@ -214,7 +215,7 @@ pub async fn delete_domain(id: String) -> Result<(), AppError> {
 }
 
 /// Moves a user, with the applications they own, to another domain.
-#[server(prefix = "/rpc", endpoint = "users/move")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "users/move")]
 pub async fn move_user(id: String, domain: String) -> Result<(), AppError> {
     use super::request::{form, keyport};
     use crate::api::access::allow;

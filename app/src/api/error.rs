@@ -1,6 +1,6 @@
 //! The error every server function returns, in words a console user can act on.
 
-use leptos::server_fn::codec::JsonEncoding;
+use super::codec::JsonTextEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
@@ -104,7 +104,7 @@ impl AppError {
 }
 
 impl FromServerFnError for AppError {
-    type Encoder = JsonEncoding;
+    type Encoder = JsonTextEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {

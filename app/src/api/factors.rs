@@ -2,6 +2,7 @@
 //! passkey alone, and the fresh check sensitive actions ask for (step-up:
 //! the dialog, or `/confirm` without JavaScript).
 
+use crate::api::codec::JsonText;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -110,7 +111,7 @@ async fn second_factor_passed(
 
 /// What the second step of sign-in offers; `None` once the password step
 /// has expired (sign in again).
-#[server(prefix = "/rpc", endpoint = "factors/pending")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "factors/pending")]
 pub async fn pending_choice() -> Result<Option<FactorChoice>, AppError> {
     use super::request::keyport;
 
@@ -123,7 +124,7 @@ pub async fn pending_choice() -> Result<Option<FactorChoice>, AppError> {
 
 /// The second step of sign-in with a code: from the authenticator app, or
 /// a recovery code.
-#[server(prefix = "/rpc", endpoint = "factors/verify")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "factors/verify")]
 pub async fn verify_code(code: String, next: Option<String>) -> Result<(), AppError> {
     use super::request::{actor, form, keyport};
 
@@ -138,7 +139,7 @@ pub async fn verify_code(code: String, next: Option<String>) -> Result<(), AppEr
 }
 
 /// Options for the browser to check one of the pending user's passkeys.
-#[server(prefix = "/rpc", endpoint = "factors/passkey_options")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "factors/passkey_options")]
 pub async fn pending_passkey_options() -> Result<String, AppError> {
     use super::request::{keep_ceremony, keyport};
 
@@ -149,7 +150,7 @@ pub async fn pending_passkey_options() -> Result<String, AppError> {
 }
 
 /// The second step of sign-in with a passkey. Answers where to go.
-#[server(prefix = "/rpc", endpoint = "factors/passkey")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "factors/passkey")]
 pub async fn verify_passkey(credential: String, next: Option<String>) -> Result<String, AppError> {
     use super::request::{actor, keyport, take_ceremony};
 
@@ -164,7 +165,7 @@ pub async fn verify_passkey(credential: String, next: Option<String>) -> Result<
 
 /// Options for the browser to sign in with any passkey it holds for this
 /// site.
-#[server(prefix = "/rpc", endpoint = "factors/sign_in_options")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "factors/sign_in_options")]
 pub async fn passkey_sign_in_options() -> Result<String, AppError> {
     use super::request::{client_address, holds_session, keep_ceremony, keyport};
 
@@ -177,7 +178,7 @@ pub async fn passkey_sign_in_options() -> Result<String, AppError> {
 
 /// Signs in with a passkey alone (it verified its user). Answers where to
 /// go.
-#[server(prefix = "/rpc", endpoint = "factors/sign_in")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "factors/sign_in")]
 pub async fn passkey_sign_in(credential: String, next: Option<String>) -> Result<String, AppError> {
     use super::request::{client_address, keyport, start_session, take_ceremony};
 
@@ -190,7 +191,7 @@ pub async fn passkey_sign_in(credential: String, next: Option<String>) -> Result
 }
 
 /// What the signed-in user can confirm it is them with.
-#[server(prefix = "/rpc", endpoint = "factors/step_up")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "factors/step_up")]
 pub async fn step_up_choice() -> Result<FactorChoice, AppError> {
     use super::request::keyport;
     use crate::api::access::allow;
@@ -202,7 +203,7 @@ pub async fn step_up_choice() -> Result<FactorChoice, AppError> {
 /// Step-up with what the user types: a code from the authenticator app or
 /// a recovery code, or, for a user without a second factor, their
 /// password. Without JavaScript, returns to `next`.
-#[server(prefix = "/rpc", endpoint = "factors/confirm")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "factors/confirm")]
 pub async fn confirm_identity(secret: String, next: Option<String>) -> Result<(), AppError> {
     use super::request::{form, is_plain_form_post, keyport, mark_verified};
     use crate::api::access::allow;
@@ -232,7 +233,7 @@ pub async fn confirm_identity(secret: String, next: Option<String>) -> Result<()
 }
 
 /// Options for the browser to confirm with one of the user's passkeys.
-#[server(prefix = "/rpc", endpoint = "factors/step_up_options")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "factors/step_up_options")]
 pub async fn step_up_passkey_options() -> Result<String, AppError> {
     use super::request::{keep_ceremony, keyport};
     use crate::api::access::allow;
@@ -244,7 +245,7 @@ pub async fn step_up_passkey_options() -> Result<String, AppError> {
 }
 
 /// Step-up with a passkey.
-#[server(prefix = "/rpc", endpoint = "factors/step_up_passkey")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "factors/step_up_passkey")]
 pub async fn confirm_with_passkey(credential: String) -> Result<(), AppError> {
     use super::request::{keyport, mark_verified, take_ceremony};
     use crate::api::access::allow;

@@ -8,6 +8,7 @@ pub mod applications;
 pub mod audit;
 pub mod auth;
 pub mod authorize;
+pub mod codec;
 pub mod domains;
 pub mod error;
 pub mod factors;

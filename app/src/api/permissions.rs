@@ -1,18 +1,19 @@
 //! The permission catalog, managed by super admins.
 
+use crate::api::codec::JsonText;
 use leptos::prelude::*;
 
 use super::applications::PermissionView;
 use super::AppError;
 
-#[server(prefix = "/rpc", endpoint = "permissions/list")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "permissions/list")]
 pub async fn list_permissions() -> Result<Vec<PermissionView>, AppError> {
     use crate::api::access::allow;
     allow::<ListPermissions>().await?.user()?;
     super::applications::catalog(&super::request::keyport()?).await
 }
 
-#[server(prefix = "/rpc", endpoint = "permissions/add")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "permissions/add")]
 pub async fn add_permission(scope: String, description: String) -> Result<(), AppError> {
     use super::request::{form, keyport};
     use crate::api::access::allow;
@@ -31,7 +32,7 @@ pub async fn add_permission(scope: String, description: String) -> Result<(), Ap
     .await
 }
 
-#[server(prefix = "/rpc", endpoint = "permissions/describe")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "permissions/describe")]
 pub async fn describe_permission(scope: String, description: String) -> Result<(), AppError> {
     use super::request::{form, keyport};
     use crate::api::access::allow;

@@ -1,6 +1,7 @@
 //! `/registration` for a domain's admins: the initial access tokens with
 //! which clients register themselves (RFC 7591), and open registration.
 
+use crate::api::codec::JsonText;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -60,7 +61,7 @@ pub struct RegistrationView {
     pub created: Option<CreatedToken>,
 }
 
-#[server(prefix = "/rpc", endpoint = "registration/page")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "registration/page")]
 pub async fn registration_page(domain: Option<String>) -> Result<RegistrationView, AppError> {
     use super::request::{keyport, no_store, take_result};
     use crate::api::access::allow;
@@ -129,7 +130,7 @@ pub async fn registration_page(domain: Option<String>) -> Result<RegistrationVie
 /// Creates an initial access token; answers with it, once. `expires_days`
 /// is how many days it lasts.
 #[allow(clippy::too_many_arguments)]
-#[server(prefix = "/rpc", endpoint = "registration/create")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "registration/create")]
 pub async fn create_registration_token(
     domain: Option<String>,
     label: String,
@@ -212,7 +213,7 @@ pub async fn create_registration_token(
     Ok(created)
 }
 
-#[server(prefix = "/rpc", endpoint = "registration/revoke")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "registration/revoke")]
 pub async fn revoke_registration_token(domain: Option<String>, id: String) -> Result<(), AppError> {
     use super::request::{form, keyport};
     use crate::api::access::allow;
@@ -231,7 +232,7 @@ pub async fn revoke_registration_token(domain: Option<String>, id: String) -> Re
 }
 
 /// Turns open registration on (`on` = true) or off for the domain.
-#[server(prefix = "/rpc", endpoint = "registration/open")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "registration/open")]
 pub async fn set_open_registration(
     domain: Option<String>,
     on: bool,
@@ -254,7 +255,7 @@ pub async fn set_open_registration(
 }
 
 /// Sets how many clients may register themselves in the domain.
-#[server(prefix = "/rpc", endpoint = "registration/quota")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "registration/quota")]
 pub async fn set_open_quota(domain: Option<String>, quota: String) -> Result<(), AppError> {
     use super::request::{form, keyport};
     use crate::api::access::allow;

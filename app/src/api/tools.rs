@@ -1,5 +1,6 @@
 //! The token inspector: the verdict on a pasted access token.
 
+use crate::api::codec::JsonText;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -102,7 +103,7 @@ impl From<crate::domain::inspect::Inspection> for InspectionView {
 
 /// Checks a token on the server. The token is not logged or kept; a plain
 /// form post keeps the verdict (never the token) for the page it returns to.
-#[server(prefix = "/rpc", endpoint = "tools/inspect")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "tools/inspect")]
 pub async fn inspect_token(token: String) -> Result<InspectionView, AppError> {
     use super::request::{keep_result, keyport, no_store};
     use crate::api::access::allow;
@@ -115,7 +116,7 @@ pub async fn inspect_token(token: String) -> Result<InspectionView, AppError> {
 }
 
 /// The verdict a plain form post left, shown once.
-#[server(prefix = "/rpc", endpoint = "tools/inspection")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "tools/inspection")]
 pub async fn last_inspection() -> Result<Option<InspectionView>, AppError> {
     use super::request::{no_store, take_result};
     use crate::api::access::allow;

@@ -1,6 +1,7 @@
 //! Users for admins: list, create with a one-time password link, change
 //! role, disable and enable; and the page where a new user sets a password.
 
+use crate::api::codec::JsonText;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -83,7 +84,7 @@ async fn hand_over(link: LinkView) -> LinkView {
     link
 }
 
-#[server(prefix = "/rpc", endpoint = "users/page")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "users/page")]
 pub async fn users_page(domain: Option<String>) -> Result<UserListing, AppError> {
     use super::request::{keyport, no_store, take_result};
     use crate::api::access::allow;
@@ -136,7 +137,7 @@ pub async fn users_page(domain: Option<String>) -> Result<UserListing, AppError>
     })
 }
 
-#[server(prefix = "/rpc", endpoint = "users/create")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "users/create")]
 pub async fn create_user(
     email: String,
     role: String,
@@ -160,7 +161,7 @@ pub async fn create_user(
 }
 
 /// A new password link for a user (the old one stops working).
-#[server(prefix = "/rpc", endpoint = "users/link")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "users/link")]
 pub async fn password_link(id: String) -> Result<LinkView, AppError> {
     use super::request::{form, keyport};
     use crate::api::access::allow;
@@ -175,7 +176,7 @@ pub async fn password_link(id: String) -> Result<LinkView, AppError> {
     Ok(hand_over(link).await)
 }
 
-#[server(prefix = "/rpc", endpoint = "users/role")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "users/role")]
 pub async fn change_role(id: String, role: String) -> Result<(), AppError> {
     use super::request::{form, keyport};
     use crate::api::access::allow;
@@ -189,7 +190,7 @@ pub async fn change_role(id: String, role: String) -> Result<(), AppError> {
 }
 
 /// Disables (`disabled` = true) or enables a user.
-#[server(prefix = "/rpc", endpoint = "users/disable")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "users/disable")]
 pub async fn set_user_disabled(id: String, disabled: bool) -> Result<(), AppError> {
     use super::request::{form, keyport};
     use crate::api::access::allow;
@@ -202,7 +203,7 @@ pub async fn set_user_disabled(id: String, disabled: bool) -> Result<(), AppErro
 }
 
 /// Whom a password link is for, while it works.
-#[server(prefix = "/rpc", endpoint = "welcome/user")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "welcome/user")]
 pub async fn welcome_user(token: String) -> Result<Option<String>, AppError> {
     use crate::domain::secrets::LinkToken;
 
@@ -214,7 +215,7 @@ pub async fn welcome_user(token: String) -> Result<Option<String>, AppError> {
 }
 
 /// Sets the password of a link's user, signs them in and opens the portal.
-#[server(prefix = "/rpc", endpoint = "welcome/password")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "welcome/password")]
 pub async fn set_password(
     token: String,
     password: String,
@@ -262,7 +263,7 @@ pub async fn set_password(
 
 /// Removes every second factor of another user and ends their sessions:
 /// they are asked to set one up again. Audited.
-#[server(prefix = "/rpc", endpoint = "users/reset_factors")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "users/reset_factors")]
 pub async fn reset_user_factors(id: String) -> Result<(), AppError> {
     use super::request::{form, keyport};
     use crate::api::access::allow;
@@ -277,7 +278,7 @@ pub async fn reset_user_factors(id: String) -> Result<(), AppError> {
 
 /// Sets which roles of `domain` must have a second factor, and the grace
 /// period (super admins).
-#[server(prefix = "/rpc", endpoint = "users/mfa_policy")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "users/mfa_policy")]
 pub async fn set_mfa_policy(
     domain: String,
     #[server(default)] roles: Vec<String>,

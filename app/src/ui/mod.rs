@@ -23,7 +23,7 @@ pub(crate) mod webauthn;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
-use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
+use leptos_router::{path, ChooseView, SsrMode};
 
 /// The HTML document around the app. On the server it also sets the
 /// per-response Content-Security-Policy whose nonce lets the hydration
@@ -102,46 +102,71 @@ pub(crate) fn rcdata(text: &str) -> String {
     }
 }
 
-/// A page whose code the browser loads when it is first shown, in a
-/// WebAssembly chunk of its own (`cargo leptos --split`): only the sign-in
-/// page, the shell and the applications list are in the bundle every page
-/// loads.
-macro_rules! lazy_page {
-    ($($route:ident => $page:path),* $(,)?) => {$(
-        struct $route;
+/// Pages whose code the browser loads together, when the first of them is
+/// shown: each section is one WebAssembly chunk (`cargo leptos --split`),
+/// preloaded by every page of it the server renders. Only the shell, the
+/// step-up dialog and what they share are in the module every page loads.
+/// A section per kind of visit keeps the chunks few (each is a file, and
+/// code two sections share is a file more) and a visit's download small.
+/// A route names its page as `Section::Page`.
+macro_rules! sections {
+    ($($section:ident in $module:ident { $($page:ident => $component:path),* $(,)? })*) => {$(
+        #[derive(Clone, Copy)]
+        enum $section {
+            $($page),*
+        }
 
-        #[lazy_route]
-        impl LazyRoute for $route {
-            fn data() -> Self {
-                Self
+        mod $module {
+            use super::*;
+
+            #[leptos::lazy($module)]
+            pub fn pages(page: $section) -> AnyView {
+                match page {
+                    $($section::$page => view! { <$component/> }.into_any()),*
+                }
+            }
+        }
+
+        impl ChooseView for $section {
+            async fn choose(self) -> AnyView {
+                $module::pages(self).await
             }
 
-            fn view(_this: Self) -> AnyView {
-                view! { <$page/> }.into_any()
+            async fn preload(&self) {
+                #[cfg(feature = "hydrate")]
+                $module::__preload_pages().await;
             }
         }
     )*};
 }
 
-lazy_page! {
-    Setup => auth::SetupPage,
-    Authorize => authorize::AuthorizePage,
-    Welcome => users::WelcomePage,
-    NewApplication => applications::NewApplicationPage,
-    Remove => applications::RemovePage,
-    Removed => applications::RemovedPage,
-    Application => applications::ApplicationPage,
-    Permissions => permissions::PermissionsPage,
-    Apis => apis::ApisPage,
-    Registration => registration::RegistrationPage,
-    Connections => authorize::ConnectionsPage,
-    Audit => audit::AuditPage,
-    Users => users::UsersPage,
-    Domains => domains::DomainsPage,
-    TokenInspector => tools::TokenInspectorPage,
-    Account => account::AccountPage,
-    Verify => factors::VerifyPage,
-    Confirm => factors::ConfirmPage,
+sections! {
+    Own in own_pages {
+        Login => auth::LoginPage,
+        Verify => factors::VerifyPage,
+        Confirm => factors::ConfirmPage,
+        Setup => auth::SetupPage,
+        Welcome => users::WelcomePage,
+        Account => account::AccountPage,
+        Authorize => authorize::AuthorizePage,
+        Connections => authorize::ConnectionsPage,
+    }
+    Applications in application_pages {
+        List => applications::ApplicationsPage,
+        New => applications::NewApplicationPage,
+        One => applications::ApplicationPage,
+        Remove => applications::RemovePage,
+        Removed => applications::RemovedPage,
+    }
+    Admin in admin_pages {
+        Users => users::UsersPage,
+        Domains => domains::DomainsPage,
+        Apis => apis::ApisPage,
+        Registration => registration::RegistrationPage,
+        Permissions => permissions::PermissionsPage,
+        Audit => audit::AuditPage,
+        TokenInspector => tools::TokenInspectorPage,
+    }
 }
 
 /// What every page's title ends with.
@@ -179,28 +204,28 @@ pub fn App() -> impl IntoView {
         <Title text=served_title() formatter=|page: String| if page.is_empty() { "Keyport".to_string() } else { format!("{page}{TITLE_SUFFIX}", page = rcdata(&page)) }/>
         <Router>
             <Routes fallback=components::NotFound>
-                <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
-                <Route path=path!("/login/verify") view={Lazy::<Verify>::new()} ssr=SsrMode::Async/>
-                <Route path=path!("/confirm") view={Lazy::<Confirm>::new()} ssr=SsrMode::Async/>
-                <Route path=path!("/setup") view={Lazy::<Setup>::new()} ssr=SsrMode::Async/>
-                <Route path=path!("/oauth2/authorize") view={Lazy::<Authorize>::new()} ssr=SsrMode::Async/>
-                <Route path=path!("/welcome") view={Lazy::<Welcome>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/login") view=Own::Login ssr=SsrMode::Async/>
+                <Route path=path!("/login/verify") view=Own::Verify ssr=SsrMode::Async/>
+                <Route path=path!("/confirm") view=Own::Confirm ssr=SsrMode::Async/>
+                <Route path=path!("/setup") view=Own::Setup ssr=SsrMode::Async/>
+                <Route path=path!("/oauth2/authorize") view=Own::Authorize ssr=SsrMode::Async/>
+                <Route path=path!("/welcome") view=Own::Welcome ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=portal::Portal ssr=SsrMode::Async>
                     <Route path=path!("") view=|| view! { <Redirect path="/applications"/> } ssr=SsrMode::Async/>
-                    <Route path=path!("applications") view=applications::ApplicationsPage ssr=SsrMode::Async/>
-                    <Route path=path!("applications/new") view={Lazy::<NewApplication>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("applications/remove") view={Lazy::<Remove>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("applications/removed") view={Lazy::<Removed>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("applications/:id") view={Lazy::<Application>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("permissions") view={Lazy::<Permissions>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("apis") view={Lazy::<Apis>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("registration") view={Lazy::<Registration>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("connected") view={Lazy::<Connections>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("audit") view={Lazy::<Audit>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("users") view={Lazy::<Users>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("domains") view={Lazy::<Domains>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("tools/token") view={Lazy::<TokenInspector>::new()} ssr=SsrMode::Async/>
-                    <Route path=path!("account") view={Lazy::<Account>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("applications") view=Applications::List ssr=SsrMode::Async/>
+                    <Route path=path!("applications/new") view=Applications::New ssr=SsrMode::Async/>
+                    <Route path=path!("applications/remove") view=Applications::Remove ssr=SsrMode::Async/>
+                    <Route path=path!("applications/removed") view=Applications::Removed ssr=SsrMode::Async/>
+                    <Route path=path!("applications/:id") view=Applications::One ssr=SsrMode::Async/>
+                    <Route path=path!("permissions") view=Admin::Permissions ssr=SsrMode::Async/>
+                    <Route path=path!("apis") view=Admin::Apis ssr=SsrMode::Async/>
+                    <Route path=path!("registration") view=Admin::Registration ssr=SsrMode::Async/>
+                    <Route path=path!("connected") view=Own::Connections ssr=SsrMode::Async/>
+                    <Route path=path!("audit") view=Admin::Audit ssr=SsrMode::Async/>
+                    <Route path=path!("users") view=Admin::Users ssr=SsrMode::Async/>
+                    <Route path=path!("domains") view=Admin::Domains ssr=SsrMode::Async/>
+                    <Route path=path!("tools/token") view=Admin::TokenInspector ssr=SsrMode::Async/>
+                    <Route path=path!("account") view=Own::Account ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -1,6 +1,7 @@
 //! The applications list: the rows (kept as markup while they stay the
 //! same), the registration form's options, and removal and restore.
 
+use crate::api::codec::JsonText;
 use leptos::prelude::*;
 
 use super::*;
@@ -32,7 +33,7 @@ pub fn list_rows(
     }
 }
 
-#[server(prefix = "/rpc", endpoint = "applications/list")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "applications/list")]
 pub async fn list_applications(
     domain: Option<String>,
     unused: Option<String>,
@@ -75,7 +76,7 @@ pub async fn list_applications(
     })
 }
 
-#[server(prefix = "/rpc", endpoint = "applications/options")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "applications/options")]
 pub async fn registration_options(domain: Option<String>) -> Result<FormOptions, AppError> {
     use crate::api::access::allow;
     use crate::api::request::keyport;
@@ -94,7 +95,7 @@ pub async fn registration_options(domain: Option<String>) -> Result<FormOptions,
 
 /// Names of the listed applications, for the confirmation page; any id the
 /// user may not see makes the whole answer "not found".
-#[server(prefix = "/rpc", endpoint = "applications/named")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "applications/named")]
 pub async fn applications_named(ids: Vec<String>) -> Result<Vec<(String, String)>, AppError> {
     use crate::api::access::allow;
     use crate::api::request::keyport;
@@ -120,7 +121,7 @@ pub async fn applications_named(ids: Vec<String>) -> Result<Vec<(String, String)
 }
 
 /// Removes every ticked application in one transaction.
-#[server(prefix = "/rpc", endpoint = "applications/remove")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "applications/remove")]
 pub async fn remove_applications(ids: Vec<String>) -> Result<usize, AppError> {
     use crate::api::access::allow;
     use crate::api::request::keyport;
@@ -136,7 +137,7 @@ pub async fn remove_applications(ids: Vec<String>) -> Result<usize, AppError> {
     Ok(removed)
 }
 
-#[server(prefix = "/rpc", endpoint = "applications/removed")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "applications/removed")]
 pub async fn removed_applications(domain: Option<String>) -> Result<RemovedList, AppError> {
     use crate::api::access::allow;
     use crate::api::request::keyport;
@@ -154,7 +155,7 @@ pub async fn removed_applications(domain: Option<String>) -> Result<RemovedList,
 
 /// Restores a removed application with the same client ID and a fresh
 /// secret, and lands on its page.
-#[server(prefix = "/rpc", endpoint = "applications/restore")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "applications/restore")]
 pub async fn restore_application(id: String) -> Result<(), AppError> {
     use crate::api::access::allow;
     use crate::api::request::{form, keyport};

@@ -1,6 +1,7 @@
 //! An application's page: what it shows, revealing its credentials (only
 //! ever by a POST), and handing it to another owner.
 
+use crate::api::codec::JsonText;
 use leptos::prelude::*;
 
 use super::*;
@@ -32,7 +33,7 @@ pub(super) async fn just_revealed(
     Ok(revealed)
 }
 
-#[server(prefix = "/rpc", endpoint = "applications/page")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "applications/page")]
 pub async fn application_page(id: String) -> Result<AppPage, AppError> {
     use crate::api::access::allow;
     use crate::api::request::keyport;
@@ -77,7 +78,7 @@ pub async fn application_page(id: String) -> Result<AppPage, AppError> {
 /// audited. Only ever a POST: a link (which any site can make a browser
 /// follow) never reveals. Posted without JavaScript, the credentials are
 /// kept for the page the browser returns to, with the `row` that asked.
-#[server(prefix = "/rpc", endpoint = "applications/reveal")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "applications/reveal")]
 pub async fn reveal_credentials(
     id: String,
     row: Option<String>,
@@ -98,7 +99,7 @@ pub async fn reveal_credentials(
 }
 
 /// Hands the application to another user of its domain (admins only).
-#[server(prefix = "/rpc", endpoint = "applications/transfer")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "applications/transfer")]
 pub async fn transfer_application(id: String, owner: String) -> Result<(), AppError> {
     use crate::api::access::allow;
     use crate::api::request::{form, keyport};

@@ -1,12 +1,13 @@
 //! Rotating an application's secret with a grace period, and retiring the
 //! previous one early.
 
+use crate::api::codec::JsonText;
 use leptos::prelude::*;
 
 use crate::api::AppError;
 
 /// Issues a new secret; the current one keeps working for `grace_seconds`.
-#[server(prefix = "/rpc", endpoint = "applications/rotate")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "applications/rotate")]
 pub async fn rotate_secret(id: String, grace_seconds: i64) -> Result<(), AppError> {
     use crate::api::access::allow;
     use crate::api::request::{form, keyport};
@@ -25,7 +26,7 @@ pub async fn rotate_secret(id: String, grace_seconds: i64) -> Result<(), AppErro
 }
 
 /// Retires the previous secret before its grace period ends.
-#[server(prefix = "/rpc", endpoint = "applications/retire")]
+#[server(output = JsonText, prefix = "/rpc", endpoint = "applications/retire")]
 pub async fn retire_secret(id: String) -> Result<(), AppError> {
     use crate::api::access::allow;
     use crate::api::request::{form, keyport};

@@ -1,13 +1,14 @@
 //! The Application Settings form: registering an application and editing
 //! it, read from a multipart body.
 
+use crate::api::codec::JsonText;
 use leptos::prelude::*;
 use leptos::server_fn::codec::MultipartData;
 
 use crate::api::multipart::SettingsForm;
 use crate::api::AppError;
 
-#[server(input = SettingsForm, input_derive = (), prefix = "/rpc", endpoint = "applications/create")]
+#[server(output = JsonText, input = SettingsForm, input_derive = (), prefix = "/rpc", endpoint = "applications/create")]
 pub async fn create_application(data: MultipartData) -> Result<String, AppError> {
     use crate::api::access::allow;
     use crate::api::request::{form, keyport};
@@ -29,7 +30,7 @@ pub async fn create_application(data: MultipartData) -> Result<String, AppError>
     Ok(id.into())
 }
 
-#[server(input = SettingsForm, input_derive = (), prefix = "/rpc", endpoint = "applications/update")]
+#[server(output = JsonText, input = SettingsForm, input_derive = (), prefix = "/rpc", endpoint = "applications/update")]
 pub async fn update_application(data: MultipartData) -> Result<(), AppError> {
     use crate::api::access::allow;
     use crate::api::request::{form, keyport};
