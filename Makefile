@@ -13,7 +13,7 @@ SSR := -p app -p keyport --features app/ssr
 
 .PHONY: run test tools browser fmt clippy unit e2e race attacks site budget soak bench fuzz reliability
 
-# --split: the pages come in three WebAssembly chunks, one per section,
+# --split: the pages come in four WebAssembly chunks, one per section,
 # loaded when the first page of it is shown (app/src/ui/mod.rs).
 # --precompress: every site file also as .br and .gz, sent to browsers that
 # take them (server/src/lib.rs, `site_file`).
@@ -78,8 +78,8 @@ attacks: site
 # The browser bundle may not grow unseen: the module every page loads, and
 # all modules together (the pages' sections and the code they share), each
 # have a gzip budget, raised only on purpose with the measured reason.
-# Lowered from 400 and 960 KiB when the pages moved into three sections and
-# every server function's answer came to be read as text: 294 and 776 KiB.
+# Lowered from 400 and 960 KiB when the pages moved into four sections and
+# every server function's answer came to be read as text: 294 and 790 KiB.
 WASM_BUDGET_KIB := 300
 WASM_ALL_BUDGET_KIB := 800
 # This build's modules only (hash.txt names them; older builds' files stay

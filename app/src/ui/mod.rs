@@ -141,12 +141,14 @@ macro_rules! sections {
 }
 
 sections! {
-    Own in own_pages {
+    SignIn in sign_in_pages {
         Login => auth::LoginPage,
         Verify => factors::VerifyPage,
         Confirm => factors::ConfirmPage,
         Setup => auth::SetupPage,
         Welcome => users::WelcomePage,
+    }
+    Own in own_pages {
         Account => account::AccountPage,
         Authorize => authorize::AuthorizePage,
         Connections => authorize::ConnectionsPage,
@@ -204,12 +206,12 @@ pub fn App() -> impl IntoView {
         <Title text=served_title() formatter=|page: String| if page.is_empty() { "Keyport".to_string() } else { format!("{page}{TITLE_SUFFIX}", page = rcdata(&page)) }/>
         <Router>
             <Routes fallback=components::NotFound>
-                <Route path=path!("/login") view=Own::Login ssr=SsrMode::Async/>
-                <Route path=path!("/login/verify") view=Own::Verify ssr=SsrMode::Async/>
-                <Route path=path!("/confirm") view=Own::Confirm ssr=SsrMode::Async/>
-                <Route path=path!("/setup") view=Own::Setup ssr=SsrMode::Async/>
+                <Route path=path!("/login") view=SignIn::Login ssr=SsrMode::Async/>
+                <Route path=path!("/login/verify") view=SignIn::Verify ssr=SsrMode::Async/>
+                <Route path=path!("/confirm") view=SignIn::Confirm ssr=SsrMode::Async/>
+                <Route path=path!("/setup") view=SignIn::Setup ssr=SsrMode::Async/>
                 <Route path=path!("/oauth2/authorize") view=Own::Authorize ssr=SsrMode::Async/>
-                <Route path=path!("/welcome") view=Own::Welcome ssr=SsrMode::Async/>
+                <Route path=path!("/welcome") view=SignIn::Welcome ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=portal::Portal ssr=SsrMode::Async>
                     <Route path=path!("") view=|| view! { <Redirect path="/applications"/> } ssr=SsrMode::Async/>
                     <Route path=path!("applications") view=Applications::List ssr=SsrMode::Async/>
