@@ -315,7 +315,10 @@ pub fn router(state: AppState) -> Router {
             },
             move || app::ui::shell(options.clone()),
         )
-        .layer(middleware::from_fn(request_owner::own_owner))
+        .layer(middleware::from_fn_with_state(
+            state.request_timeout,
+            request_owner::own_owner,
+        ))
         .layer(middleware::from_fn_with_state(
             Turns::per_core(),
             turns::in_turn,

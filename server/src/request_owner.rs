@@ -16,13 +16,23 @@
 //! request's own, and once leptos_axum has made the request's owner (and
 //! `note` has kept it), under that one. Nothing is read from another
 //! request, and every page loaded on demand preloads its chunks.
+//!
+//! A client that hangs up mid-render drops the handler, and with it
+//! leptos_axum's hold on the request's owner; cleaning the owner up there
+//! took the context (the router's among it) from under what the page had
+//! started on other threads (its resources, and the views they render),
+//! which then panicked ("tried to use <A/> outside a <Router/>"). So the
+//! handler holds the owner too, and a handler dropped before its answer
+//! leaves the owner to be cleaned up only once its work has had the time
+//! any request is given (`KEYPORT_REQUEST_TIMEOUT`).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -34,13 +44,20 @@ use leptos::reactive::owner::WeakOwner;
 #[derive(Clone, Default)]
 struct RequestOwner(Arc<OnceLock<WeakOwner>>);
 
-/// Around the portal's routes.
-pub async fn own_owner(mut request: Request, next: Next) -> Response {
+/// Around the portal's routes; `grace` is the request timeout.
+pub async fn own_owner(
+    State(grace): State<Duration>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let page = RequestOwner::default();
     request.extensions_mut().insert(page.clone());
     UnderOwner {
         page,
         before: Owner::new_root(None),
+        held: None,
+        answered: false,
+        grace,
         handler: Box::pin(next.run(request)),
     }
     .await
@@ -63,6 +80,11 @@ struct UnderOwner<F> {
     page: RequestOwner,
     /// The owner until the request's is known.
     before: Owner,
+    /// The request's owner, held while the handler runs.
+    held: Option<Owner>,
+    /// Whether the handler has answered.
+    answered: bool,
+    grace: Duration,
     handler: Pin<Box<F>>,
 }
 
@@ -73,11 +95,43 @@ impl<F: Future> Future for UnderOwner<F> {
         let Self {
             page,
             before,
+            held,
+            answered,
             handler,
+            ..
         } = self.get_mut();
-        match page.0.get().and_then(WeakOwner::upgrade) {
-            Some(page) => page.with(|| handler.as_mut().poll(cx)),
-            None => before.with(|| handler.as_mut().poll(cx)),
+        if held.is_none() {
+            *held = page.0.get().and_then(WeakOwner::upgrade);
         }
+        let polled = held
+            .as_ref()
+            .unwrap_or(before)
+            .with(|| handler.as_mut().poll(cx));
+        if polled.is_ready() {
+            // The page is whole: nothing of it runs on.
+            *held = None;
+            *answered = true;
+        }
+        polled
+    }
+}
+
+impl<F> Drop for UnderOwner<F> {
+    /// A handler dropped before its answer (the client hung up): what the
+    /// page started may still be running under its owner, which the
+    /// handler (dropped after this) holds until then.
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let owner = self.held.take().or_else(|| self.page.0.get()?.upgrade());
+        let (Some(owner), Ok(runtime)) = (owner, tokio::runtime::Handle::try_current()) else {
+            return;
+        };
+        let grace = self.grace;
+        runtime.spawn(async move {
+            tokio::time::sleep(grace).await;
+            drop(owner);
+        });
     }
 }
