@@ -6,7 +6,7 @@
 //! had its JSON decoding compiled into the browser bundle twice, once per
 //! reader.
 
-use leptos::server_fn::codec::Post;
+use leptos::server_fn::codec::{JsonEncoding, Post};
 use leptos::server_fn::{Bytes, ContentType, Decodes, Encodes, Format, FormatType};
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -27,8 +27,9 @@ impl FormatType for JsonTextEncoding {
 impl<T: Serialize> Encodes<T> for JsonTextEncoding {
     type Error = serde_json::Error;
 
+    /// Written as server_fn's `Json` writes it.
     fn encode(output: &T) -> Result<Bytes, Self::Error> {
-        serde_json::to_vec(output).map(Bytes::from)
+        JsonEncoding::encode(output)
     }
 }
 
